@@ -1,0 +1,100 @@
+# Cellar build. `make` builds build/cellard; `make run` and `make test` also
+# install missing Debian packages first (scripts/ensure-deps).
+#
+#   make            release build of build/cellard and the unit tests
+#   make run        build and start one node on 127.0.0.1:8080, data in ./data
+#   make test       unit tests, then integration tests against the real binary
+#   make check      the same tests on an ASan+UBSan build (build-asan/)
+#   make lint       clang-format check, cppcheck, banned calls
+#   make clean
+
+BUILD ?= build
+CC ?= cc
+PKGS := libmicrohttpd jansson rocksdb libcurl libsystemd
+
+BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libjansson-dev librocksdb-dev \
+              libcurl4-openssl-dev libsystemd-dev
+TEST_DEBS := $(BUILD_DEBS) python3 curl
+LINT_DEBS := clang-format cppcheck
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
+        -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+
+OPT ?= -O2
+SAN ?=
+CFLAGS := -std=gnu11 $(OPT) -g -D_GNU_SOURCE -I. $(WARN) $(SAN) -MMD -MP \
+          $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDFLAGS := $(SAN)
+
+LIB_SRCS := $(wildcard common/*.c storage/*.c replication/*.c api/*.c) \
+            $(filter-out service/main.c,$(wildcard service/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/service/main.o
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.SECONDARY:
+
+.PHONY: all run test check lint clean deps deps-test deps-lint unit integration
+
+all: $(BUILD)/cellard $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcellar.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/cellard: $(MAIN_OBJ) $(BUILD)/libcellar.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libcellar.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/ensure-deps $(BUILD_DEBS)
+
+deps-test:
+	@scripts/ensure-deps $(TEST_DEBS)
+
+deps-lint:
+	@scripts/ensure-deps $(LINT_DEBS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/cellard
+	@mkdir -p data
+	exec ./$(BUILD)/cellard --listen 127.0.0.1:8080 --data-dir ./data
+
+unit: all
+	@tests/run-unit $(UNIT_BINS)
+
+integration: all
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
+
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@tests/run-unit $(UNIT_BINS)
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
+
+check: deps-test
+	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+lint: deps-lint
+	@echo "clang-format"; clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	@echo "cppcheck"; cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	    --std=c11 --inline-suppr -I. -D__GNUC__ $$(git ls-files '*.c')
+	@echo "banned calls"; ! git grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|gets|atoi|atol)\s*\(' \
+	    -- '*.c' '*.h'
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)

@@ -1,0 +1,74 @@
+/*
+ * writer.h - a partition's write queue and its writer thread: the single
+ * path by which mutations reach storage.
+ *
+ * Producers (HTTP workers) submit a mutation with a completion callback and
+ * return at once; they never wait on a lock held across I/O. The writer
+ * takes everything queued (up to the group limits), gives each mutation the
+ * next decree and a timestamp, applies them in decree order into one batch
+ * (apply.h), and commits the group with one write and, under
+ * durability=fsync, one fsync. Then it calls each callback in decree order.
+ * This is the seam PacificA will drive later: the primary's prepare/commit
+ * replaces the single local commit.
+ *
+ * Invariants: decrees are dense and increasing; a callback is called
+ * exactly once per accepted mutation, after its group is durable (or with
+ * an error, when the group could not be written: then nothing of the group
+ * was applied and the decrees are reused).
+ *
+ * Threads: repl_submit_take from any thread. Callbacks run on the writer
+ * thread and must not block. start/stop from one controlling thread.
+ */
+#ifndef REPL_WRITER_H
+#define REPL_WRITER_H
+
+#include "common/cellar.h"
+#include "storage/mutation.h"
+#include "storage/partition.h"
+
+struct repl_writer_config {
+    size_t queue_max;        /* mutations waiting per partition; beyond: -CELLAR_EBUSY */
+    size_t batch_max;        /* mutations per group commit */
+    size_t batch_max_bytes;  /* user bytes per group commit */
+    bool sync;               /* durability=fsync */
+    uint64_t log_retain;     /* log entries kept behind the applied decree */
+};
+
+void repl_writer_config_defaults(struct repl_writer_config *cfg);
+
+/* Called once per mutation. status is 0 (out holds the outcome, borrowed for
+ * the call) or a negative code when the mutation was not committed
+ * (-CELLAR_EIO, -CELLAR_ENOSPC, -CELLAR_ESHUTDOWN; out is NULL). */
+typedef void (*repl_done_fn)(void *arg, int status, const struct store_outcome *out);
+
+struct repl_writer;
+
+/* Starts the writer of sp (borrowed; it must outlive the writer). name is
+ * used in logs and the thread name. */
+int repl_writer_start(struct store_partition *sp, const struct repl_writer_config *cfg,
+                      const char *name, struct repl_writer **out);
+
+/* Stops accepting, commits everything already queued, joins the thread and
+ * frees w. Accepts NULL. */
+void repl_writer_stop(struct repl_writer *w);
+
+/* Queues m, taking ownership of it in every case. Returns 0 (done will be
+ * called exactly once, from the writer thread, possibly before this returns)
+ * or -CELLAR_EBUSY (queue full) / -CELLAR_ESHUTDOWN (stopping): then done is
+ * never called and m is already freed. */
+int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done,
+                     void *arg);
+
+/* Counters for metrics; read without a lock (relaxed). */
+struct repl_writer_stats {
+    uint64_t committed_decree; /* last durable decree */
+    uint64_t batches;          /* group commits */
+    uint64_t mutations;        /* mutations committed */
+    uint64_t queue_depth;      /* mutations waiting now */
+    uint64_t failed_batches;   /* group commits that failed */
+    /* histogram of group sizes: bucket i counts groups of size <= 2^i */
+    uint64_t batch_size_buckets[12];
+};
+void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *out);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * apply.h - the only place where cell state changes.
+ *
+ * store_apply() is a pure function of the partition state (as seen through
+ * the batch, so earlier mutations of the same group are visible) and the
+ * mutation: the check, incr and expiry are evaluated with m->timestamp_ms as
+ * "now". It writes the mutation's cells, each stamped with version =
+ * m->decree, and its log entry into the batch. A mutation refused by its
+ * check or by a data error (incr on a non-integer, overflow) writes no cells,
+ * but its log entry is still written so the decree sequence stays dense.
+ *
+ * Threads: the partition's writer only (it owns the batch).
+ */
+#ifndef STORE_APPLY_H
+#define STORE_APPLY_H
+
+#include "storage/mutation.h"
+#include "storage/partition.h"
+
+/* Applies m into b and fills *out (zeroed by the call; store_outcome_fini
+ * it). Returns 0 whether or not the mutation was applied (see out->applied
+ * and out->error), or -CELLAR_EIO / -CELLAR_ECORRUPT when the partition
+ * could not be read: the batch must then be abandoned. */
+int store_apply(struct store_batch *b, const struct store_mutation *m, struct store_outcome *out);
+
+#endif
