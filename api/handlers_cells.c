@@ -1,0 +1,328 @@
+/*
+ * handlers_cells.c - one cell: GET and HEAD (raw bytes, or JSON by Accept),
+ * PUT (body = value, ?ttl=, If-None-Match: *, If-Match), DELETE (If-Match).
+ *
+ * Reads go straight to the partition (a pinned get whose memory becomes the
+ * response body without a copy). Writes become a mutation on the row's
+ * partition writer; the connection is suspended until the mutation's group
+ * is durable, and the reply is built from apply's outcome: 201 when the
+ * cell did not exist, 204 when it was replaced or deleted, 412 when a
+ * precondition failed. ETags are the cell's version, strong and quoted.
+ *
+ * Threads: MHD workers (completions run there too, after resume).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "storage/keycodec.h"
+
+#define SEG_TABLE 2
+#define SEG_HASHKEY 4
+#define SEG_SORTKEY 6
+
+/* What every cell request needs: the table held, the row's partition, the
+ * keys. Replies and returns false on error (then nothing is held). */
+struct cell_ctx {
+    struct repl_registry *reg;
+    struct repl_table *table;
+    uint32_t partition;
+    struct api_bytes hk, sk;
+};
+
+static bool cell_begin(struct api_request *req, struct cell_ctx *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->reg = api_registry(req);
+    if (api_path_key(req, SEG_HASHKEY, &c->hk) < 0 || api_path_key(req, SEG_SORTKEY, &c->sk) < 0) {
+        api_reply_problem(req, 400, "INVALID_KEY", "a key in the path is not valid base64url");
+        return false;
+    }
+    if (c->hk.len == 0 || c->hk.len > STORE_HASHKEY_MAX) {
+        api_reply_problem(req, 400, "INVALID_KEY", "a hashkey is 1 to %u bytes", STORE_HASHKEY_MAX);
+        return false;
+    }
+    if (c->sk.len > STORE_SORTKEY_MAX) {
+        api_reply_problem(req, 400, "INVALID_KEY", "a sortkey is 0 to %u bytes", STORE_SORTKEY_MAX);
+        return false;
+    }
+    const struct api_bytes *t = &req->segs[SEG_TABLE];
+    char name[REPL_TABLE_NAME_MAX + 1];
+    if (!repl_table_name_valid(t->data, t->len)) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no such table");
+        return false;
+    }
+    memcpy(name, t->data, t->len);
+    name[t->len] = '\0';
+    if (repl_table_acquire(c->reg, name, &c->table) < 0) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", name);
+        return false;
+    }
+    c->partition = repl_table_partition_of(c->table, c->hk.data, c->hk.len);
+    return true;
+}
+
+/* Does not touch the request: it may already belong to a writer. */
+static void cell_end(struct cell_ctx *c)
+{
+    repl_table_release(c->reg, c->table);
+    c->table = NULL;
+}
+
+/* Parses a strong ETag: a quoted decimal. */
+static bool parse_etag(const char *s, size_t len, uint64_t *out)
+{
+    if (len < 3 || s[0] != '"' || s[len - 1] != '"')
+        return false;
+    int64_t v = 0;
+    if (cellar_parse_i64(s + 1, len - 2, &v) < 0 || v < 0)
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+/* Whether an If-None-Match list ("*" or "a", W/"b", ...) names version. */
+static bool etag_list_matches(const char *list, uint64_t version)
+{
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (*p == '*')
+            return true;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        const char *end = p;
+        if (*end == '"') {
+            end = strchr(p + 1, '"');
+            if (!end)
+                return false;
+            end++;
+        } else {
+            while (*end && *end != ',')
+                end++;
+        }
+        uint64_t v;
+        if (parse_etag(p, (size_t)(end - p), &v) && v == version)
+            return true;
+        if (end == p)
+            break;
+        p = end;
+    }
+    return false;
+}
+
+static void set_etag(struct MHD_Response *resp, uint64_t version)
+{
+    char etag[32];
+    snprintf(etag, sizeof(etag), "\"%" PRIu64 "\"", version);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+}
+
+static bool wants_json(struct api_request *req)
+{
+    const char *accept = api_header(req, MHD_HTTP_HEADER_ACCEPT);
+    return accept && strstr(accept, "application/json") != NULL;
+}
+
+/* --- GET / HEAD --------------------------------------------------------- */
+
+void api_h_cell_get(struct api_request *req)
+{
+    struct cell_ctx c;
+    bool force_b64 = false;
+    struct api_bytes enc;
+    int erc = api_query(req, "encoding", &enc);
+    if (erc < 0 || (erc == 1 && !(enc.len == 6 && memcmp(enc.data, "base64", 6) == 0))) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "encoding must be base64");
+        return;
+    }
+    force_b64 = erc == 1;
+    if (!cell_begin(req, &c))
+        return;
+    struct store_partition *p = repl_table_partition(c.table, c.partition);
+    uint32_t now_s = (uint32_t)(cellar_now_ms() / 1000);
+    struct store_cell cell = {0};
+    int rc = store_get(p, c.hk.data, c.hk.len, c.sk.data, c.sk.len, now_s, &cell);
+    cell_end(&c);
+    if (rc == -CELLAR_ENOTFOUND) {
+        api_reply_problem(req, 404, "CELL_NOT_FOUND", "no such cell");
+        return;
+    }
+    if (rc < 0) {
+        api_reply_error(req, rc, "cannot read the cell: %s", cellar_strerror(rc));
+        return;
+    }
+    const char *inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (inm && etag_list_matches(inm, cell.hdr.version)) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        set_etag(resp, cell.hdr.version);
+        store_cell_release(&cell);
+        api_reply_response(req, 304, resp);
+        return;
+    }
+    struct MHD_Response *resp;
+    if (wants_json(req)) {
+        json_t *doc = json_object();
+        api_json_set_bytes(doc, "hashkey", c.hk.data, c.hk.len, force_b64);
+        api_json_set_bytes(doc, "sortkey", c.sk.data, c.sk.len, force_b64);
+        api_json_set_bytes(doc, "value", cell.value, cell.value_len, force_b64);
+        json_object_set_new(doc, "ttl",
+                            cell.hdr.expiry ? json_integer((json_int_t)(cell.hdr.expiry - now_s))
+                                            : json_null());
+        json_object_set_new(doc, "etag", json_sprintf("%" PRIu64, cell.hdr.version));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        set_etag(resp, cell.hdr.version);
+        store_cell_release(&cell);
+    } else {
+        /* The pinned value becomes the body; MHD frees the pin when done. */
+        char ctype[STORE_CTYPE_MAX + 1] = "application/octet-stream";
+        if (cell.hdr.ctype) {
+            memcpy(ctype, cell.hdr.ctype, cell.hdr.ctype_len);
+            ctype[cell.hdr.ctype_len] = '\0';
+        }
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(
+            cell.value_len, (void *)cell.value, store_pin_free, cell.pin);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        set_etag(resp, cell.hdr.version);
+    }
+    api_reply_response(req, 200, resp);
+}
+
+/* --- PUT and DELETE ----------------------------------------------------- */
+
+/* Reads If-Match / If-None-Match into a check on the mutation. Replies and
+ * returns false when a header is malformed. */
+static bool preconditions(struct api_request *req, struct store_mutation *m,
+                          const struct api_bytes *sk, bool allow_if_none_match)
+{
+    const char *im = api_header(req, MHD_HTTP_HEADER_IF_MATCH);
+    const char *inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (im && inm) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "send either If-Match or If-None-Match, not both");
+        return false;
+    }
+    if (im) {
+        uint64_t v;
+        if (strcmp(im, "*") == 0) {
+            store_mutation_set_check(m, STORE_CHECK_VALUE_EXIST, sk->data, sk->len, NULL, 0, false);
+        } else if (parse_etag(im, strlen(im), &v)) {
+            store_mutation_set_version_check(m, sk->data, sk->len, v);
+        } else {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                              "If-Match takes * or one strong ETag such as \"42\"");
+            return false;
+        }
+    }
+    if (inm) {
+        if (!allow_if_none_match || strcmp(inm, "*") != 0) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                              "writes take only If-None-Match: * (create only)");
+            return false;
+        }
+        store_mutation_set_check(m, STORE_CHECK_VALUE_NOT_EXIST, sk->data, sk->len, NULL, 0,
+                                 false);
+    }
+    return true;
+}
+
+static void write_done(struct api_request *req, bool is_put)
+{
+    if (req->status < 0) {
+        api_reply_error(req, req->status, "the write was not committed: %s",
+                        cellar_strerror(req->status));
+        return;
+    }
+    const struct store_outcome *o = &req->outcome;
+    if (o->error) {
+        api_reply_error(req, o->error, "%s", cellar_strerror(o->error));
+        return;
+    }
+    if (!o->applied) {
+        api_reply_problem(req, 412, "PRECONDITION_FAILED",
+                          o->check_exists ? "the cell has another version"
+                                          : "the precondition does not hold for this cell");
+        return;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    unsigned status = 204;
+    if (is_put) {
+        set_etag(resp, o->decree);
+        if (!o->existed) {
+            status = 201;
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, req->url);
+        }
+    }
+    api_reply_response(req, status, resp);
+}
+
+static void put_done(struct api_request *req)
+{
+    write_done(req, true);
+}
+
+static void delete_done(struct api_request *req)
+{
+    write_done(req, false);
+}
+
+void api_h_cell_put(struct api_request *req)
+{
+    const struct api_config *cfg = api_config(req);
+    if (req->body.len > cfg->max_value_bytes) {
+        api_reply_problem(req, 413, "TOO_LARGE", "a value is at most %zu bytes",
+                          cfg->max_value_bytes);
+        return;
+    }
+    int64_t ttl = 0;
+    if (api_query_i64(req, "ttl", 0, 0, INT32_MAX, &ttl) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "ttl is a number of seconds, 0..%d",
+                          INT32_MAX);
+        return;
+    }
+    const char *ctype = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t ctype_len = ctype ? strlen(ctype) : 0;
+    if (ctype_len > STORE_CTYPE_MAX) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "Content-Type is at most %u bytes",
+                          STORE_CTYPE_MAX);
+        return;
+    }
+    if (ctype && strcmp(ctype, "application/octet-stream") == 0)
+        ctype_len = 0; /* the default needs no bytes on disk */
+    struct cell_ctx c;
+    if (!cell_begin(req, &c))
+        return;
+    if (ttl == 0)
+        ttl = repl_table_meta(c.table)->default_ttl_s;
+    struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
+    if (!preconditions(req, m, &c.sk, true)) {
+        store_mutation_free(m);
+        cell_end(&c);
+        return;
+    }
+    store_mutation_put(m, c.sk.data, c.sk.len, req->body.data ? req->body.data : "",
+                       req->body.len, ctype_len ? ctype : NULL, ctype_len, ttl);
+    api_defer_write(req, repl_table_writer(c.table, c.partition), m, put_done);
+    cell_end(&c);
+}
+
+void api_h_cell_delete(struct api_request *req)
+{
+    struct cell_ctx c;
+    if (!cell_begin(req, &c))
+        return;
+    struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
+    if (!preconditions(req, m, &c.sk, false)) {
+        store_mutation_free(m);
+        cell_end(&c);
+        return;
+    }
+    store_mutation_delete(m, c.sk.data, c.sk.len);
+    api_defer_write(req, repl_table_writer(c.table, c.partition), m, delete_done);
+    cell_end(&c);
+}

@@ -1,0 +1,308 @@
+/*
+ * handlers_tables.c - table endpoints: list, create, get (with partitions),
+ * drop (soft or purge) and recall.
+ *
+ * Create, drop and recall open, close and fsync RocksDB files, so they run
+ * on the admin thread (api_defer_admin); list and get read the registry in
+ * place. Request bodies are validated completely before anything is
+ * queued: unknown fields, wrong types and out-of-range numbers are 400.
+ *
+ * Threads: handlers and completions on MHD workers; *_admin functions on
+ * the admin thread.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+
+#define SEG_TABLE 2
+
+json_t *api_table_json(const struct repl_table_meta *m)
+{
+    json_t *envs = json_object();
+    for (size_t i = 0; i < m->n_envs; i++)
+        json_object_set_new(envs, m->envs[i].key, json_string(m->envs[i].value));
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:o}", "name", m->name, "id",
+                            (json_int_t)m->id, "partition_count", (json_int_t)m->partition_count,
+                            "replica_count", (json_int_t)m->replica_count, "default_ttl",
+                            (json_int_t)m->default_ttl_s, "status",
+                            m->status == REPL_TABLE_AVAILABLE ? "available" : "dropped", "envs",
+                            envs);
+    if (m->status == REPL_TABLE_DROPPED)
+        json_object_set_new(doc, "drop_time_ms", json_integer((json_int_t)m->drop_time_ms));
+    return doc;
+}
+
+/* Copies the table name segment into dst; replies 400 and returns false
+ * when it is not a valid name. */
+static bool table_name(struct api_request *req, char *dst)
+{
+    const struct api_bytes *seg = &req->segs[SEG_TABLE];
+    if (!repl_table_name_valid(seg->data, seg->len)) {
+        api_reply_problem(req, 400, "INVALID_TABLE_NAME",
+                          "a table name is 1 to 128 characters of A-Z a-z 0-9 _ . -");
+        return false;
+    }
+    memcpy(dst, seg->data, seg->len);
+    dst[seg->len] = '\0';
+    return true;
+}
+
+/* Parses the JSON body (which may be empty when empty_ok). Replies and
+ * returns NULL on error; *out_empty tells an empty body. */
+static json_t *json_body(struct api_request *req, bool empty_ok, bool *out_empty)
+{
+    *out_empty = req->body.len == 0;
+    if (req->body.len == 0) {
+        if (!empty_ok)
+            api_reply_problem(req, 400, "INVALID_JSON", "a JSON body is required");
+        return empty_ok ? json_object() : NULL;
+    }
+    const char *ctype = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
+        (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' ')) {
+        api_reply_problem(req, 415, "UNSUPPORTED_MEDIA_TYPE",
+                          "this endpoint takes Content-Type: application/json");
+        return NULL;
+    }
+    json_error_t err;
+    json_t *doc = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
+    if (!doc || !json_is_object(doc)) {
+        api_reply_problem(req, 400, "INVALID_JSON", "the body is not a JSON object: %s",
+                          doc ? "wrong type" : err.text);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static bool json_int_field(struct api_request *req, json_t *doc, const char *name, int64_t min,
+                           int64_t max, int64_t *out)
+{
+    json_t *v = json_object_get(doc, name);
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s must be an integer in %lld..%lld",
+                          name, (long long)min, (long long)max);
+        return false;
+    }
+    *out = json_integer_value(v);
+    return true;
+}
+
+static bool only_fields(struct api_request *req, json_t *doc, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i]; i++)
+            ok |= strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT", "unknown field \"%s\"", key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --- List and get ------------------------------------------------------- */
+
+void api_h_tables_list(struct api_request *req)
+{
+    bool dropped = false;
+    if (api_query_bool(req, "include_dropped", false, &dropped) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "include_dropped must be true or false");
+        return;
+    }
+    struct repl_table_meta *list = NULL;
+    size_t n = 0;
+    repl_table_list(api_registry(req), dropped, &list, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_table_json(&list[i]));
+    free(list);
+    api_reply_json(req, 200, json_pack("{s:o}", "tables", arr));
+}
+
+void api_h_table_get(struct api_request *req)
+{
+    char name[REPL_TABLE_NAME_MAX + 1];
+    if (!table_name(req, name))
+        return;
+    struct repl_table *t = NULL;
+    if (repl_table_acquire(api_registry(req), name, &t) < 0) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", name);
+        return;
+    }
+    const struct repl_table_meta *m = repl_table_meta(t);
+    json_t *doc = api_table_json(m);
+    json_t *parts = json_array();
+    const struct api_config *cfg = api_config(req);
+    char primary[300];
+    snprintf(primary, sizeof(primary), "%s:%u", cfg->listen_host, cfg->listen_port);
+    for (uint32_t i = 0; i < m->partition_count; i++) {
+        struct repl_writer_stats st;
+        repl_writer_stats(repl_table_writer(t, i), &st);
+        json_array_append_new(parts, json_pack("{s:I, s:I, s:s, s:[], s:I}", "index",
+                                               (json_int_t)i, "ballot", (json_int_t)1, "primary",
+                                               primary, "secondaries", "last_committed",
+                                               (json_int_t)st.committed_decree));
+    }
+    repl_table_release(api_registry(req), t);
+    json_object_set_new(doc, "partitions", parts);
+    api_reply_json(req, 200, doc);
+}
+
+/* --- Create ------------------------------------------------------------- */
+
+static void create_admin(struct api_request *req)
+{
+    req->spec.name = req->name_arg;
+    req->status = repl_table_create(api_registry(req), &req->spec, &req->table);
+}
+
+static void create_done(struct api_request *req)
+{
+    if (req->status == -CELLAR_EEXIST) {
+        api_reply_problem(req, 409, "TABLE_EXISTS", "a table named %s exists", req->name_arg);
+        return;
+    }
+    if (req->status < 0) {
+        api_reply_error(req, req->status, "cannot create table %s: %s", req->name_arg,
+                        cellar_strerror(req->status));
+        return;
+    }
+    char *text = json_dumps(api_table_json(&req->table), JSON_COMPACT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    char loc[200];
+    snprintf(loc, sizeof(loc), "/v1/tables/%s", req->table.name);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+    api_reply_response(req, 201, resp);
+}
+
+void api_h_table_put(struct api_request *req)
+{
+    static const char *const fields[] = {"partition_count", "replica_count", "default_ttl", "envs",
+                                         NULL};
+    if (!table_name(req, req->name_arg))
+        return;
+    bool empty;
+    json_t *doc = json_body(req, true, &empty);
+    if (!doc)
+        return;
+    int64_t pc = 0, rc = 0, ttl = 0;
+    bool ok = only_fields(req, doc, fields) &&
+              json_int_field(req, doc, "partition_count", 1, REPL_PARTITIONS_MAX, &pc) &&
+              json_int_field(req, doc, "replica_count", 1, REPL_REPLICAS_MAX, &rc) &&
+              json_int_field(req, doc, "default_ttl", 0, INT32_MAX, &ttl);
+    if (ok && pc && (pc & (pc - 1)) != 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "partition_count must be a power of two");
+        ok = false;
+    }
+    json_t *envs = json_object_get(doc, "envs");
+    if (ok && envs && !json_is_null(envs)) {
+        if (!json_is_object(envs) || json_object_size(envs) > REPL_ENVS_MAX) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                              "envs must be an object of at most %d strings", REPL_ENVS_MAX);
+            ok = false;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(envs, k, v)
+        {
+            if (!ok)
+                break;
+            if (!json_is_string(v) || strlen(k) > REPL_ENV_BYTES_MAX ||
+                json_string_length(v) > REPL_ENV_BYTES_MAX) {
+                api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                                  "env %s must be a string of at most %d bytes", k,
+                                  REPL_ENV_BYTES_MAX);
+                ok = false;
+                break;
+            }
+            struct repl_env *e = &req->spec.envs[req->spec.n_envs++];
+            snprintf(e->key, sizeof(e->key), "%s", k);
+            snprintf(e->value, sizeof(e->value), "%s", json_string_value(v));
+        }
+    }
+    json_decref(doc);
+    if (!ok)
+        return;
+    req->spec.partition_count = (uint32_t)pc;
+    req->spec.replica_count = (uint32_t)rc;
+    req->spec.default_ttl_s = ttl;
+    api_defer_admin(req, create_admin, create_done);
+}
+
+/* --- Drop and recall ---------------------------------------------------- */
+
+static void drop_admin(struct api_request *req)
+{
+    req->status = repl_table_drop(api_registry(req), req->name_arg, req->flag_arg, &req->table);
+}
+
+static void table_done(struct api_request *req)
+{
+    if (req->status == -CELLAR_ENOTFOUND) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", req->name_arg);
+        return;
+    }
+    if (req->status == -CELLAR_EEXIST) {
+        api_reply_problem(req, 409, "TABLE_EXISTS", "a table named %s exists; give a new_name",
+                          req->name_arg2[0] ? req->name_arg2 : req->name_arg);
+        return;
+    }
+    if (req->status < 0) {
+        api_reply_error(req, req->status, "%s", cellar_strerror(req->status));
+        return;
+    }
+    api_reply_json(req, 200, api_table_json(&req->table));
+}
+
+void api_h_table_delete(struct api_request *req)
+{
+    if (!table_name(req, req->name_arg))
+        return;
+    if (api_query_bool(req, "purge", false, &req->flag_arg) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "purge must be true or false");
+        return;
+    }
+    api_defer_admin(req, drop_admin, table_done);
+}
+
+static void recall_admin(struct api_request *req)
+{
+    req->status = repl_table_recall(api_registry(req), req->name_arg,
+                                    req->name_arg2[0] ? req->name_arg2 : NULL, &req->table);
+}
+
+void api_h_table_recall(struct api_request *req)
+{
+    static const char *const fields[] = {"new_name", NULL};
+    if (!table_name(req, req->name_arg))
+        return;
+    bool empty;
+    json_t *doc = json_body(req, true, &empty);
+    if (!doc)
+        return;
+    bool ok = only_fields(req, doc, fields);
+    json_t *nn = json_object_get(doc, "new_name");
+    if (ok && nn && !json_is_null(nn)) {
+        if (!json_is_string(nn) ||
+            !repl_table_name_valid(json_string_value(nn), json_string_length(nn))) {
+            api_reply_problem(req, 400, "INVALID_TABLE_NAME",
+                              "new_name must be 1 to 128 characters of A-Z a-z 0-9 _ . -");
+            ok = false;
+        } else {
+            snprintf(req->name_arg2, sizeof(req->name_arg2), "%s", json_string_value(nn));
+        }
+    }
+    json_decref(doc);
+    if (ok)
+        api_defer_admin(req, recall_admin, table_done);
+}

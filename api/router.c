@@ -1,0 +1,95 @@
+/*
+ * router.c - the route table: which handler serves which method on which
+ * path shape. Paths are matched on decoded segments; "*" in a pattern
+ * matches any one segment (a table name, a hashkey, a sortkey, possibly
+ * empty). A path that matches no pattern is 404 NOT_FOUND; a path that
+ * matches but not with this method is 405 METHOD_NOT_ALLOWED with an Allow
+ * header listing the methods it has. HEAD is served wherever GET is.
+ *
+ * Threads: MHD workers; the table is constant.
+ */
+#include <string.h>
+
+#include "api/internal.h"
+
+#define MAX_PATTERN 8
+
+struct route_method {
+    enum api_method method;
+    api_handler_fn fn;
+};
+
+struct route {
+    const char *segs[MAX_PATTERN]; /* NULL-terminated; "*" = any segment */
+    struct route_method methods[4];
+};
+
+static const struct route routes[] = {
+    {{"healthz", NULL}, {{API_GET, api_h_healthz}}},
+    {{"readyz", NULL}, {{API_GET, api_h_readyz}}},
+    {{"v1", "tables", NULL}, {{API_GET, api_h_tables_list}}},
+    {{"v1", "tables", "*", NULL},
+     {{API_GET, api_h_table_get}, {API_PUT, api_h_table_put}, {API_DELETE, api_h_table_delete}}},
+    {{"v1", "tables", "*", "recall", NULL}, {{API_POST, api_h_table_recall}}},
+    {{"v1", "tables", "*", "rows", "*", "cells", "*", NULL},
+     {{API_GET, api_h_cell_get}, {API_PUT, api_h_cell_put}, {API_DELETE, api_h_cell_delete}}},
+};
+
+static bool matches(const struct route *r, const struct api_request *req)
+{
+    size_t i = 0;
+    for (; i < MAX_PATTERN && r->segs[i]; i++) {
+        if (i >= req->n_segs)
+            return false;
+        if (strcmp(r->segs[i], "*") == 0)
+            continue;
+        size_t len = strlen(r->segs[i]);
+        if (req->segs[i].len != len || memcmp(req->segs[i].data, r->segs[i], len) != 0)
+            return false;
+    }
+    return i == req->n_segs;
+}
+
+static const char *method_name(enum api_method m)
+{
+    switch (m) {
+    case API_GET: return "GET";
+    case API_HEAD: return "HEAD";
+    case API_PUT: return "PUT";
+    case API_POST: return "POST";
+    case API_DELETE: return "DELETE";
+    case API_PATCH: return "PATCH";
+    case API_OPTIONS: return "OPTIONS";
+    }
+    return "?";
+}
+
+void api_route(struct api_request *req)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *r = &routes[i];
+        if (!matches(r, req))
+            continue;
+        char allow[128] = "";
+        size_t used = 0;
+        for (size_t k = 0; k < 4 && r->methods[k].fn; k++) {
+            enum api_method m = r->methods[k].method;
+            if (m == req->method || (m == API_GET && req->method == API_HEAD)) {
+                r->methods[k].fn(req);
+                return;
+            }
+            used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",
+                                     method_name(m));
+            if (m == API_GET)
+                used += (size_t)snprintf(allow + used, sizeof(allow) - used, ", HEAD");
+        }
+        char detail[160];
+        snprintf(detail, sizeof(detail), "%s is not allowed here; allowed: %s", req->method_name,
+                 allow);
+        struct MHD_Response *resp = api_problem_response(req, 405, "METHOD_NOT_ALLOWED", detail);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        api_reply_response(req, 405, resp);
+        return;
+    }
+    api_reply_problem(req, 404, "NOT_FOUND", "no route for %s %s", req->method_name, req->url);
+}

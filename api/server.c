@@ -1,0 +1,760 @@
+/*
+ * server.c - the libmicrohttpd daemon and the life of a request.
+ *
+ * Design (c-craft.md part B): MHD_USE_INTERNAL_POLLING_THREAD | EPOLL with a
+ * thread pool, suspend/resume allowed. The access handler never answers on
+ * its first call for a request (that would cost keep-alive): the first call
+ * only creates the request context; body chunks are appended up to
+ * max_body_bytes; the handler runs on the final call. URL unescaping is
+ * turned off, so the router sees raw segments and decodes each exactly
+ * once (%2F stays data).
+ *
+ * Deferred work: a write suspends the connection, then (never before) hands
+ * the mutation to the partition writer; the writer's callback copies the
+ * outcome into the request and resumes the connection, and MHD calls the
+ * handler again on the connection's own worker, which replies. Admin calls
+ * (table create, drop, recall) go the same way through one admin thread,
+ * because they open, close and fsync RocksDB files.
+ *
+ * Invariants: a request context is freed only in the completion
+ * notification; every suspended connection is resumed exactly once (the
+ * writer calls back exactly once per accepted mutation, and a refused submit
+ * resumes at once).
+ *
+ * Threads: MHD workers run handlers; writer threads and the admin thread
+ * only store results and resume; the main thread starts, quiesces and
+ * stops. `ready` and `inflight` are atomics; the admin queue has its own
+ * mutex.
+ */
+#include "api/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+
+struct api_server {
+    struct MHD_Daemon *daemon;
+    struct api_config cfg;
+    struct repl_registry *reg;
+    int ready;             /* atomic bool */
+    int stopping;          /* atomic bool: new requests get 503 */
+    unsigned inflight;     /* atomic: requests between first call and completion */
+    uint16_t port;
+
+    pthread_t admin_thread;
+    bool admin_started;
+    pthread_mutex_t admin_lock; /* guards admin_head/tail/len/stop */
+    pthread_cond_t admin_cond;
+    struct api_request *admin_head, *admin_tail;
+    uint64_t admin_len;
+    bool admin_stop;
+};
+
+void api_config_defaults(struct api_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
+    cfg->listen_port = 8080;
+    cfg->listen_fd = -1;
+    cfg->threads = 0;
+    cfg->connection_limit = 1024;
+    cfg->connection_timeout_s = 60;
+    cfg->connection_memory_bytes = 64 * 1024;
+    cfg->max_body_bytes = 4 * 1024 * 1024;
+    cfg->max_value_bytes = 1024 * 1024;
+    cfg->admin_queue_max = 64;
+}
+
+int api_config_set_listen(struct api_config *cfg, const char *hostport)
+{
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || colon == hostport)
+        return -CELLAR_EINVAL;
+    const char *host = hostport;
+    size_t hlen = (size_t)(colon - hostport);
+    if (host[0] == '[') {
+        if (hlen < 3 || host[hlen - 1] != ']')
+            return -CELLAR_EINVAL;
+        host++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(cfg->listen_host))
+        return -CELLAR_EINVAL;
+    int64_t port = 0;
+    if (cellar_parse_i64(colon + 1, strlen(colon + 1), &port) < 0 || port < 0 || port > 65535)
+        return -CELLAR_EINVAL;
+    memcpy(cfg->listen_host, host, hlen);
+    cfg->listen_host[hlen] = '\0';
+    cfg->listen_port = (uint16_t)port;
+    return 0;
+}
+
+struct repl_registry *api_registry(struct api_request *req)
+{
+    return req->srv->reg;
+}
+
+const struct api_config *api_config(struct api_request *req)
+{
+    return &req->srv->cfg;
+}
+
+bool api_ready(struct api_request *req)
+{
+    return __atomic_load_n(&req->srv->ready, __ATOMIC_ACQUIRE);
+}
+
+void *api_alloc(struct api_request *req, size_t n)
+{
+    req->allocs = cellar_xrealloc(req->allocs, (req->n_allocs + 1) * sizeof(*req->allocs));
+    void *p = cellar_xmalloc(n);
+    req->allocs[req->n_allocs++] = p;
+    return p;
+}
+
+const char *api_header(struct api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* --- Replies ------------------------------------------------------------ */
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void api_reply_response(struct api_request *req, unsigned status, struct MHD_Response *resp)
+{
+    if (req->state == API_REQ_ANSWERED) {
+        log_err("bug: second reply to %s %s", req->method_name, req->url);
+        MHD_destroy_response(resp);
+        return;
+    }
+    if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
+        log_warn("could not queue a %u response to %s %s", status, req->method_name, req->url);
+    MHD_destroy_response(resp);
+    req->state = API_REQ_ANSWERED;
+}
+
+static struct MHD_Response *text_response(const char *text, size_t len, const char *ctype)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_FREE);
+    CELLAR_ASSERT(resp);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    return resp;
+}
+
+void api_reply_json(struct api_request *req, unsigned status, json_t *json)
+{
+    char *text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    CELLAR_ASSERT(text);
+    api_reply_response(req, status, text_response(text, strlen(text), "application/json"));
+}
+
+void api_reply_empty(struct api_request *req, unsigned status)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    api_reply_response(req, status, resp);
+}
+
+static const char *status_title(unsigned status)
+{
+    switch (status) {
+    case 400: return "Bad request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not found";
+    case 405: return "Method not allowed";
+    case 409: return "Conflict";
+    case 412: return "Precondition failed";
+    case 413: return "Payload too large";
+    case 414: return "URI too long";
+    case 415: return "Unsupported media type";
+    case 422: return "Unprocessable content";
+    case 429: return "Too many requests";
+    case 503: return "Service unavailable";
+    case 504: return "Gateway timeout";
+    case 507: return "Insufficient storage";
+    default: return "Internal server error";
+    }
+}
+
+struct MHD_Response *api_problem_response(struct api_request *req, unsigned status,
+                                          const char *code, const char *detail)
+{
+    char type[96] = "/problems/";
+    size_t t = strlen(type);
+    for (const char *c = code; *c && t < sizeof(type) - 1; c++)
+        type[t++] = *c == '_' ? '-' : (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    type[t] = '\0';
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
+                            status_title(status), "status", (int)status, "detail", detail, "code",
+                            code);
+    if (status == 412 && req->outcome.check_exists)
+        json_object_set_new(doc, "current_etag",
+                            json_sprintf("%llu", (unsigned long long)req->outcome.check_version));
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    struct MHD_Response *resp = text_response(text, strlen(text), "application/problem+json");
+    if (status == 503 || status == 429)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    return resp;
+}
+
+static void vreply_problem(struct api_request *req, unsigned status, const char *code,
+                           const char *fmt, va_list ap)
+{
+    char detail[512];
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    api_reply_response(req, status, api_problem_response(req, status, code, detail));
+}
+
+void api_reply_problem(struct api_request *req, unsigned status, const char *code,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply_problem(req, status, code, fmt, ap);
+    va_end(ap);
+}
+
+/* The one table from status codes to HTTP. */
+static void error_status(int err, unsigned *status, const char **code)
+{
+    switch (err < 0 ? -err : err) {
+    case CELLAR_EINVAL: *status = 400; *code = "INVALID_ARGUMENT"; return;
+    case CELLAR_ENOTFOUND: *status = 404; *code = "NOT_FOUND"; return;
+    case CELLAR_EEXIST: *status = 409; *code = "TABLE_EXISTS"; return;
+    case CELLAR_ETOOLARGE: *status = 413; *code = "TOO_LARGE"; return;
+    case CELLAR_ETOOMANY: *status = 400; *code = "TOO_MANY_ITEMS"; return;
+    case CELLAR_ENOTINT: *status = 422; *code = "NOT_AN_INTEGER"; return;
+    case CELLAR_EOVERFLOW: *status = 422; *code = "INTEGER_OVERFLOW"; return;
+    case CELLAR_EBUSY: *status = 503; *code = "BUSY"; return;
+    case CELLAR_ESHUTDOWN: *status = 503; *code = "SHUTTING_DOWN"; return;
+    case CELLAR_ENOSPC: *status = 507; *code = "INSUFFICIENT_STORAGE"; return;
+    default: *status = 500; *code = "INTERNAL"; return;
+    }
+}
+
+void api_reply_error(struct api_request *req, int err, const char *fmt, ...)
+{
+    unsigned status;
+    const char *code;
+    error_status(err, &status, &code);
+    va_list ap;
+    va_start(ap, fmt);
+    vreply_problem(req, status, code, fmt, ap);
+    va_end(ap);
+}
+
+/* --- Query parameters and path keys ------------------------------------- */
+
+static int decode_key(struct api_request *req, const char *raw, size_t len, struct api_bytes *out)
+{
+    char *buf = api_alloc(req, len + 1);
+    size_t n = 0;
+    if (api_pct_decode(raw, len, buf, &n) < 0)
+        return -CELLAR_EINVAL;
+    if (req->key_base64url) {
+        char *bin = api_alloc(req, n + 1);
+        size_t m = 0;
+        if (api_base64_decode(buf, n, bin, &m, true) < 0)
+            return -CELLAR_EINVAL;
+        buf = bin;
+        n = m;
+    }
+    buf[n] = '\0';
+    out->data = buf;
+    out->len = n;
+    return 0;
+}
+
+int api_path_key(struct api_request *req, size_t i, struct api_bytes *out)
+{
+    if (i >= req->n_segs)
+        return -CELLAR_EINVAL;
+    if (!req->key_base64url) {
+        *out = req->segs[i];
+        return 0;
+    }
+    char *bin = api_alloc(req, req->segs[i].len + 1);
+    size_t m = 0;
+    if (api_base64_decode(req->segs[i].data, req->segs[i].len, bin, &m, true) < 0)
+        return -CELLAR_EINVAL;
+    bin[m] = '\0';
+    out->data = bin;
+    out->len = m;
+    return 0;
+}
+
+static const char *const key_params[] = {"sortkey", "start", "stop", "filter", "hashkey_prefix",
+                                         "sortkey_prefix", NULL};
+
+int api_query(struct api_request *req, const char *name, struct api_bytes *out)
+{
+    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!raw)
+        return 0;
+    bool is_key = false;
+    for (size_t i = 0; key_params[i]; i++)
+        is_key |= strcmp(key_params[i], name) == 0;
+    if (is_key)
+        return decode_key(req, raw, strlen(raw), out) < 0 ? -CELLAR_EINVAL : 1;
+    size_t len = strlen(raw), n = 0;
+    char *buf = api_alloc(req, len + 1);
+    if (api_pct_decode(raw, len, buf, &n) < 0)
+        return -CELLAR_EINVAL;
+    buf[n] = '\0';
+    out->data = buf;
+    out->len = n;
+    return 1;
+}
+
+int api_query_bool(struct api_request *req, const char *name, bool def, bool *out)
+{
+    struct api_bytes v;
+    int rc = api_query(req, name, &v);
+    if (rc <= 0) {
+        *out = def;
+        return rc;
+    }
+    if (v.len == 4 && memcmp(v.data, "true", 4) == 0)
+        *out = true;
+    else if (v.len == 5 && memcmp(v.data, "false", 5) == 0)
+        *out = false;
+    else
+        return -CELLAR_EINVAL;
+    return 1;
+}
+
+int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_t min,
+                  int64_t max, int64_t *out)
+{
+    struct api_bytes v;
+    int rc = api_query(req, name, &v);
+    if (rc <= 0) {
+        *out = def;
+        return rc;
+    }
+    int64_t x = 0;
+    if (cellar_parse_i64(v.data, v.len, &x) < 0 || x < min || x > max)
+        return -CELLAR_EINVAL;
+    *out = x;
+    return 1;
+}
+
+/* --- Deferral ----------------------------------------------------------- */
+
+static void resume(struct api_request *req)
+{
+    __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
+    MHD_resume_connection(req->conn);
+}
+
+/* Writer thread: keep what the handler needs, then resume. */
+static void on_write_done(void *arg, int status, const struct store_outcome *out)
+{
+    struct api_request *req = arg;
+    req->status = status;
+    if (out) {
+        req->outcome = *out;
+        if (out->check_value.data)
+            req->outcome.check_value.data =
+                cellar_xmemdup(out->check_value.data, out->check_value.len);
+    }
+    resume(req);
+}
+
+void api_defer_write(struct api_request *req, struct repl_writer *w, struct store_mutation *m,
+                     api_handler_fn complete)
+{
+    req->complete = complete;
+    req->state = API_REQ_WAITING;
+    /* Suspend before publishing: the writer may call back at once. */
+    MHD_suspend_connection(req->conn);
+    int rc = repl_submit_take(w, m, on_write_done, req);
+    if (rc < 0) {
+        req->status = rc;
+        resume(req);
+    }
+}
+
+void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete)
+{
+    struct api_server *s = req->srv;
+    req->complete = complete;
+    req->admin = admin;
+    req->admin_next = NULL;
+    req->state = API_REQ_WAITING;
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_lock(&s->admin_lock);
+    if (s->admin_stop || s->admin_len >= s->cfg.admin_queue_max) {
+        int rc = s->admin_stop ? -CELLAR_ESHUTDOWN : -CELLAR_EBUSY;
+        pthread_mutex_unlock(&s->admin_lock);
+        req->status = rc;
+        resume(req);
+        return;
+    }
+    if (s->admin_tail)
+        s->admin_tail->admin_next = req;
+    else
+        s->admin_head = req;
+    s->admin_tail = req;
+    s->admin_len++;
+    pthread_cond_signal(&s->admin_cond);
+    pthread_mutex_unlock(&s->admin_lock);
+}
+
+static void *admin_main(void *arg)
+{
+    struct api_server *s = arg;
+    pthread_setname_np(pthread_self(), "api-admin");
+    pthread_mutex_lock(&s->admin_lock);
+    for (;;) {
+        while (!s->admin_head && !s->admin_stop)
+            pthread_cond_wait(&s->admin_cond, &s->admin_lock);
+        struct api_request *req = s->admin_head;
+        if (!req)
+            break; /* stopping and drained */
+        s->admin_head = req->admin_next;
+        if (!s->admin_head)
+            s->admin_tail = NULL;
+        s->admin_len--;
+        pthread_mutex_unlock(&s->admin_lock);
+        req->admin(req);
+        resume(req);
+        pthread_mutex_lock(&s->admin_lock);
+    }
+    pthread_mutex_unlock(&s->admin_lock);
+    return NULL;
+}
+
+/* --- MHD callbacks ------------------------------------------------------ */
+
+static enum api_method parse_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        enum api_method method;
+    } methods[] = {
+        {"GET", API_GET},       {"HEAD", API_HEAD},   {"PUT", API_PUT},         {"POST", API_POST},
+        {"DELETE", API_DELETE}, {"PATCH", API_PATCH}, {"OPTIONS", API_OPTIONS},
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(m, methods[i].name) == 0)
+            return methods[i].method;
+    }
+    return 0;
+}
+
+/* Splits the raw path on '/' and percent-decodes each segment once. */
+static int split_path(struct api_request *req)
+{
+    const char *p = req->url;
+    if (*p != '/')
+        return -CELLAR_EINVAL;
+    p++;
+    size_t total = strlen(p);
+    char *store = api_alloc(req, total + 1);
+    size_t used = 0;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (req->n_segs == API_MAX_SEGMENTS)
+            return -CELLAR_ETOOMANY;
+        size_t n = 0;
+        if (api_pct_decode(p, len, store + used, &n) < 0)
+            return -CELLAR_EINVAL;
+        req->segs[req->n_segs].data = store + used;
+        req->segs[req->n_segs].len = n;
+        req->n_segs++;
+        used += n;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    return 0;
+}
+
+static void dispatch(struct api_request *req)
+{
+    int rc = split_path(req);
+    if (rc == -CELLAR_ETOOMANY) {
+        api_reply_problem(req, 404, "NOT_FOUND", "no such route");
+        return;
+    }
+    if (rc < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "the path has a malformed %%-escape");
+        return;
+    }
+    struct api_bytes enc;
+    rc = api_query(req, "key_encoding", &enc);
+    if (rc < 0 || (rc == 1 && !(enc.len == 9 && memcmp(enc.data, "base64url", 9) == 0) &&
+                   !(enc.len == 7 && memcmp(enc.data, "percent", 7) == 0))) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "key_encoding must be base64url or percent");
+        return;
+    }
+    req->key_base64url = rc == 1 && enc.len == 9;
+    if (__atomic_load_n(&req->srv->stopping, __ATOMIC_SEQ_CST) &&
+        !(req->n_segs == 1 && req->segs[0].len == 7 && memcmp(req->segs[0].data, "healthz", 7) == 0)) {
+        api_reply_problem(req, 503, "SHUTTING_DOWN", "the node is shutting down");
+        return;
+    }
+    if (req->body_too_large) {
+        api_reply_problem(req, 413, "TOO_LARGE", "the request body exceeds %zu bytes",
+                          req->srv->cfg.max_body_bytes);
+        return;
+    }
+    api_route(req);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    struct api_server *s = cls;
+    struct api_request *req = *con_cls;
+    if (!req) {
+        /* First call: set up only; answering now would cost keep-alive. */
+        req = cellar_xcalloc(1, sizeof(*req));
+        req->srv = s;
+        req->conn = conn;
+        req->url = url;
+        req->method_name = method;
+        req->method = parse_method(method);
+        req->start_us = now_us();
+        __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+        *con_cls = req;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        int64_t declared = 0;
+        if (cl && cellar_parse_i64(cl, strlen(cl), &declared) == 0 &&
+            (uint64_t)declared > s->cfg.max_body_bytes)
+            req->body_too_large = true; /* answered once the body is skipped */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!req->body_too_large) {
+            if (req->body.len + *upload_data_size > s->cfg.max_body_bytes) {
+                req->body_too_large = true;
+                cellar_buf_fini(&req->body);
+            } else {
+                cellar_buf_append(&req->body, upload_data, *upload_data_size);
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    switch (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE)) {
+    case API_REQ_NEW:
+        dispatch(req);
+        return MHD_YES;
+    case API_REQ_WAITING:
+        return MHD_YES; /* spurious call while suspended */
+    case API_REQ_RESUMED:
+        req->complete(req);
+        if (req->state != API_REQ_ANSWERED)
+            api_reply_problem(req, 500, "INTERNAL", "the request produced no reply");
+        return MHD_YES;
+    case API_REQ_ANSWERED:
+        return MHD_YES;
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api_server *s = cls;
+    struct api_request *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    cellar_buf_fini(&req->body);
+    store_outcome_fini(&req->outcome);
+    for (size_t i = 0; i < req->n_allocs; i++)
+        free(req->allocs[i]);
+    free(req->allocs);
+    free(req);
+    __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Leaves URLs and query strings as they came: the router decodes each
+ * segment and value exactly once itself. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    log_warn("http: %s", line);
+}
+
+/* --- Lifecycle ---------------------------------------------------------- */
+
+int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
+                     struct api_server **out)
+{
+    int rc = 0;
+    struct addrinfo *ai = NULL;
+    struct api_server *s = cellar_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->reg = reg;
+    pthread_mutex_init(&s->admin_lock, NULL);
+    pthread_cond_init(&s->admin_cond, NULL);
+    if (pthread_create(&s->admin_thread, NULL, admin_main, s) != 0) {
+        rc = -CELLAR_ESYS;
+        goto out;
+    }
+    s->admin_started = true;
+
+    unsigned threads = cfg->threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem opts[16];
+    size_t n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+    if (threads > 1)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
+                                        NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                        (intptr_t)cfg->connection_memory_bytes, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
+    if (cfg->listen_fd >= 0) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, NULL};
+    } else {
+        char port[8];
+        snprintf(port, sizeof(port), "%u", cfg->listen_port);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+        int gai = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+        if (gai != 0) {
+            log_err("cannot resolve listen address %s: %s", cfg->listen_host, gai_strerror(gai));
+            rc = -CELLAR_EINVAL;
+            goto out;
+        }
+        if (ai->ai_family == AF_INET6)
+            flags |= MHD_USE_IPv6;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
+    }
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    s->daemon = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_access, s,
+                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!s->daemon) {
+        log_err("cannot listen on %s:%u (is the port in use?)", cfg->listen_host,
+                cfg->listen_port);
+        rc = -CELLAR_ESYS;
+        goto out;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : cfg->listen_port;
+    log_info("listening on %s:%u with %u HTTP threads", cfg->listen_fd >= 0 ? "(inherited)" :
+             cfg->listen_host, s->port, threads);
+out:
+    if (ai)
+        freeaddrinfo(ai);
+    if (rc < 0) {
+        api_server_stop(s);
+        s = NULL;
+    }
+    *out = s;
+    return rc;
+}
+
+void api_server_set_ready(struct api_server *s, bool ready)
+{
+    __atomic_store_n(&s->ready, ready, __ATOMIC_RELEASE);
+}
+
+uint16_t api_server_port(const struct api_server *s)
+{
+    return s->port;
+}
+
+void api_server_quiesce(struct api_server *s)
+{
+    if (s->daemon) {
+        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+        if (fd != MHD_INVALID_SOCKET && s->cfg.listen_fd < 0)
+            close(fd);
+    }
+}
+
+unsigned api_server_inflight(const struct api_server *s)
+{
+    return __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST);
+}
+
+static void admin_stop(struct api_server *s)
+{
+    if (!s->admin_started)
+        return;
+    pthread_mutex_lock(&s->admin_lock);
+    s->admin_stop = true;
+    pthread_cond_signal(&s->admin_cond);
+    pthread_mutex_unlock(&s->admin_lock);
+    pthread_join(s->admin_thread, NULL);
+    s->admin_started = false;
+}
+
+int api_server_shutdown(struct api_server *s, uint64_t timeout_ms)
+{
+    api_server_set_ready(s, false);
+    __atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
+    api_server_quiesce(s);
+    admin_stop(s); /* finishes the admin calls already queued */
+    uint64_t deadline = cellar_mono_ms() + timeout_ms;
+    while (api_server_inflight(s) > 0) {
+        if (cellar_mono_ms() >= deadline) {
+            log_warn("shutdown: %u requests still in flight after %llu ms", api_server_inflight(s),
+                     (unsigned long long)timeout_ms);
+            return -CELLAR_EBUSY;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+void api_server_stop(struct api_server *s)
+{
+    if (!s)
+        return;
+    admin_stop(s);
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    pthread_cond_destroy(&s->admin_cond);
+    pthread_mutex_destroy(&s->admin_lock);
+    free(s);
+}

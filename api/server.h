@@ -1,0 +1,64 @@
+/*
+ * server.h - the HTTP server: a libmicrohttpd daemon (epoll thread pool,
+ * suspend/resume) serving API.md over the table registry.
+ *
+ * Threads: api_server_start/stop and the state setters from the main
+ * thread. Inside, MHD workers run handlers; writes complete on partition
+ * writer threads, which resume the suspended connection; admin calls run on
+ * one admin thread of the server's own.
+ */
+#ifndef API_SERVER_H
+#define API_SERVER_H
+
+#include "common/cellar.h"
+#include "replication/registry.h"
+
+struct api_config {
+    char listen_host[256];          /* bind address when no socket is inherited */
+    uint16_t listen_port;
+    int listen_fd;                  /* an inherited listening socket, or -1 */
+    unsigned threads;               /* MHD worker threads; 0 = online CPUs */
+    unsigned connection_limit;      /* concurrent connections */
+    unsigned connection_timeout_s;  /* idle keep-alive connections are closed after this */
+    size_t connection_memory_bytes; /* per connection: headers and URL */
+    size_t max_body_bytes;          /* request body */
+    size_t max_value_bytes;         /* a cell's value */
+    uint64_t admin_queue_max;       /* table admin requests waiting */
+};
+
+void api_config_defaults(struct api_config *cfg);
+
+/* Parses "HOST:PORT" (IPv4 address or name, or "[v6]:PORT") into cfg. */
+int api_config_set_listen(struct api_config *cfg, const char *hostport);
+
+struct api_server;
+
+/* Starts listening and serving. Errors: -CELLAR_ESYS (cannot bind: the log
+ * says why), -CELLAR_EINVAL. reg is borrowed and must outlive the server. */
+int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
+                     struct api_server **out);
+
+/* /readyz answers 200 only while ready. */
+void api_server_set_ready(struct api_server *s, bool ready);
+
+/* The port actually bound (useful with port 0). */
+uint16_t api_server_port(const struct api_server *s);
+
+/* Stops accepting connections; requests in flight go on. */
+void api_server_quiesce(struct api_server *s);
+
+/* Requests currently being handled (including suspended ones). */
+unsigned api_server_inflight(const struct api_server *s);
+
+/* Begins a graceful stop: /readyz turns 503, the listener closes, new
+ * requests on open connections get 503, queued admin calls finish. Then
+ * waits up to timeout_ms for the requests in flight to complete (writes
+ * still commit: the writers run until the registry closes). 0, or
+ * -CELLAR_EBUSY when requests were still in flight at the deadline. */
+int api_server_shutdown(struct api_server *s, uint64_t timeout_ms);
+
+/* Stops the daemon and the admin thread and frees s. Suspended requests
+ * must have been resumed (their writers stopped) first. Accepts NULL. */
+void api_server_stop(struct api_server *s);
+
+#endif

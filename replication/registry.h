@@ -1,0 +1,155 @@
+/*
+ * registry.h - the tables this node serves and the partitions behind them:
+ * how a request finds the partition (storage, for reads) and its writer
+ * (replication, for writes) of a (table, hashkey).
+ *
+ * Table metadata (id, name, partition count, replica count, default TTL,
+ * envs, status, drop time) is persisted in the node's metadata store
+ * (storage/metastore.h) under "table/<id>", and the next table id under
+ * "next_table_id": ids only grow, so they are never reused. Partitions of
+ * every available table are opened at start; a dropped table's partitions
+ * are closed (after their write queues drain) and its data kept until it is
+ * recalled or purged, which happens once drop_retention has passed.
+ *
+ * Locking: one rwlock guards the table list. Request handlers hold it for
+ * reading between repl_table_acquire and repl_table_release (a short,
+ * non-blocking section: a RocksDB read or a queue submit). Admin calls are
+ * serialised by a mutex of their own and take the rwlock for writing only
+ * to change the list, never across RocksDB opens, closes or fsyncs. Admin
+ * calls block (they open, close and fsync): call them off the HTTP workers.
+ *
+ * In a cluster this is the node's view of the configuration that meta owns.
+ */
+#ifndef REPL_REGISTRY_H
+#define REPL_REGISTRY_H
+
+#include "common/cellar.h"
+#include "replication/writer.h"
+#include "storage/engine.h"
+#include "storage/partition.h"
+
+#define REPL_TABLE_NAME_MAX 128
+#define REPL_PARTITIONS_MAX 1024
+#define REPL_REPLICAS_MAX 5
+#define REPL_ENVS_MAX 32
+#define REPL_ENV_BYTES_MAX 256
+
+enum repl_table_status {
+    REPL_TABLE_AVAILABLE = 0,
+    REPL_TABLE_DROPPED = 1,
+};
+
+struct repl_env {
+    char key[REPL_ENV_BYTES_MAX + 1];
+    char value[REPL_ENV_BYTES_MAX + 1];
+};
+
+/* A snapshot of one table's metadata (plain data, copyable). */
+struct repl_table_meta {
+    uint32_t id;
+    char name[REPL_TABLE_NAME_MAX + 1];
+    uint32_t partition_count;
+    uint32_t replica_count;
+    int64_t default_ttl_s; /* 0 = none */
+    enum repl_table_status status;
+    uint64_t create_time_ms;
+    uint64_t drop_time_ms; /* when dropped */
+    size_t n_envs;
+    struct repl_env envs[REPL_ENVS_MAX];
+};
+
+struct repl_registry_config {
+    uint64_t drop_retention_ms;   /* dropped tables are purged after this */
+    uint32_t default_partition_count;
+    uint32_t default_replica_count;
+    struct repl_writer_config writer;
+};
+
+void repl_registry_config_defaults(struct repl_registry_config *cfg);
+
+struct repl_registry;
+
+/* Callback for progress while opening partitions ("opening partition 3/24"). */
+typedef void (*repl_progress_fn)(void *arg, size_t done, size_t total);
+
+/* Opens the metadata store in <data_dir>/node and every partition of every
+ * available table under <data_dir>/replicas/<id>.<index>. */
+int repl_registry_open(struct store_engine *e, const char *data_dir,
+                       const struct repl_registry_config *cfg, repl_progress_fn progress,
+                       void *progress_arg, struct repl_registry **out);
+
+/* Stops every writer (draining its queue), closes every partition and the
+ * metadata store, frees r. Accepts NULL. */
+void repl_registry_close(struct repl_registry *r);
+
+/* --- Request path ------------------------------------------------------- */
+
+struct repl_table;
+
+/* Finds the available table name and holds the registry's read lock until
+ * repl_table_release. -CELLAR_ENOTFOUND (then nothing is held). */
+int repl_table_acquire(struct repl_registry *r, const char *name, struct repl_table **out);
+void repl_table_release(struct repl_registry *r, struct repl_table *t);
+
+/* Borrowed while the table is held. */
+const struct repl_table_meta *repl_table_meta(const struct repl_table *t);
+uint32_t repl_table_partition_of(const struct repl_table *t, const void *hk, size_t hklen);
+struct store_partition *repl_table_partition(const struct repl_table *t, uint32_t index);
+struct repl_writer *repl_table_writer(const struct repl_table *t, uint32_t index);
+
+/* --- Admin (blocking; not on HTTP workers) ------------------------------ */
+
+/* What a create asks for; 0 fields take the configured defaults. */
+struct repl_table_spec {
+    const char *name;
+    uint32_t partition_count;
+    uint32_t replica_count;
+    int64_t default_ttl_s;
+    size_t n_envs;
+    struct repl_env envs[REPL_ENVS_MAX];
+};
+
+/* Validates a table name: [A-Za-z0-9_.-]{1,128}. */
+bool repl_table_name_valid(const char *name, size_t len);
+
+/* Errors: -CELLAR_EINVAL (bad name or counts), -CELLAR_EEXIST (an available
+ * table has that name), -CELLAR_EIO. */
+int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spec,
+                      struct repl_table_meta *out);
+
+/* The available table name (no partitions held). -CELLAR_ENOTFOUND. */
+int repl_table_get(struct repl_registry *r, const char *name, struct repl_table_meta *out);
+
+/* Every table, ordered by name then id; dropped ones too when
+ * include_dropped. *out is malloc'ed (free() it). */
+int repl_table_list(struct repl_registry *r, bool include_dropped, struct repl_table_meta **out,
+                    size_t *n);
+
+/* Soft delete (status dropped, partitions closed, data kept) or, with
+ * purge, delete at once. *out is the table as it was left. */
+int repl_table_drop(struct repl_registry *r, const char *name, bool purge,
+                    struct repl_table_meta *out);
+
+/* Brings back the most recently dropped table called name, renamed to
+ * new_name when not NULL. -CELLAR_ENOTFOUND (no dropped table of that
+ * name), -CELLAR_EEXIST (the name is taken by an available table). */
+int repl_table_recall(struct repl_registry *r, const char *name, const char *new_name,
+                      struct repl_table_meta *out);
+
+/* Purges dropped tables whose retention has run out as of now_ms; returns
+ * how many were purged (or a negative code). */
+int repl_registry_purge_expired(struct repl_registry *r, uint64_t now_ms);
+
+/* Partition count and totals over every open partition, for metrics. */
+struct repl_registry_stats {
+    size_t tables;
+    size_t partitions;
+    struct repl_writer_stats writers; /* summed; committed_decree = max */
+};
+void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *out);
+
+/* Calls fn(arg, t) for each available table with the read lock held. */
+void repl_registry_foreach(struct repl_registry *r, void (*fn)(void *arg, struct repl_table *t),
+                           void *arg);
+
+#endif

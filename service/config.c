@@ -1,0 +1,216 @@
+/*
+ * config.c - defaults, the config file and single settings (config.h).
+ *
+ * Design: one table lists every key with its type, bounds and the field it
+ * sets, so the file parser, the command line and README.md's reference all
+ * describe the same set. Main thread only, before other threads start.
+ */
+#include "service/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+enum kind {
+    K_SIZE,     /* bytes, with K/M/G suffixes */
+    K_UINT,     /* plain unsigned integer */
+    K_SECONDS,  /* seconds, stored as milliseconds (uint64_t) */
+    K_SECONDS_U, /* seconds, stored as unsigned */
+    K_STRING,   /* special-cased by key */
+};
+
+struct key {
+    const char *name;
+    enum kind kind;
+    uint64_t min, max;
+    size_t offset;
+    size_t width; /* of the field: 2, 4 or 8 bytes, or sizeof(size_t) */
+};
+
+#define F(field) offsetof(struct svc_config, field), sizeof(((struct svc_config *)0)->field)
+
+static const struct key keys[] = {
+    {"listen", K_STRING, 0, 0, 0, 0},
+    {"data_dir", K_STRING, 0, 0, 0, 0},
+    {"log_level", K_STRING, 0, 0, 0, 0},
+    {"durability", K_STRING, 0, 0, 0, 0},
+    {"http_threads", K_UINT, 0, 256, F(api.threads)},
+    {"http_connection_limit", K_UINT, 1, 1000000, F(api.connection_limit)},
+    {"http_connection_timeout_s", K_SECONDS_U, 1, 86400, F(api.connection_timeout_s)},
+    {"http_connection_memory_bytes", K_SIZE, 4096, 64ull << 20, F(api.connection_memory_bytes)},
+    {"max_body_bytes", K_SIZE, 1024, 1ull << 30, F(api.max_body_bytes)},
+    {"max_value_bytes", K_SIZE, 1, 512ull << 20, F(api.max_value_bytes)},
+    {"admin_queue_max", K_UINT, 1, 100000, F(api.admin_queue_max)},
+    {"write_queue_max", K_UINT, 1, 10000000, F(registry.writer.queue_max)},
+    {"write_batch_max", K_UINT, 1, 100000, F(registry.writer.batch_max)},
+    {"write_batch_max_bytes", K_SIZE, 1024, 1ull << 30, F(registry.writer.batch_max_bytes)},
+    {"log_retain_decrees", K_UINT, 0, 1ull << 40, F(registry.writer.log_retain)},
+    {"default_partition_count", K_UINT, 1, 1024, F(registry.default_partition_count)},
+    {"drop_retention_s", K_SECONDS, 0, 100ull * 365 * 86400, F(registry.drop_retention_ms)},
+    {"purge_interval_s", K_SECONDS, 1, 86400, F(purge_interval_ms)},
+    {"shutdown_timeout_s", K_SECONDS, 1, 3600, F(shutdown_timeout_ms)},
+    {"block_cache_bytes", K_SIZE, 1 << 20, 1ull << 40, F(engine.block_cache_bytes)},
+    {"write_buffer_bytes", K_SIZE, 64 << 10, 1ull << 32, F(engine.write_buffer_bytes)},
+    {"max_write_buffers", K_UINT, 2, 64, F(engine.max_write_buffers)},
+    {"rocksdb_background_threads", K_UINT, 1, 64, F(engine.background_threads)},
+    {"rocksdb_flush_threads", K_UINT, 1, 64, F(engine.flush_threads)},
+    {"rocksdb_rate_limit_bytes_per_sec", K_SIZE, 0, 1ull << 40,
+     F(engine.rate_limit_bytes_per_sec)},
+    {"rocksdb_max_open_files", K_UINT, 16, 1000000, F(engine.max_open_files)},
+    {"periodic_compaction_s", K_UINT, 0, 100ull * 365 * 86400, F(engine.periodic_compaction_s)},
+};
+
+void svc_config_defaults(struct svc_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./data");
+    cfg->log_level = CELLAR_LOG_INFO;
+    cfg->shutdown_timeout_ms = 30 * 1000;
+    cfg->purge_interval_ms = 60 * 1000;
+    api_config_defaults(&cfg->api);
+    store_engine_config_defaults(&cfg->engine);
+    repl_registry_config_defaults(&cfg->registry);
+}
+
+static int parse_u64(const char *s, bool size_suffix, uint64_t *out)
+{
+    size_t len = strlen(s);
+    uint64_t mult = 1;
+    if (size_suffix && len > 1) {
+        switch (s[len - 1]) {
+        case 'K': case 'k': mult = 1ull << 10; len--; break;
+        case 'M': case 'm': mult = 1ull << 20; len--; break;
+        case 'G': case 'g': mult = 1ull << 30; len--; break;
+        default: break;
+        }
+    }
+    int64_t v = 0;
+    if (cellar_parse_i64(s, len, &v) < 0 || v < 0)
+        return -CELLAR_EINVAL;
+    if ((uint64_t)v > UINT64_MAX / mult)
+        return -CELLAR_EINVAL;
+    *out = (uint64_t)v * mult;
+    return 0;
+}
+
+static void store_field(struct svc_config *cfg, const struct key *k, uint64_t v)
+{
+    char *field = (char *)cfg + k->offset;
+    switch (k->width) {
+    case 2: *(uint16_t *)field = (uint16_t)v; break;
+    case 4: *(uint32_t *)field = (uint32_t)v; break;
+    case 8: *(uint64_t *)field = v; break;
+    default: CELLAR_ASSERT(!"unexpected field width");
+    }
+}
+
+static int set_string(struct svc_config *cfg, const char *key, const char *value, char *err,
+                      size_t errlen)
+{
+    if (strcmp(key, "listen") == 0) {
+        if (api_config_set_listen(&cfg->api, value) < 0) {
+            snprintf(err, errlen, "listen: expected HOST:PORT, got \"%s\"", value);
+            return -CELLAR_EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(key, "data_dir") == 0) {
+        if (!*value || strlen(value) >= sizeof(cfg->data_dir) - 64) {
+            snprintf(err, errlen, "data_dir: expected a path shorter than %zu bytes",
+                     sizeof(cfg->data_dir) - 64);
+            return -CELLAR_EINVAL;
+        }
+        snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "log_level") == 0) {
+        if (cellar_log_level_parse(value, &cfg->log_level) < 0) {
+            snprintf(err, errlen, "log_level: expected error, warning, notice, info or debug");
+            return -CELLAR_EINVAL;
+        }
+        return 0;
+    }
+    /* durability */
+    if (strcmp(value, "fsync") == 0) {
+        cfg->registry.writer.sync = true;
+    } else if (strcmp(value, "os") == 0) {
+        cfg->registry.writer.sync = false;
+    } else {
+        snprintf(err, errlen, "durability: expected fsync or os, got \"%s\"", value);
+        return -CELLAR_EINVAL;
+    }
+    return 0;
+}
+
+int svc_config_set(struct svc_config *cfg, const char *key, const char *value, char *err,
+                   size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const struct key *k = &keys[i];
+        if (strcmp(k->name, key) != 0)
+            continue;
+        if (k->kind == K_STRING)
+            return set_string(cfg, key, value, err, errlen);
+        uint64_t v = 0;
+        if (parse_u64(value, k->kind == K_SIZE, &v) < 0 || v < k->min || v > k->max) {
+            snprintf(err, errlen, "%s: expected %s in %llu..%llu, got \"%s\"", key,
+                     k->kind == K_SIZE ? "a size (K, M, G suffixes allowed)" : "an integer",
+                     (unsigned long long)k->min, (unsigned long long)k->max, value);
+            return -CELLAR_EINVAL;
+        }
+        if (k->kind == K_SECONDS)
+            v *= 1000;
+        store_field(cfg, k, v);
+        return 0;
+    }
+    snprintf(err, errlen, "unknown setting \"%s\"", key);
+    return -CELLAR_EINVAL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+int svc_config_load(struct svc_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -CELLAR_EINVAL;
+    }
+    int rc = 0;
+    char line[8192];
+    unsigned lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%u: expected key = value", path, lineno);
+            rc = -CELLAR_EINVAL;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        char msg[512];
+        rc = svc_config_set(cfg, key, value, msg, sizeof(msg));
+        if (rc < 0) {
+            snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}

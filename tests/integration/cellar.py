@@ -1,0 +1,156 @@
+"""Helpers for Cellar's integration tests: start and stop real cellard
+processes on loopback, speak HTTP to them, and run test functions.
+
+Every test runs the real binary ($CELLARD) over real sockets. Nothing here
+sleeps to paper over a race: waits poll a condition against a deadline.
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+
+CELLARD = os.environ.get("CELLARD") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "cellard")
+
+
+def wait_for(cond, timeout, what):
+    """Polls cond() until it returns a true value or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(0.02)
+
+
+class Node:
+    """One cellard process with its own data directory and log file."""
+
+    def __init__(self, data_dir=None, config=None):
+        self.own_dir = data_dir is None
+        self.dir = data_dir or tempfile.mkdtemp(prefix="cellar-it-")
+        self.config = config or {}
+        self.proc = None
+        self.port = None
+        self.log_path = None
+        self.runs = 0
+
+    def start(self, timeout=30):
+        self.runs += 1
+        self.log_path = os.path.join(self.dir, "cellard-%d.log" % self.runs)
+        args = [CELLARD, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir, "data")]
+        if self.config:
+            path = os.path.join(self.dir, "cellard.conf")
+            with open(path, "w") as f:
+                for k, v in self.config.items():
+                    f.write("%s = %s\n" % (k, v))
+            args += ["--config", path]
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+        def port():
+            if self.proc.poll() is not None:
+                raise AssertionError("cellard exited with %s:\n%s" % (self.proc.returncode, self.log_text()))
+            m = re.search(r"on port (\d+)", self.log_text())
+            return m and int(m.group(1))
+        self.port = wait_for(port, timeout, "cellard to listen")
+        wait_for(lambda: self.request("GET", "/readyz")[0] == 200, timeout, "readyz")
+        return self
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def stop(self, timeout=60):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("cellard did not stop within %ss" % timeout)
+        self.log.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def conn(self, timeout=30):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        """One request; returns (status, headers dict (lower-case), body bytes)."""
+        own = conn is None
+        c = conn or self.conn()
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        except (ConnectionError, OSError):
+            if own:
+                return None, {}, b""
+            raise
+        finally:
+            if own:
+                c.close()
+
+    def json(self, method, path, doc=None, headers=None, conn=None):
+        h = {"Content-Type": "application/json"} if doc is not None else {}
+        h.update(headers or {})
+        body = json.dumps(doc).encode() if doc is not None else None
+        status, hdrs, data = self.request(method, path, body, h, conn)
+        return status, hdrs, (json.loads(data) if data else None)
+
+
+def quote(b):
+    """Percent-encodes bytes (or str) as one path segment."""
+    if isinstance(b, str):
+        b = b.encode()
+    return urllib.parse.quote(b, safe="")
+
+
+def cell_path(table, hashkey, sortkey):
+    return "/v1/tables/%s/rows/%s/cells/%s" % (table, quote(hashkey), quote(sortkey))
+
+
+def run_tests(namespace):
+    """Runs every test_* function of namespace in definition order in this
+    process; prints one line per test and a final "N passed, N failed"."""
+    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+    only = sys.argv[1:]
+    passed = failed = 0
+    for name, fn in tests:
+        if only and name not in only:
+            continue
+        try:
+            fn()
+            print("  ok    %s" % name, flush=True)
+            passed += 1
+        except Exception:
+            print("  FAIL  %s" % name, flush=True)
+            traceback.print_exc()
+            failed += 1
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    sys.exit(1 if failed else 0)
