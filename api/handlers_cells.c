@@ -225,8 +225,7 @@ static bool preconditions(struct api_request *req, struct store_mutation *m,
                               "writes take only If-None-Match: * (create only)");
             return false;
         }
-        store_mutation_set_check(m, STORE_CHECK_VALUE_NOT_EXIST, sk->data, sk->len, NULL, 0,
-                                 false);
+        store_mutation_set_check(m, STORE_CHECK_VALUE_NOT_EXIST, sk->data, sk->len, NULL, 0, false);
     }
     return true;
 }
@@ -305,8 +304,8 @@ void api_h_cell_put(struct api_request *req)
         cell_end(&c);
         return;
     }
-    store_mutation_put(m, c.sk.data, c.sk.len, req->body.data ? req->body.data : "",
-                       req->body.len, ctype_len ? ctype : NULL, ctype_len, ttl);
+    store_mutation_put(m, c.sk.data, c.sk.len, req->body.data ? req->body.data : "", req->body.len,
+                       ctype_len ? ctype : NULL, ctype_len, ttl);
     api_defer_write(req, repl_table_writer(c.table, c.partition), m, put_done);
     cell_end(&c);
 }

@@ -22,12 +22,11 @@ json_t *api_table_json(const struct repl_table_meta *m)
     json_t *envs = json_object();
     for (size_t i = 0; i < m->n_envs; i++)
         json_object_set_new(envs, m->envs[i].key, json_string(m->envs[i].value));
-    json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:o}", "name", m->name, "id",
-                            (json_int_t)m->id, "partition_count", (json_int_t)m->partition_count,
-                            "replica_count", (json_int_t)m->replica_count, "default_ttl",
-                            (json_int_t)m->default_ttl_s, "status",
-                            m->status == REPL_TABLE_AVAILABLE ? "available" : "dropped", "envs",
-                            envs);
+    json_t *doc = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:s, s:o}", "name", m->name, "id", (json_int_t)m->id,
+        "partition_count", (json_int_t)m->partition_count, "replica_count",
+        (json_int_t)m->replica_count, "default_ttl", (json_int_t)m->default_ttl_s, "status",
+        m->status == REPL_TABLE_AVAILABLE ? "available" : "dropped", "envs", envs);
     if (m->status == REPL_TABLE_DROPPED)
         json_object_set_new(doc, "drop_time_ms", json_integer((json_int_t)m->drop_time_ms));
     return doc;
@@ -83,8 +82,8 @@ static bool json_int_field(struct api_request *req, json_t *doc, const char *nam
     if (!v || json_is_null(v))
         return true;
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s must be an integer in %lld..%lld",
-                          name, (long long)min, (long long)max);
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s must be an integer in %lld..%lld", name,
+                          (long long)min, (long long)max);
         return false;
     }
     *out = json_integer_value(v);
@@ -146,10 +145,10 @@ void api_h_table_get(struct api_request *req)
     for (uint32_t i = 0; i < m->partition_count; i++) {
         struct repl_writer_stats st;
         repl_writer_stats(repl_table_writer(t, i), &st);
-        json_array_append_new(parts, json_pack("{s:I, s:I, s:s, s:[], s:I}", "index",
-                                               (json_int_t)i, "ballot", (json_int_t)1, "primary",
-                                               primary, "secondaries", "last_committed",
-                                               (json_int_t)st.committed_decree));
+        json_array_append_new(parts,
+                              json_pack("{s:I, s:I, s:s, s:[], s:I}", "index", (json_int_t)i,
+                                        "ballot", (json_int_t)1, "primary", primary, "secondaries",
+                                        "last_committed", (json_int_t)st.committed_decree));
     }
     repl_table_release(api_registry(req), t);
     json_object_set_new(doc, "partitions", parts);

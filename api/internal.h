@@ -64,13 +64,13 @@ struct api_request {
     struct cellar_buf body;
     bool body_too_large;
 
-    int state; /* enum api_req_state; atomic across writer/admin threads */
-    api_handler_fn complete;     /* after resume */
-    api_handler_fn admin;        /* on the admin thread */
+    int state;               /* enum api_req_state; atomic across writer/admin threads */
+    api_handler_fn complete; /* after resume */
+    api_handler_fn admin;    /* on the admin thread */
     struct api_request *admin_next;
 
     /* Result of deferred work. */
-    int status;                  /* 0 or -CELLAR_E* */
+    int status;                   /* 0 or -CELLAR_E* */
     struct store_outcome outcome; /* copied from the writer */
     struct repl_table_meta table; /* admin results */
     char name_arg[REPL_TABLE_NAME_MAX + 1];
@@ -95,8 +95,8 @@ const struct api_config *api_config(struct api_request *req);
 void api_reply_json(struct api_request *req, unsigned status, json_t *json);
 void api_reply_empty(struct api_request *req, unsigned status);
 void api_reply_response(struct api_request *req, unsigned status, struct MHD_Response *resp);
-void api_reply_problem(struct api_request *req, unsigned status, const char *code,
-                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void api_reply_problem(struct api_request *req, unsigned status, const char *code, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
 /* A problem+json response, for callers that add headers before replying. */
 struct MHD_Response *api_problem_response(struct api_request *req, unsigned status,
                                           const char *code, const char *detail);
@@ -117,8 +117,8 @@ int api_query(struct api_request *req, const char *name, struct api_bytes *out);
 /* Boolean query parameter: "true"/"false" (absent: def). */
 int api_query_bool(struct api_request *req, const char *name, bool def, bool *out);
 /* Integer query parameter within [min, max] (absent: def). */
-int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_t min,
-                  int64_t max, int64_t *out);
+int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_t min, int64_t max,
+                  int64_t *out);
 
 /* A request header, or NULL. */
 const char *api_header(struct api_request *req, const char *name);

@@ -53,13 +53,20 @@ static bool matches(const struct route *r, const struct api_request *req)
 static const char *method_name(enum api_method m)
 {
     switch (m) {
-    case API_GET: return "GET";
-    case API_HEAD: return "HEAD";
-    case API_PUT: return "PUT";
-    case API_POST: return "POST";
-    case API_DELETE: return "DELETE";
-    case API_PATCH: return "PATCH";
-    case API_OPTIONS: return "OPTIONS";
+    case API_GET:
+        return "GET";
+    case API_HEAD:
+        return "HEAD";
+    case API_PUT:
+        return "PUT";
+    case API_POST:
+        return "POST";
+    case API_DELETE:
+        return "DELETE";
+    case API_PATCH:
+        return "PATCH";
+    case API_OPTIONS:
+        return "OPTIONS";
     }
     return "?";
 }

@@ -44,9 +44,9 @@ struct api_server {
     struct MHD_Daemon *daemon;
     struct api_config cfg;
     struct repl_registry *reg;
-    int ready;             /* atomic bool */
-    int stopping;          /* atomic bool: new requests get 503 */
-    unsigned inflight;     /* atomic: requests between first call and completion */
+    int ready;         /* atomic bool */
+    int stopping;      /* atomic bool: new requests get 503 */
+    unsigned inflight; /* atomic: requests between first call and completion */
     uint16_t port;
 
     pthread_t admin_thread;
@@ -173,22 +173,38 @@ void api_reply_empty(struct api_request *req, unsigned status)
 static const char *status_title(unsigned status)
 {
     switch (status) {
-    case 400: return "Bad request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 409: return "Conflict";
-    case 412: return "Precondition failed";
-    case 413: return "Payload too large";
-    case 414: return "URI too long";
-    case 415: return "Unsupported media type";
-    case 422: return "Unprocessable content";
-    case 429: return "Too many requests";
-    case 503: return "Service unavailable";
-    case 504: return "Gateway timeout";
-    case 507: return "Insufficient storage";
-    default: return "Internal server error";
+    case 400:
+        return "Bad request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not found";
+    case 405:
+        return "Method not allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition failed";
+    case 413:
+        return "Payload too large";
+    case 414:
+        return "URI too long";
+    case 415:
+        return "Unsupported media type";
+    case 422:
+        return "Unprocessable content";
+    case 429:
+        return "Too many requests";
+    case 503:
+        return "Service unavailable";
+    case 504:
+        return "Gateway timeout";
+    case 507:
+        return "Insufficient storage";
+    default:
+        return "Internal server error";
     }
 }
 
@@ -200,9 +216,9 @@ struct MHD_Response *api_problem_response(struct api_request *req, unsigned stat
     for (const char *c = code; *c && t < sizeof(type) - 1; c++)
         type[t++] = *c == '_' ? '-' : (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
     type[t] = '\0';
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title",
-                            status_title(status), "status", (int)status, "detail", detail, "code",
-                            code);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", status_title(status),
+                  "status", (int)status, "detail", detail, "code", code);
     if (status == 412 && req->outcome.check_exists)
         json_object_set_new(doc, "current_etag",
                             json_sprintf("%llu", (unsigned long long)req->outcome.check_version));
@@ -222,8 +238,8 @@ static void vreply_problem(struct api_request *req, unsigned status, const char 
     api_reply_response(req, status, api_problem_response(req, status, code, detail));
 }
 
-void api_reply_problem(struct api_request *req, unsigned status, const char *code,
-                       const char *fmt, ...)
+void api_reply_problem(struct api_request *req, unsigned status, const char *code, const char *fmt,
+                       ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -235,17 +251,50 @@ void api_reply_problem(struct api_request *req, unsigned status, const char *cod
 static void error_status(int err, unsigned *status, const char **code)
 {
     switch (err < 0 ? -err : err) {
-    case CELLAR_EINVAL: *status = 400; *code = "INVALID_ARGUMENT"; return;
-    case CELLAR_ENOTFOUND: *status = 404; *code = "NOT_FOUND"; return;
-    case CELLAR_EEXIST: *status = 409; *code = "TABLE_EXISTS"; return;
-    case CELLAR_ETOOLARGE: *status = 413; *code = "TOO_LARGE"; return;
-    case CELLAR_ETOOMANY: *status = 400; *code = "TOO_MANY_ITEMS"; return;
-    case CELLAR_ENOTINT: *status = 422; *code = "NOT_AN_INTEGER"; return;
-    case CELLAR_EOVERFLOW: *status = 422; *code = "INTEGER_OVERFLOW"; return;
-    case CELLAR_EBUSY: *status = 503; *code = "BUSY"; return;
-    case CELLAR_ESHUTDOWN: *status = 503; *code = "SHUTTING_DOWN"; return;
-    case CELLAR_ENOSPC: *status = 507; *code = "INSUFFICIENT_STORAGE"; return;
-    default: *status = 500; *code = "INTERNAL"; return;
+    case CELLAR_EINVAL:
+        *status = 400;
+        *code = "INVALID_ARGUMENT";
+        return;
+    case CELLAR_ENOTFOUND:
+        *status = 404;
+        *code = "NOT_FOUND";
+        return;
+    case CELLAR_EEXIST:
+        *status = 409;
+        *code = "TABLE_EXISTS";
+        return;
+    case CELLAR_ETOOLARGE:
+        *status = 413;
+        *code = "TOO_LARGE";
+        return;
+    case CELLAR_ETOOMANY:
+        *status = 400;
+        *code = "TOO_MANY_ITEMS";
+        return;
+    case CELLAR_ENOTINT:
+        *status = 422;
+        *code = "NOT_AN_INTEGER";
+        return;
+    case CELLAR_EOVERFLOW:
+        *status = 422;
+        *code = "INTEGER_OVERFLOW";
+        return;
+    case CELLAR_EBUSY:
+        *status = 503;
+        *code = "BUSY";
+        return;
+    case CELLAR_ESHUTDOWN:
+        *status = 503;
+        *code = "SHUTTING_DOWN";
+        return;
+    case CELLAR_ENOSPC:
+        *status = 507;
+        *code = "INSUFFICIENT_STORAGE";
+        return;
+    default:
+        *status = 500;
+        *code = "INTERNAL";
+        return;
     }
 }
 
@@ -300,8 +349,8 @@ int api_path_key(struct api_request *req, size_t i, struct api_bytes *out)
     return 0;
 }
 
-static const char *const key_params[] = {"sortkey", "start", "stop", "filter", "hashkey_prefix",
-                                         "sortkey_prefix", NULL};
+static const char *const key_params[] = {"sortkey",        "start",          "stop", "filter",
+                                         "hashkey_prefix", "sortkey_prefix", NULL};
 
 int api_query(struct api_request *req, const char *name, struct api_bytes *out)
 {
@@ -340,8 +389,8 @@ int api_query_bool(struct api_request *req, const char *name, bool def, bool *ou
     return 1;
 }
 
-int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_t min,
-                  int64_t max, int64_t *out)
+int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_t min, int64_t max,
+                  int64_t *out)
 {
     struct api_bytes v;
     int rc = api_query(req, name, &v);
@@ -510,7 +559,8 @@ static void dispatch(struct api_request *req)
     }
     req->key_base64url = rc == 1 && enc.len == 9;
     if (__atomic_load_n(&req->srv->stopping, __ATOMIC_SEQ_CST) &&
-        !(req->n_segs == 1 && req->segs[0].len == 7 && memcmp(req->segs[0].data, "healthz", 7) == 0)) {
+        !(req->n_segs == 1 && req->segs[0].len == 7 &&
+          memcmp(req->segs[0].data, "healthz", 7) == 0)) {
         api_reply_problem(req, 503, "SHUTTING_DOWN", "the node is shutting down");
         return;
     }
@@ -523,9 +573,8 @@ static void dispatch(struct api_request *req)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     struct api_server *s = cls;
     struct api_request *req = *con_cls;
@@ -540,8 +589,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->start_us = now_us();
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
         *con_cls = req;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t declared = 0;
         if (cl && cellar_parse_i64(cl, strlen(cl), &declared) == 0 &&
             (uint64_t)declared > s->cfg.max_body_bytes)
@@ -641,8 +690,8 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
     if (threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
-                                        NULL};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                         (intptr_t)cfg->connection_memory_bytes, NULL};
@@ -672,15 +721,14 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     s->daemon = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_access, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->daemon) {
-        log_err("cannot listen on %s:%u (is the port in use?)", cfg->listen_host,
-                cfg->listen_port);
+        log_err("cannot listen on %s:%u (is the port in use?)", cfg->listen_host, cfg->listen_port);
         rc = -CELLAR_ESYS;
         goto out;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
-    log_info("listening on %s:%u with %u HTTP threads", cfg->listen_fd >= 0 ? "(inherited)" :
-             cfg->listen_host, s->port, threads);
+    log_info("listening on %s:%u with %u HTTP threads",
+             cfg->listen_fd >= 0 ? "(inherited)" : cfg->listen_host, s->port, threads);
 out:
     if (ai)
         freeaddrinfo(ai);

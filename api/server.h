@@ -14,7 +14,7 @@
 #include "replication/registry.h"
 
 struct api_config {
-    char listen_host[256];          /* bind address when no socket is inherited */
+    char listen_host[256]; /* bind address when no socket is inherited */
     uint16_t listen_port;
     int listen_fd;                  /* an inherited listening socket, or -1 */
     unsigned threads;               /* MHD worker threads; 0 = online CPUs */

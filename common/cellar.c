@@ -54,8 +54,8 @@ int cellar_log_level_parse(const char *name, int *out_level)
         const char *name;
         int level;
     } names[] = {
-        {"error", CELLAR_LOG_ERR},   {"warning", CELLAR_LOG_WARNING}, {"notice", CELLAR_LOG_NOTICE},
-        {"info", CELLAR_LOG_INFO},   {"debug", CELLAR_LOG_DEBUG},
+        {"error", CELLAR_LOG_ERR}, {"warning", CELLAR_LOG_WARNING}, {"notice", CELLAR_LOG_NOTICE},
+        {"info", CELLAR_LOG_INFO}, {"debug", CELLAR_LOG_DEBUG},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(name, names[i].name) == 0) {
@@ -94,7 +94,7 @@ void cellar_panic(const char *file, int line, const char *what)
     abort();
 }
 
-static void *oom(size_t n)
+__attribute__((noreturn)) static void oom(size_t n)
 {
     cellar_log(CELLAR_LOG_ERR, "out of memory allocating %zu bytes", n);
     abort();
@@ -103,19 +103,25 @@ static void *oom(size_t n)
 void *cellar_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    return p ? p : oom(n);
+    if (!p)
+        oom(n);
+    return p;
 }
 
 void *cellar_xcalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
-    return p ? p : oom(count * size);
+    if (!p)
+        oom(count * size);
+    return p;
 }
 
 void *cellar_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    return q ? q : oom(n);
+    if (!q)
+        oom(n);
+    return q;
 }
 
 char *cellar_xstrdup(const char *s)

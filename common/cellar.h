@@ -99,7 +99,8 @@ void cellar_buf_append_byte(struct cellar_buf *b, uint8_t c);
 void cellar_buf_append_u16be(struct cellar_buf *b, uint16_t v);
 void cellar_buf_append_u32be(struct cellar_buf *b, uint32_t v);
 void cellar_buf_append_u64be(struct cellar_buf *b, uint64_t v);
-void cellar_buf_printf(struct cellar_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cellar_buf_printf(struct cellar_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void cellar_buf_reset(struct cellar_buf *b); /* len = 0, keeps the memory */
 void cellar_buf_fini(struct cellar_buf *b);
 /* Hands the buffer's memory to the caller (free() it) and empties b. */

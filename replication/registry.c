@@ -93,13 +93,12 @@ static int meta_save(struct repl_registry *r, const struct repl_table_meta *m)
     json_t *envs = json_object();
     for (size_t i = 0; i < m->n_envs; i++)
         json_object_set_new(envs, m->envs[i].key, json_string(m->envs[i].value));
-    json_t *doc = json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)m->id,
-                            "name", m->name, "partition_count", (json_int_t)m->partition_count,
-                            "replica_count", (json_int_t)m->replica_count, "default_ttl",
-                            (json_int_t)m->default_ttl_s, "status",
-                            m->status == REPL_TABLE_AVAILABLE ? "available" : "dropped",
-                            "create_time_ms", (json_int_t)m->create_time_ms, "drop_time_ms",
-                            (json_int_t)m->drop_time_ms, "envs", envs);
+    json_t *doc = json_pack(
+        "{s:I, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)m->id, "name", m->name,
+        "partition_count", (json_int_t)m->partition_count, "replica_count",
+        (json_int_t)m->replica_count, "default_ttl", (json_int_t)m->default_ttl_s, "status",
+        m->status == REPL_TABLE_AVAILABLE ? "available" : "dropped", "create_time_ms",
+        (json_int_t)m->create_time_ms, "drop_time_ms", (json_int_t)m->drop_time_ms, "envs", envs);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     char key[32];
@@ -117,10 +116,10 @@ static int meta_parse(const char *text, size_t len, struct repl_table_meta *m)
     json_int_t id = 0, pc = 0, rcnt = 0, ttl = 0, ct = 0, dt = 0;
     const char *name = NULL, *status = NULL;
     json_t *envs = NULL;
-    if (!doc || json_unpack(doc, "{s:I, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:o}", "id", &id,
-                            "name", &name, "partition_count", &pc, "replica_count", &rcnt,
-                            "default_ttl", &ttl, "status", &status, "create_time_ms", &ct,
-                            "drop_time_ms", &dt, "envs", &envs) != 0)
+    if (!doc ||
+        json_unpack(doc, "{s:I, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:o}", "id", &id, "name", &name,
+                    "partition_count", &pc, "replica_count", &rcnt, "default_ttl", &ttl, "status",
+                    &status, "create_time_ms", &ct, "drop_time_ms", &dt, "envs", &envs) != 0)
         goto out;
     if (strlen(name) > REPL_TABLE_NAME_MAX || pc < 1 || pc > REPL_PARTITIONS_MAX)
         goto out;
@@ -438,8 +437,8 @@ int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spe
     uint32_t pc = spec->partition_count ? spec->partition_count : r->cfg.default_partition_count;
     uint32_t rcnt = spec->replica_count ? spec->replica_count : r->cfg.default_replica_count;
     if (!repl_table_name_valid(spec->name, strlen(spec->name)) || pc < 1 ||
-        pc > REPL_PARTITIONS_MAX || (pc & (pc - 1)) != 0 || rcnt < 1 ||
-        rcnt > REPL_REPLICAS_MAX || spec->default_ttl_s < 0 || spec->n_envs > REPL_ENVS_MAX)
+        pc > REPL_PARTITIONS_MAX || (pc & (pc - 1)) != 0 || rcnt < 1 || rcnt > REPL_REPLICAS_MAX ||
+        spec->default_ttl_s < 0 || spec->n_envs > REPL_ENVS_MAX)
         return -CELLAR_EINVAL;
 
     pthread_mutex_lock(&r->admin);

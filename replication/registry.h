@@ -59,7 +59,7 @@ struct repl_table_meta {
 };
 
 struct repl_registry_config {
-    uint64_t drop_retention_ms;   /* dropped tables are purged after this */
+    uint64_t drop_retention_ms; /* dropped tables are purged after this */
     uint32_t default_partition_count;
     uint32_t default_replica_count;
     struct repl_writer_config writer;

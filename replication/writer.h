@@ -27,18 +27,20 @@
 #include "storage/partition.h"
 
 struct repl_writer_config {
-    size_t queue_max;        /* mutations waiting per partition; beyond: -CELLAR_EBUSY */
-    size_t batch_max;        /* mutations per group commit */
-    size_t batch_max_bytes;  /* user bytes per group commit */
-    bool sync;               /* durability=fsync */
-    uint64_t log_retain;     /* log entries kept behind the applied decree */
+    size_t queue_max;       /* mutations waiting per partition; beyond: -CELLAR_EBUSY */
+    size_t batch_max;       /* mutations per group commit */
+    size_t batch_max_bytes; /* user bytes per group commit */
+    bool sync;              /* durability=fsync */
+    uint64_t log_retain;    /* log entries kept behind the applied decree */
 };
 
 void repl_writer_config_defaults(struct repl_writer_config *cfg);
 
 /* Called once per mutation. status is 0 (out holds the outcome, borrowed for
  * the call) or a negative code when the mutation was not committed
- * (-CELLAR_EIO, -CELLAR_ENOSPC, -CELLAR_ESHUTDOWN; out is NULL). */
+ * (-CELLAR_EIO, -CELLAR_ENOSPC, -CELLAR_ECORRUPT; out is NULL).
+ * Callbacks must not block and must not call repl_writer_stop (the writer
+ * would wait for itself). */
 typedef void (*repl_done_fn)(void *arg, int status, const struct store_outcome *out);
 
 struct repl_writer;
@@ -56,8 +58,7 @@ void repl_writer_stop(struct repl_writer *w);
  * called exactly once, from the writer thread, possibly before this returns)
  * or -CELLAR_EBUSY (queue full) / -CELLAR_ESHUTDOWN (stopping): then done is
  * never called and m is already freed. */
-int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done,
-                     void *arg);
+int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done, void *arg);
 
 /* Counters for metrics; read without a lock (relaxed). */
 struct repl_writer_stats {

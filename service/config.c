@@ -13,11 +13,11 @@
 #include <strings.h>
 
 enum kind {
-    K_SIZE,     /* bytes, with K/M/G suffixes */
-    K_UINT,     /* plain unsigned integer */
-    K_SECONDS,  /* seconds, stored as milliseconds (uint64_t) */
+    K_SIZE,      /* bytes, with K/M/G suffixes */
+    K_UINT,      /* plain unsigned integer */
+    K_SECONDS,   /* seconds, stored as milliseconds (uint64_t) */
     K_SECONDS_U, /* seconds, stored as unsigned */
-    K_STRING,   /* special-cased by key */
+    K_STRING,    /* special-cased by key */
 };
 
 struct key {
@@ -55,8 +55,7 @@ static const struct key keys[] = {
     {"max_write_buffers", K_UINT, 2, 64, F(engine.max_write_buffers)},
     {"rocksdb_background_threads", K_UINT, 1, 64, F(engine.background_threads)},
     {"rocksdb_flush_threads", K_UINT, 1, 64, F(engine.flush_threads)},
-    {"rocksdb_rate_limit_bytes_per_sec", K_SIZE, 0, 1ull << 40,
-     F(engine.rate_limit_bytes_per_sec)},
+    {"rocksdb_rate_limit_bytes_per_sec", K_SIZE, 0, 1ull << 40, F(engine.rate_limit_bytes_per_sec)},
     {"rocksdb_max_open_files", K_UINT, 16, 1000000, F(engine.max_open_files)},
     {"periodic_compaction_s", K_UINT, 0, 100ull * 365 * 86400, F(engine.periodic_compaction_s)},
 };
@@ -79,10 +78,23 @@ static int parse_u64(const char *s, bool size_suffix, uint64_t *out)
     uint64_t mult = 1;
     if (size_suffix && len > 1) {
         switch (s[len - 1]) {
-        case 'K': case 'k': mult = 1ull << 10; len--; break;
-        case 'M': case 'm': mult = 1ull << 20; len--; break;
-        case 'G': case 'g': mult = 1ull << 30; len--; break;
-        default: break;
+        case 'K':
+        case 'k':
+            mult = 1ull << 10;
+            len--;
+            break;
+        case 'M':
+        case 'm':
+            mult = 1ull << 20;
+            len--;
+            break;
+        case 'G':
+        case 'g':
+            mult = 1ull << 30;
+            len--;
+            break;
+        default:
+            break;
         }
     }
     int64_t v = 0;
@@ -98,10 +110,17 @@ static void store_field(struct svc_config *cfg, const struct key *k, uint64_t v)
 {
     char *field = (char *)cfg + k->offset;
     switch (k->width) {
-    case 2: *(uint16_t *)field = (uint16_t)v; break;
-    case 4: *(uint32_t *)field = (uint32_t)v; break;
-    case 8: *(uint64_t *)field = v; break;
-    default: CELLAR_ASSERT(!"unexpected field width");
+    case 2:
+        *(uint16_t *)field = (uint16_t)v;
+        break;
+    case 4:
+        *(uint32_t *)field = (uint32_t)v;
+        break;
+    case 8:
+        *(uint64_t *)field = v;
+        break;
+    default:
+        CELLAR_ASSERT(!"unexpected field width");
     }
 }
 

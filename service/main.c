@@ -38,19 +38,18 @@ struct node {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: cellard [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
-            "       cellard --help | --version\n"
-            "\n"
-            "Cellar node: a key-value store with tables, rows and sorted cells,\n"
-            "served over HTTP/JSON.\n"
-            "\n"
-            "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080)\n"
-            "  --data-dir DIR      where data lives (default ./data)\n"
-            "  --config FILE       a config file of key = value lines (see README.md);\n"
-            "                      --listen and --data-dir override it\n"
-            "  --help              this text\n"
-            "  --version           the version\n");
+    fprintf(out, "Usage: cellard [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
+                 "       cellard --help | --version\n"
+                 "\n"
+                 "Cellar node: a key-value store with tables, rows and sorted cells,\n"
+                 "served over HTTP/JSON.\n"
+                 "\n"
+                 "  --listen HOST:PORT  address to serve on (default 127.0.0.1:8080)\n"
+                 "  --data-dir DIR      where data lives (default ./data)\n"
+                 "  --config FILE       a config file of key = value lines (see README.md);\n"
+                 "                      --listen and --data-dir override it\n"
+                 "  --help              this text\n"
+                 "  --version           the version\n");
 }
 
 /* mkdir -p */
@@ -87,12 +86,24 @@ static int parse_args(int argc, char **argv, struct svc_config *cfg)
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': listen = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 'c': config = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        case 'V': printf("cellard %s\n", CELLAR_VERSION); exit(0);
-        default: usage(stderr); return -CELLAR_EINVAL;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("cellard %s\n", CELLAR_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return -CELLAR_EINVAL;
         }
     }
     if (optind < argc) {

@@ -22,15 +22,15 @@ struct store_engine;
 typedef uint32_t (*store_clock_fn)(void *arg);
 
 struct store_engine_config {
-    size_t block_cache_bytes;      /* shared LRU block cache */
-    int background_threads;        /* env LOW pool: compactions */
-    int flush_threads;             /* env HIGH pool: flushes */
+    size_t block_cache_bytes;         /* shared LRU block cache */
+    int background_threads;           /* env LOW pool: compactions */
+    int flush_threads;                /* env HIGH pool: flushes */
     int64_t rate_limit_bytes_per_sec; /* flush+compaction I/O budget; 0 = none */
-    size_t write_buffer_bytes;     /* memtable size per partition */
-    int max_write_buffers;         /* memtables per partition */
-    int max_open_files;            /* table files kept open per partition; -1 = all */
-    uint64_t periodic_compaction_s; /* recompact files older than this; 0 = off */
-    store_clock_fn clock;          /* NULL = real time */
+    size_t write_buffer_bytes;        /* memtable size per partition */
+    int max_write_buffers;            /* memtables per partition */
+    int max_open_files;               /* table files kept open per partition; -1 = all */
+    uint64_t periodic_compaction_s;   /* recompact files older than this; 0 = off */
+    store_clock_fn clock;             /* NULL = real time */
     void *clock_arg;
 };
 
@@ -52,5 +52,23 @@ char *store_engine_stats(struct store_engine *e);
 
 /* Block cache usage in bytes. */
 size_t store_engine_cache_usage(struct store_engine *e);
+
+/* --- For partition.c only ------------------------------------------------ */
+
+struct rocksdb_options_t; /* rocksdb/c.h's rocksdb_options_t */
+
+enum store_engine_opts {
+    STORE_OPTS_BASE,  /* DB-wide options, and the log and meta CFs' options */
+    STORE_OPTS_CELLS, /* the default (cells) CF: prefix extractor, TTL filter */
+};
+
+/* A fresh rocksdb_options_create_copy() of the engine's options of that
+ * kind, owned by the caller (rocksdb_options_destroy() it after the DB is
+ * closed). The copy shares the engine's cache, env, rate limiter,
+ * statistics, table factory, prefix extractor and filter, so setting plain
+ * fields on it (create_if_missing, write_buffer_size) is safe, while
+ * setting an owned object on it is not (c-craft C.2). */
+struct rocksdb_options_t *store_engine_options_new(struct store_engine *e,
+                                                   enum store_engine_opts kind);
 
 #endif

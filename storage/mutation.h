@@ -80,7 +80,7 @@ struct store_check {
     enum store_check_type type;
     struct store_bytes sortkey;
     struct store_bytes operand;
-    uint64_t version; /* STORE_CHECK_VERSION_EQUAL */
+    uint64_t version;  /* STORE_CHECK_VERSION_EQUAL */
     bool return_value; /* outcome carries the check cell's value */
 };
 
@@ -103,13 +103,13 @@ void store_mutation_put(struct store_mutation *m, const void *sk, size_t sklen, 
                         size_t vlen, const char *ctype, size_t ctype_len, int64_t ttl_s);
 void store_mutation_delete(struct store_mutation *m, const void *sk, size_t sklen);
 void store_mutation_delete_range(struct store_mutation *m, const void *start, size_t start_len,
-                                 bool start_incl, const void *stop, size_t stop_len,
-                                 bool stop_incl, bool stop_end);
+                                 bool start_incl, const void *stop, size_t stop_len, bool stop_incl,
+                                 bool stop_end);
 void store_mutation_incr(struct store_mutation *m, const void *sk, size_t sklen, int64_t by,
                          int64_t ttl_s);
-void store_mutation_set_check(struct store_mutation *m, enum store_check_type type,
-                              const void *sk, size_t sklen, const void *operand,
-                              size_t operand_len, bool return_value);
+void store_mutation_set_check(struct store_mutation *m, enum store_check_type type, const void *sk,
+                              size_t sklen, const void *operand, size_t operand_len,
+                              bool return_value);
 void store_mutation_set_version_check(struct store_mutation *m, const void *sk, size_t sklen,
                                       uint64_t version);
 
@@ -125,17 +125,17 @@ int store_mutation_decode(const void *data, size_t len, struct store_mutation **
 
 /* What applying a mutation did. */
 struct store_outcome {
-    uint64_t decree;         /* the mutation's decree = version of cells it wrote */
-    bool applied;            /* the check passed and the ops were written */
-    int error;               /* 0, or why it was refused: -CELLAR_ENOTINT,
-                                -CELLAR_EOVERFLOW, -CELLAR_EINVAL; nothing was
-                                written */
-    bool check_exists;       /* the check cell was live */
-    uint64_t check_version;  /* its version, when it exists */
+    uint64_t decree;                /* the mutation's decree = version of cells it wrote */
+    bool applied;                   /* the check passed and the ops were written */
+    int error;                      /* 0, or why it was refused: -CELLAR_ENOTINT,
+                                       -CELLAR_EOVERFLOW, -CELLAR_EINVAL; nothing was
+                                       written */
+    bool check_exists;              /* the check cell was live */
+    uint64_t check_version;         /* its version, when it exists */
     struct store_bytes check_value; /* its value, when check.return_value */
-    bool existed;            /* the first op's cell was live before */
-    int64_t incr_value;      /* INCR: the new value (the old one on error) */
-    uint64_t deleted;        /* live cells removed by DELETE and DELETE_RANGE */
+    bool existed;                   /* the first op's cell was live before */
+    int64_t incr_value;             /* INCR: the new value (the old one on error) */
+    uint64_t deleted;               /* live cells removed by DELETE and DELETE_RANGE */
 };
 
 void store_outcome_fini(struct store_outcome *o);

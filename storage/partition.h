@@ -69,8 +69,8 @@ struct store_cell {
 
 /* Reads one cell as of now_s (Unix seconds). Errors: -CELLAR_ENOTFOUND
  * (missing or expired; *out untouched), -CELLAR_EIO, -CELLAR_ECORRUPT. */
-int store_get(struct store_partition *p, const void *hk, size_t hklen, const void *sk,
-              size_t sklen, uint32_t now_s, struct store_cell *out);
+int store_get(struct store_partition *p, const void *hk, size_t hklen, const void *sk, size_t sklen,
+              uint32_t now_s, struct store_cell *out);
 
 /* Releases the pinned memory of a cell from store_get. Accepts a zeroed
  * cell. */
@@ -165,8 +165,7 @@ void store_batch_delete(struct store_batch *b, const void *hk, size_t hklen, con
 /* Iterates row hk within r (ascending) as seen through the batch. The
  * iterator must be freed before the batch is written to again. */
 int store_batch_iter_row(struct store_batch *b, const void *hk, size_t hklen,
-                         const struct store_row_range *r, uint32_t now_s,
-                         struct store_iter **out);
+                         const struct store_row_range *r, uint32_t now_s, struct store_iter **out);
 
 /* Marks the current state; store_batch_rollback() undoes every write since
  * the last mark (apply uses it to make a failed mutation change nothing). */

@@ -20,9 +20,9 @@
 #define STORE_CTYPE_MAX 255u
 
 struct store_value_header {
-    uint32_t expiry;    /* Unix seconds, 0 = no expiry */
-    uint64_t version;   /* decree that wrote the cell */
-    const char *ctype;  /* borrowed from the raw value; NULL when none */
+    uint32_t expiry;   /* Unix seconds, 0 = no expiry */
+    uint64_t version;  /* decree that wrote the cell */
+    const char *ctype; /* borrowed from the raw value; NULL when none */
     size_t ctype_len;
 };
 

@@ -167,7 +167,7 @@ static inline int test_run_all(const struct test_case *cases, size_t n, const ch
 #define TH_FE_38(m, x, ...) m(x) TH_EXPAND(TH_FE_37(m, __VA_ARGS__))
 #define TH_FE_39(m, x, ...) m(x) TH_EXPAND(TH_FE_38(m, __VA_ARGS__))
 #define TH_FE_40(m, x, ...) m(x) TH_EXPAND(TH_FE_39(m, __VA_ARGS__))
-#define TH_GET(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18,   \
+#define TH_GET(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18,    \
                _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32, _33, _34,     \
                _35, _36, _37, _38, _39, _40, NAME, ...)                                            \
     NAME

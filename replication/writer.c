@@ -1,0 +1,399 @@
+/*
+ * writer.c - a partition's write queue and its writer thread (writer.h):
+ * explicit group commit, one write and at most one fsync per group.
+ *
+ * Design. Producers link a small entry {mutation, done, arg} at the tail of
+ * an intrusive FIFO list and signal the writer when it sleeps; the lock is
+ * held only for the link, never across I/O, and the queue is bounded by
+ * cfg.queue_max (-CELLAR_EBUSY beyond). The writer thread unlinks a whole
+ * group in one critical section (up to batch_max mutations and
+ * batch_max_bytes of user data, always at least one), then, without the
+ * lock, stamps each mutation with the next decree and a timestamp, applies
+ * them in order into the writer's one store_batch (so later mutations of
+ * the group see earlier ones), commits the batch with applied decree = the
+ * group's last decree, and only then calls the callbacks in decree order.
+ * After a commit it trims the log every TRIM_STEP decrees so that about
+ * cfg.log_retain entries stay behind the applied decree.
+ *
+ * Failure. If store_apply cannot read the partition, or the commit fails,
+ * the whole group fails: the batch is discarded (a failed commit clears it;
+ * after a failed apply it is freed and replaced), next_decree goes back to
+ * applied + 1 so the decrees are reused, and every callback of the group
+ * gets the error and a NULL outcome. Nothing of the group was applied.
+ *
+ * Invariants:
+ * - decrees are dense: next_decree == applied decree + 1 between groups;
+ * - timestamps never go backwards within a partition, across groups and
+ *   restarts (the start reads the last logged mutation's timestamp), so
+ *   apply sees time move forward even when the wall clock steps back;
+ * - every accepted entry is completed exactly once, also during stop: the
+ *   thread exits only once stopping is set and the queue is empty, and
+ *   nothing is accepted after stopping is set.
+ *
+ * Threads and locks:
+ * - mu protects head, tail, depth, stopping and idle. Producers take it in
+ *   repl_submit_take; the writer takes it to wait and to unlink a group.
+ * - batch, outcomes, next_decree, last_ts and trimmed_below belong to the
+ *   writer thread alone (set up before it starts).
+ * - the stats fields are written with relaxed atomics (by producers and the
+ *   writer) and read without the lock by repl_writer_stats; the copy is not a
+ *   consistent snapshot across fields.
+ * - callbacks run on the writer thread without mu held, so a callback may
+ *   submit to this writer again; it must not block and must not call
+ *   repl_writer_stop (the thread would join itself).
+ */
+#include "replication/writer.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/apply.h"
+
+/* Trim the log when it holds this many decrees beyond log_retain: one
+ * range delete per 1024 commits instead of one per group. */
+#define TRIM_STEP 1024u
+
+/* The writer runs RocksDB's write path and the callbacks on its stack.
+ * glibc's default is 8 MiB; 1 MiB is still generous for that path and
+ * sanitizer builds, and only touched pages cost memory. */
+#define WRITER_STACK_BYTES (1024u * 1024u)
+
+#define N_BUCKETS (sizeof(((struct repl_writer_stats *)0)->batch_size_buckets) / sizeof(uint64_t))
+
+struct repl_entry {
+    struct repl_entry *next;
+    struct store_mutation *m;
+    size_t size; /* store_mutation_size(m), computed before the lock */
+    repl_done_fn done;
+    void *arg;
+};
+
+struct repl_writer {
+    struct store_partition *sp; /* borrowed */
+    struct repl_writer_config cfg;
+    char name[64];        /* for logs */
+    char thread_name[16]; /* pthread_setname_np limit: 15 chars + NUL */
+    pthread_t thread;
+
+    /* Protected by mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* the writer waits here; one waiter only */
+    struct repl_entry *head, *tail;
+    size_t depth;
+    bool stopping;
+    bool idle; /* the writer is waiting on wake: producers signal it */
+
+    /* Writer thread only. */
+    struct store_batch *batch;
+    struct store_outcome *outcomes; /* one per mutation of the group */
+    size_t outcomes_cap;
+    uint64_t next_decree;
+    uint64_t last_ts;       /* timestamp_ms of the last stamped mutation */
+    uint64_t trimmed_below; /* log entries below this were trimmed */
+
+    /* Relaxed atomics; see repl_writer_stats. */
+    uint64_t st_committed_decree;
+    uint64_t st_batches;
+    uint64_t st_mutations;
+    uint64_t st_queue_depth;
+    uint64_t st_failed_batches;
+    uint64_t st_buckets[N_BUCKETS];
+};
+
+static inline void stat_add(uint64_t *p, uint64_t v)
+{
+    __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+static inline void stat_set(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t stat_get(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+void repl_writer_config_defaults(struct repl_writer_config *cfg)
+{
+    cfg->queue_max = 4096;
+    cfg->batch_max = 512;
+    cfg->batch_max_bytes = 8u * 1024 * 1024;
+    cfg->sync = true;
+    cfg->log_retain = 100000;
+}
+
+/* The histogram bucket of a group of n: the smallest i with n <= 2^i, the
+ * last bucket taking everything larger. Buckets are not cumulative. */
+static size_t bucket_of(size_t n)
+{
+    size_t i = 0;
+    while (i < N_BUCKETS - 1 && ((size_t)1 << i) < n)
+        i++;
+    return i;
+}
+
+/* Unlinks the next group from the queue. Called with mu held and the queue
+ * non-empty. Returns the group's first entry (a NULL-terminated list). */
+static struct repl_entry *take_group(struct repl_writer *w, size_t *out_n)
+{
+    /* The first entry always goes, however large: a group is never empty. */
+    struct repl_entry *first = w->head, *last = first, *e = first->next;
+    size_t n = 1, bytes = first->size;
+    while (e && n < w->cfg.batch_max && bytes + e->size <= w->cfg.batch_max_bytes) {
+        bytes += e->size;
+        n++;
+        last = e;
+        e = e->next;
+    }
+    last->next = NULL;
+    w->head = e;
+    if (!e)
+        w->tail = NULL;
+    w->depth -= n;
+    stat_set(&w->st_queue_depth, w->depth);
+    *out_n = n;
+    return first;
+}
+
+/* The next timestamp: the wall clock, but never before the previous one. */
+static uint64_t next_timestamp(struct repl_writer *w)
+{
+    uint64_t now = cellar_now_ms();
+    if (now < w->last_ts)
+        now = w->last_ts;
+    w->last_ts = now;
+    return now;
+}
+
+/* Keeps about log_retain log entries behind the applied decree. A failure
+ * here loses nothing (the entries are trimmed by a later call), so it is
+ * only logged. */
+static void maybe_trim(struct repl_writer *w, uint64_t applied)
+{
+    if (applied <= w->cfg.log_retain)
+        return;
+    uint64_t below = applied - w->cfg.log_retain + 1;
+    if (below < w->trimmed_below + TRIM_STEP)
+        return;
+    int rc = store_partition_trim_log(w->sp, below);
+    if (rc) {
+        log_warn("writer %s: trimming the log below decree %" PRIu64 " failed: %s", w->name, below,
+                 cellar_strerror(rc));
+        return;
+    }
+    w->trimmed_below = below;
+}
+
+/* Applies, commits and completes one group (the writer thread, no lock). */
+static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
+{
+    if (n > w->outcomes_cap) {
+        w->outcomes = cellar_xrealloc(w->outcomes, n * sizeof(*w->outcomes));
+        w->outcomes_cap = n;
+    }
+    memset(w->outcomes, 0, n * sizeof(*w->outcomes));
+
+    int rc = 0;
+    size_t touched = 0; /* outcomes store_apply filled: to fini */
+    for (struct repl_entry *e = group; e; e = e->next) {
+        e->m->decree = w->next_decree++;
+        e->m->timestamp_ms = next_timestamp(w);
+        rc = store_apply(w->batch, e->m, &w->outcomes[touched++]);
+        if (rc) {
+            log_err("writer %s: applying decree %" PRIu64 " failed: %s; failing %zu mutations",
+                    w->name, e->m->decree, cellar_strerror(rc), n);
+            /* The batch holds part of the group: discard it whole. */
+            store_batch_free(w->batch);
+            w->batch = store_batch_new(w->sp);
+            break;
+        }
+    }
+    uint64_t last = w->next_decree - 1;
+    if (rc == 0) {
+        rc = store_batch_commit(w->batch, last, w->cfg.sync);
+        if (rc)
+            log_err("writer %s: committing decrees %" PRIu64 "..%" PRIu64 " failed: %s", w->name,
+                    last + 1 - n, last, cellar_strerror(rc));
+    }
+    if (rc) {
+        w->next_decree = store_partition_applied_decree(w->sp) + 1;
+        stat_add(&w->st_failed_batches, 1);
+    } else {
+        stat_set(&w->st_committed_decree, last);
+        stat_add(&w->st_batches, 1);
+        stat_add(&w->st_mutations, n);
+        stat_add(&w->st_buckets[bucket_of(n)], 1);
+    }
+
+    size_t i = 0;
+    for (struct repl_entry *e = group, *next; e; e = next, i++) {
+        next = e->next;
+        e->done(e->arg, rc, rc ? NULL : &w->outcomes[i]);
+        if (i < touched)
+            store_outcome_fini(&w->outcomes[i]);
+        store_mutation_free(e->m);
+        free(e);
+    }
+
+    if (rc == 0)
+        maybe_trim(w, last);
+}
+
+static void *writer_main(void *arg)
+{
+    struct repl_writer *w = arg;
+    pthread_setname_np(pthread_self(), w->thread_name);
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->head && !w->stopping) {
+            w->idle = true;
+            pthread_cond_wait(&w->wake, &w->mu);
+            w->idle = false;
+        }
+        if (!w->head) { /* stopping and drained */
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        size_t n = 0;
+        struct repl_entry *group = take_group(w, &n);
+        pthread_mutex_unlock(&w->mu);
+        run_group(w, group, n);
+    }
+    log_debug("writer %s: stopped at decree %" PRIu64, w->name, w->next_decree - 1);
+    return NULL;
+}
+
+/* The timestamp of the last logged mutation, so that timestamps keep
+ * increasing across restarts. 0 when the log has no entry for it (new
+ * partition, log_retain 0) or it cannot be read: then the clock alone
+ * decides, which is what a fresh partition does anyway. */
+static uint64_t last_logged_timestamp(struct repl_writer *w, uint64_t applied)
+{
+    if (applied == 0)
+        return 0;
+    struct cellar_buf buf = {0};
+    struct store_mutation *m = NULL;
+    uint64_t ts = 0;
+    int rc = store_partition_read_log(w->sp, applied, &buf);
+    if (rc == 0)
+        rc = store_mutation_decode(buf.data, buf.len, &m);
+    if (rc == 0)
+        ts = m->timestamp_ms;
+    else if (rc != -CELLAR_ENOTFOUND)
+        log_warn("writer %s: reading log entry %" PRIu64 " failed: %s", w->name, applied,
+                 cellar_strerror(rc));
+    store_mutation_free(m);
+    cellar_buf_fini(&buf);
+    return ts;
+}
+
+int repl_writer_start(struct store_partition *sp, const struct repl_writer_config *cfg,
+                      const char *name, struct repl_writer **out)
+{
+    *out = NULL;
+    if (!sp || !cfg || !name || cfg->queue_max == 0 || cfg->batch_max == 0)
+        return -CELLAR_EINVAL;
+
+    struct repl_writer *w = cellar_xcalloc(1, sizeof(*w));
+    w->sp = sp;
+    w->cfg = *cfg;
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    snprintf(w->thread_name, sizeof(w->thread_name), "%s", name);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->wake, NULL);
+
+    uint64_t applied = store_partition_applied_decree(sp);
+    w->next_decree = applied + 1;
+    w->last_ts = last_logged_timestamp(w, applied);
+    w->trimmed_below = 1;
+    w->st_committed_decree = applied;
+    w->batch = store_batch_new(sp);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WRITER_STACK_BYTES);
+    int err = pthread_create(&w->thread, &attr, writer_main, w);
+    pthread_attr_destroy(&attr);
+    if (err) {
+        log_err("writer %s: cannot start thread: %s", name, strerror(err));
+        store_batch_free(w->batch);
+        pthread_cond_destroy(&w->wake);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return -CELLAR_ESYS;
+    }
+    log_debug("writer %s: started at decree %" PRIu64, w->name, applied);
+    *out = w;
+    return 0;
+}
+
+void repl_writer_stop(struct repl_writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+
+    CELLAR_ASSERT(w->head == NULL && w->depth == 0);
+    store_batch_free(w->batch);
+    free(w->outcomes);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done, void *arg)
+{
+    CELLAR_ASSERT(w && m && done);
+    /* Everything that can be done without the lock is done here. */
+    struct repl_entry *e = cellar_xmalloc(sizeof(*e));
+    e->next = NULL;
+    e->m = m;
+    e->size = store_mutation_size(m);
+    e->done = done;
+    e->arg = arg;
+
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping) {
+        rc = -CELLAR_ESHUTDOWN;
+    } else if (w->depth >= w->cfg.queue_max) {
+        rc = -CELLAR_EBUSY;
+    } else {
+        if (w->tail)
+            w->tail->next = e;
+        else
+            w->head = e;
+        w->tail = e;
+        w->depth++;
+        stat_set(&w->st_queue_depth, w->depth);
+        if (w->idle)
+            pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&w->mu);
+
+    if (rc) {
+        free(e);
+        store_mutation_free(m);
+    }
+    return rc;
+}
+
+void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *out)
+{
+    out->committed_decree = stat_get(&w->st_committed_decree);
+    out->batches = stat_get(&w->st_batches);
+    out->mutations = stat_get(&w->st_mutations);
+    out->queue_depth = stat_get(&w->st_queue_depth);
+    out->failed_batches = stat_get(&w->st_failed_batches);
+    for (size_t i = 0; i < N_BUCKETS; i++)
+        out->batch_size_buckets[i] = stat_get(&w->st_buckets[i]);
+}

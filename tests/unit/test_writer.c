@@ -1,0 +1,805 @@
+/*
+ * test_writer.c - the partition writer (replication/writer.h) against a real
+ * engine and partition: group commit under concurrent producers, dense
+ * decrees, callbacks exactly once and in order, the queue and group limits,
+ * stop draining the queue, durability across a killed process, decrees and
+ * timestamps continuing after a reopen, and log retention.
+ *
+ * No test sleeps to wait out a race. Completions are counted under a mutex
+ * and waited for on a condvar with a deadline; the writer is held still by
+ * a completion callback that blocks on a semaphore the test controls (the
+ * writer thread runs callbacks), which makes queue contents and group sizes
+ * deterministic.
+ */
+#include "common/cellar.h"
+#include "replication/writer.h"
+#include "storage/engine.h"
+#include "storage/mutation.h"
+#include "storage/partition.h"
+#include "tests/unit/harness.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <time.h>
+
+#define DEADLINE_S 60
+#define MAX_PRODUCERS 16
+
+/* --- Fixture: an engine and one partition in a temporary directory ------ */
+
+struct fixture {
+    struct store_engine *e;
+    struct store_partition *p;
+    char dir[4200];
+};
+
+static void fx_open_at(struct fixture *f, const char *dir)
+{
+    struct store_engine_config ec;
+    store_engine_config_defaults(&ec);
+    ec.block_cache_bytes = 8u << 20;
+    snprintf(f->dir, sizeof(f->dir), "%s", dir);
+    CHECK_OK(store_engine_new(&ec, &f->e));
+    CHECK_OK(store_partition_open(f->e, f->dir, &f->p));
+}
+
+static void fx_open(struct fixture *f)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/p0", tmpdir_new());
+    fx_open_at(f, dir);
+}
+
+static void fx_close(struct fixture *f)
+{
+    store_partition_close(f->p);
+    store_engine_free(f->e);
+    f->p = NULL;
+    f->e = NULL;
+}
+
+static void fx_reopen(struct fixture *f)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s", f->dir);
+    fx_close(f);
+    fx_open_at(f, dir);
+}
+
+/* --- Completion tracking ------------------------------------------------ */
+
+struct tracker {
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    size_t completed;
+    uint64_t last_decree[MAX_PRODUCERS]; /* per producer, in callback order */
+    size_t order_errors;
+    char thread_name[16]; /* of the thread running the callbacks */
+    sem_t entered;        /* posted by a blocking callback on entry */
+    sem_t release;        /* a blocking callback waits for this */
+};
+
+/* One submitted mutation, filled by its callback. */
+struct rec {
+    struct tracker *t;
+    int producer;
+    bool block; /* the callback blocks the writer on t->release */
+    int calls;
+    int status;
+    uint64_t decree;
+    bool applied;
+    int error;
+    int64_t incr_value;
+};
+
+static void tracker_init(struct tracker *t)
+{
+    memset(t, 0, sizeof(*t));
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    sem_init(&t->entered, 0, 0);
+    sem_init(&t->release, 0, 0);
+}
+
+static void tracker_fini(struct tracker *t)
+{
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->mu);
+    sem_destroy(&t->entered);
+    sem_destroy(&t->release);
+}
+
+static void on_done(void *arg, int status, const struct store_outcome *out)
+{
+    struct rec *r = arg;
+    struct tracker *t = r->t;
+    pthread_mutex_lock(&t->mu);
+    r->calls++;
+    r->status = status;
+    if (!t->thread_name[0])
+        pthread_getname_np(pthread_self(), t->thread_name, sizeof(t->thread_name));
+    if (out) {
+        r->decree = out->decree;
+        r->applied = out->applied;
+        r->error = out->error;
+        r->incr_value = out->incr_value;
+        if (out->decree <= t->last_decree[r->producer])
+            t->order_errors++;
+        t->last_decree[r->producer] = out->decree;
+    }
+    t->completed++;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+    if (r->block) {
+        sem_post(&t->entered);
+        sem_wait(&t->release);
+    }
+}
+
+static void tracker_wait(struct tracker *t, size_t target)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += DEADLINE_S;
+    pthread_mutex_lock(&t->mu);
+    while (t->completed < target) {
+        int rc = pthread_cond_timedwait(&t->cond, &t->mu, &dl);
+        if (rc == ETIMEDOUT && t->completed < target) {
+            size_t done = t->completed;
+            pthread_mutex_unlock(&t->mu);
+            FAIL("only %zu of %zu completions after %d s", done, target, DEADLINE_S);
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Waits until a blocking callback has entered: the writer is then held. */
+static void wait_entered(struct tracker *t)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += DEADLINE_S;
+    while (sem_timedwait(&t->entered, &dl) != 0) {
+        if (errno != EINTR)
+            FAIL("the blocking callback was not called within %d s", DEADLINE_S);
+    }
+}
+
+/* --- Mutations and reads ------------------------------------------------ */
+
+/* Producer k's i-th mutation: on row "t<k>", INCR "count" and PUT the
+ * unique cell "t<k>-<i>" = "v<i>". */
+static struct store_mutation *build_mutation(int k, size_t i)
+{
+    char hk[32], sk[48], val[32];
+    int hl = snprintf(hk, sizeof(hk), "t%d", k);
+    int sl = snprintf(sk, sizeof(sk), "t%d-%zu", k, i);
+    int vl = snprintf(val, sizeof(val), "v%zu", i);
+    struct store_mutation *m = store_mutation_new(hk, (size_t)hl);
+    store_mutation_incr(m, "count", 5, 1, 0);
+    store_mutation_put(m, sk, (size_t)sl, val, (size_t)vl, NULL, 0, 0);
+    return m;
+}
+
+/* Submits producer k's i-th mutation, retrying while the queue is full. */
+static void submit_retry(struct repl_writer *w, int k, size_t i, struct rec *r, size_t *busy)
+{
+    for (;;) {
+        int rc = repl_submit_take(w, build_mutation(k, i), on_done, r);
+        if (rc == 0)
+            return;
+        if (rc != -CELLAR_EBUSY)
+            FAIL("submit returned %d", rc);
+        (*busy)++;
+        sched_yield();
+    }
+}
+
+/* Reads a cell; returns false when it does not exist. */
+static bool get_cell(struct fixture *f, const char *hk, const char *sk, char *val, size_t cap,
+                     uint64_t *version)
+{
+    struct store_cell c;
+    memset(&c, 0, sizeof(c));
+    int rc = store_get(f->p, hk, strlen(hk), sk, strlen(sk), store_engine_now(f->e), &c);
+    if (rc == -CELLAR_ENOTFOUND)
+        return false;
+    CHECK_OK(rc);
+    if (c.value_len >= cap)
+        FAIL("cell %s/%s is %zu bytes", hk, sk, c.value_len);
+    memcpy(val, c.value, c.value_len);
+    val[c.value_len] = '\0';
+    *version = c.hdr.version;
+    store_cell_release(&c);
+    return true;
+}
+
+static int64_t get_int(struct fixture *f, const char *hk, const char *sk)
+{
+    char val[64];
+    uint64_t version = 0;
+    int64_t v = 0;
+    if (!get_cell(f, hk, sk, val, sizeof(val), &version))
+        FAIL("cell %s/%s missing", hk, sk);
+    CHECK_OK(cellar_parse_i64(val, strlen(val), &v));
+    return v;
+}
+
+/* Checks producer k's first n mutations are in the partition, each unique
+ * cell with the version its callback reported (when recs is given). */
+static void check_producer_data(struct fixture *f, int k, size_t n, const struct rec *recs)
+{
+    char hk[32], sk[48], val[64], want[32];
+    snprintf(hk, sizeof(hk), "t%d", k);
+    CHECK_EQ_INT(get_int(f, hk, "count"), (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t version = 0;
+        snprintf(sk, sizeof(sk), "t%d-%zu", k, i);
+        snprintf(want, sizeof(want), "v%zu", i);
+        if (!get_cell(f, hk, sk, val, sizeof(val), &version))
+            FAIL("cell %s/%s missing", hk, sk);
+        CHECK_BYTES(val, strlen(val), want);
+        if (recs)
+            CHECK_EQ_U64(version, recs[i].decree);
+    }
+}
+
+/* The timestamp logged with decree d. */
+static uint64_t logged_timestamp(struct fixture *f, uint64_t d)
+{
+    struct cellar_buf buf = {0};
+    struct store_mutation *m = NULL;
+    int rc = store_partition_read_log(f->p, d, &buf);
+    if (rc == 0)
+        rc = store_mutation_decode(buf.data, buf.len, &m);
+    if (rc)
+        FAIL("log entry %" PRIu64 ": %s", d, cellar_strerror(rc));
+    CHECK_EQ_U64(m->decree, d);
+    uint64_t ts = m->timestamp_ms;
+    store_mutation_free(m);
+    cellar_buf_fini(&buf);
+    return ts;
+}
+
+/* --- Producers ---------------------------------------------------------- */
+
+struct producer {
+    struct repl_writer *w;
+    struct rec *recs; /* n of them */
+    int k;
+    size_t n;
+    size_t busy; /* -CELLAR_EBUSY retries */
+};
+
+static void *producer_main(void *arg)
+{
+    struct producer *pr = arg;
+    for (size_t i = 0; i < pr->n; i++)
+        submit_retry(pr->w, pr->k, i, &pr->recs[i], &pr->busy);
+    return NULL;
+}
+
+/* Runs n_prod producer threads of per_prod mutations each against w and
+ * waits for every completion. recs holds n_prod * per_prod records. */
+static void run_producers(struct repl_writer *w, struct tracker *t, struct rec *recs, int n_prod,
+                          size_t per_prod, size_t *busy)
+{
+    pthread_t th[MAX_PRODUCERS];
+    struct producer pr[MAX_PRODUCERS];
+    CHECK(n_prod <= MAX_PRODUCERS);
+    for (int k = 0; k < n_prod; k++) {
+        for (size_t i = 0; i < per_prod; i++) {
+            struct rec *r = &recs[(size_t)k * per_prod + i];
+            memset(r, 0, sizeof(*r));
+            r->t = t;
+            r->producer = k;
+        }
+        pr[k] = (struct producer){w, &recs[(size_t)k * per_prod], k, per_prod, 0};
+        CHECK_EQ_INT(pthread_create(&th[k], NULL, producer_main, &pr[k]), 0);
+    }
+    *busy = 0;
+    for (int k = 0; k < n_prod; k++) {
+        pthread_join(th[k], NULL);
+        *busy += pr[k].busy;
+    }
+    tracker_wait(t, (size_t)n_prod * per_prod);
+}
+
+static void print_stats(const char *test, const struct repl_writer_stats *st, size_t busy)
+{
+    fprintf(stderr,
+            "    %s: %" PRIu64 " mutations in %" PRIu64
+            " groups (avg %.1f), %zu EBUSY retries, buckets",
+            test, st->mutations, st->batches,
+            st->batches ? (double)st->mutations / (double)st->batches : 0.0, busy);
+    for (size_t i = 0; i < 12; i++)
+        fprintf(stderr, " %" PRIu64, st->batch_size_buckets[i]);
+    fprintf(stderr, "\n");
+}
+
+/* --- Tests -------------------------------------------------------------- */
+
+TEST(config_defaults_and_bad_config)
+{
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    CHECK_EQ_INT(cfg.queue_max, 4096);
+    CHECK_EQ_INT(cfg.batch_max, 512);
+    CHECK_EQ_INT(cfg.batch_max_bytes, 8u << 20);
+    CHECK(cfg.sync);
+    CHECK_EQ_U64(cfg.log_retain, 100000);
+
+    struct fixture f = {0};
+    fx_open(&f);
+    struct repl_writer *w = (struct repl_writer *)&f; /* must be reset */
+    cfg.queue_max = 0;
+    CHECK_EQ_INT(repl_writer_start(f.p, &cfg, "p0", &w), -CELLAR_EINVAL);
+    CHECK(w == NULL);
+    cfg.queue_max = 4;
+    cfg.batch_max = 0;
+    CHECK_EQ_INT(repl_writer_start(f.p, &cfg, "p0", &w), -CELLAR_EINVAL);
+    CHECK(w == NULL);
+    repl_writer_stop(NULL);
+    fx_close(&f);
+}
+
+TEST(group_commit_many_producers)
+{
+    enum { NP = 8, PER = 2000, N = NP * PER };
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec *recs = cellar_xcalloc(N, sizeof(*recs));
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "test-writer-with-a-long-name", &w));
+    size_t busy = 0;
+    run_producers(w, &t, recs, NP, PER, &busy);
+
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    print_stats("group_commit_many_producers", &st, busy);
+    repl_writer_stop(w);
+
+    /* Callbacks: once each, success, dense unique decrees 1..N. */
+    CHECK_EQ_INT(t.completed, N);
+    CHECK_EQ_INT(t.order_errors, 0);
+    CHECK_BYTES(t.thread_name, strlen(t.thread_name), "test-writer-wit"); /* 15 chars */
+    bool *seen = cellar_xcalloc(N + 1, 1);
+    for (size_t j = 0; j < N; j++) {
+        const struct rec *r = &recs[j];
+        CHECK_EQ_INT(r->calls, 1);
+        CHECK_EQ_INT(r->status, 0);
+        CHECK(r->applied);
+        CHECK_EQ_INT(r->error, 0);
+        CHECK(r->decree >= 1 && r->decree <= N);
+        CHECK(!seen[r->decree]);
+        seen[r->decree] = true;
+    }
+    /* Per producer: FIFO, so decrees increase with the submission order
+     * and the counter's new value is the submission index + 1. */
+    for (int k = 0; k < NP; k++) {
+        for (size_t i = 0; i < PER; i++) {
+            const struct rec *r = &recs[(size_t)k * PER + i];
+            if (i > 0)
+                CHECK(r->decree > r[-1].decree);
+            CHECK_EQ_INT(r->incr_value, (int64_t)i + 1);
+        }
+    }
+    free(seen);
+
+    /* The partition: every cell, versions = decrees, applied decree N. */
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), N);
+    for (int k = 0; k < NP; k++)
+        check_producer_data(&f, k, PER, &recs[(size_t)k * PER]);
+
+    /* Timestamps never go backwards in decree order. */
+    uint64_t prev = 0;
+    for (uint64_t d = 1; d <= N; d++) {
+        uint64_t ts = logged_timestamp(&f, d);
+        CHECK(ts >= prev);
+        prev = ts;
+    }
+
+    /* Stats: grouping happened and the counters add up. */
+    CHECK_EQ_U64(st.mutations, N);
+    CHECK_EQ_U64(st.committed_decree, N);
+    CHECK_EQ_U64(st.queue_depth, 0);
+    CHECK_EQ_U64(st.failed_batches, 0);
+    CHECK(st.batches < st.mutations);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < 12; i++)
+        sum += st.batch_size_buckets[i];
+    CHECK_EQ_U64(sum, st.batches);
+    for (size_t i = 10; i < 12; i++) /* no group above batch_max = 512 */
+        CHECK_EQ_U64(st.batch_size_buckets[i], 0);
+
+    free(recs);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* With sync, a completed mutation survives the process being killed right
+ * after its callback: the writer calls back only after the write. The
+ * engine lives only in the child, so no RocksDB thread crosses the fork. */
+TEST(sync_durability_survives_kill)
+{
+    enum { NP = 4, PER = 500, N = NP * PER };
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/p0", tmpdir_new());
+
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct fixture f = {0};
+        fx_open_at(&f, dir);
+        struct tracker t;
+        tracker_init(&t);
+        struct rec *recs = cellar_xcalloc(N, sizeof(*recs));
+        struct repl_writer_config cfg;
+        repl_writer_config_defaults(&cfg);
+        cfg.sync = true;
+        struct repl_writer *w = NULL;
+        CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+        size_t busy = 0;
+        run_producers(w, &t, recs, NP, PER, &busy);
+        for (size_t j = 0; j < N; j++)
+            CHECK_EQ_INT(recs[j].status, 0);
+        kill(getpid(), SIGKILL);
+        _exit(3); /* not reached */
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+        FAIL("the child did not reach the kill (status %d)", status);
+
+    struct fixture f = {0};
+    fx_open_at(&f, dir);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), N);
+    for (int k = 0; k < NP; k++)
+        check_producer_data(&f, k, PER, NULL);
+    fx_close(&f);
+}
+
+/* A held writer lets exactly queue_max mutations wait; the next one is
+ * refused without a callback. Then the queue is taken as one group. */
+TEST(queue_limit)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[6];
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < 6; i++) {
+        recs[i].t = &t;
+        recs[i].producer = 0;
+    }
+    recs[0].block = true;
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.queue_max = 4;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    wait_entered(&t); /* the writer now sits in recs[0]'s callback */
+    for (size_t i = 1; i <= 4; i++)
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.queue_depth, 4);
+    /* Refused: freed by the call (ASan would report a leak), no callback. */
+    CHECK_EQ_INT(repl_submit_take(w, build_mutation(0, 5), on_done, &recs[5]), -CELLAR_EBUSY);
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.queue_depth, 4);
+
+    sem_post(&t.release);
+    tracker_wait(&t, 5);
+    repl_writer_stats(w, &st);
+    repl_writer_stop(w);
+
+    for (size_t i = 0; i <= 4; i++) {
+        CHECK_EQ_INT(recs[i].calls, 1);
+        CHECK_EQ_INT(recs[i].status, 0);
+        CHECK_EQ_U64(recs[i].decree, i + 1);
+    }
+    CHECK_EQ_INT(recs[5].calls, 0);
+    CHECK_EQ_U64(st.batches, 2); /* {1}, then the four queued at once */
+    CHECK_EQ_U64(st.batch_size_buckets[0], 1);
+    CHECK_EQ_U64(st.batch_size_buckets[2], 1);
+    CHECK_EQ_U64(st.queue_depth, 0);
+    CHECK_EQ_INT(get_int(&f, "t0", "count"), 5);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* Groups stop at batch_max mutations and at batch_max_bytes (but always
+ * hold at least one mutation, however large). */
+TEST(group_limits)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[16];
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < 16; i++) {
+        recs[i].t = &t;
+        recs[i].producer = 0;
+    }
+
+    /* batch_max = 3: seven queued mutations form groups of 3, 3, 1. */
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.batch_max = 3;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    recs[0].block = true;
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    wait_entered(&t);
+    for (size_t i = 1; i <= 7; i++)
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    sem_post(&t.release);
+    tracker_wait(&t, 8);
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    repl_writer_stop(w);
+    CHECK_EQ_U64(st.batches, 4); /* {1} {3} {3} {1} */
+    CHECK_EQ_U64(st.batch_size_buckets[0], 2);
+    CHECK_EQ_U64(st.batch_size_buckets[2], 2);
+
+    /* batch_max_bytes = two mutations' worth: 2, 2, then a mutation
+     * larger than the limit alone, then 1. */
+    struct store_mutation *probe = build_mutation(1, 0);
+    size_t one = store_mutation_size(probe);
+    store_mutation_free(probe);
+    CHECK(one > 0);
+    repl_writer_config_defaults(&cfg);
+    cfg.batch_max_bytes = 2 * one;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    t.completed = 0;
+    recs[8].block = true;
+    CHECK_OK(repl_submit_take(w, build_mutation(1, 0), on_done, &recs[8]));
+    wait_entered(&t);
+    for (size_t i = 1; i <= 4; i++)
+        CHECK_OK(repl_submit_take(w, build_mutation(1, i), on_done, &recs[8 + i]));
+    char big[256];
+    memset(big, 'x', sizeof(big));
+    struct store_mutation *m = store_mutation_new("t1", 2);
+    store_mutation_put(m, "big", 3, big, sizeof(big), NULL, 0, 0);
+    CHECK(store_mutation_size(m) > cfg.batch_max_bytes);
+    CHECK_OK(repl_submit_take(w, m, on_done, &recs[13]));
+    CHECK_OK(repl_submit_take(w, build_mutation(1, 5), on_done, &recs[14]));
+    sem_post(&t.release);
+    tracker_wait(&t, 7);
+    repl_writer_stats(w, &st);
+    repl_writer_stop(w);
+    CHECK_EQ_U64(st.batches, 5); /* {1} {2} {2} {big} {1} */
+    CHECK_EQ_U64(st.batch_size_buckets[0], 3);
+    CHECK_EQ_U64(st.batch_size_buckets[1], 2);
+    for (size_t i = 0; i <= 14; i++) {
+        CHECK_EQ_INT(recs[i].calls, 1);
+        CHECK_EQ_INT(recs[i].status, 0);
+        CHECK_EQ_U64(recs[i].decree, i + 1);
+    }
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 15);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* Stop right after a burst of submissions: every accepted mutation is
+ * committed and called back before stop returns. */
+TEST(stop_drains_queue)
+{
+    enum { N = 20000 };
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec *recs = cellar_xcalloc(N, sizeof(*recs));
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.queue_max = N;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    for (size_t i = 0; i < N; i++) {
+        recs[i].t = &t;
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    }
+    repl_writer_stop(w);
+
+    /* No wait: stop returned, so every callback has run. */
+    CHECK_EQ_INT(t.completed, N);
+    for (size_t i = 0; i < N; i++) {
+        CHECK_EQ_INT(recs[i].calls, 1);
+        CHECK_EQ_INT(recs[i].status, 0);
+        CHECK_EQ_U64(recs[i].decree, i + 1);
+    }
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), N);
+    check_producer_data(&f, 0, N, recs);
+    free(recs);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+struct stopper {
+    struct repl_writer *w;
+};
+
+static void *stopper_main(void *arg)
+{
+    struct stopper *s = arg;
+    repl_writer_stop(s->w);
+    return NULL;
+}
+
+/* Once stop has begun, submissions are refused with -CELLAR_ESHUTDOWN and
+ * no callback, while what was queued before is still committed. The writer
+ * is held in a callback with a full queue, so until stop begins every
+ * submission is refused with -CELLAR_EBUSY: the switch to ESHUTDOWN is
+ * observed without any timing assumption, and w cannot be freed before
+ * the test releases the writer. */
+TEST(stop_refuses_new_and_commits_queued)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[6];
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < 6; i++)
+        recs[i].t = &t;
+    recs[0].block = true;
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.queue_max = 4;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    wait_entered(&t);
+    for (size_t i = 1; i <= 4; i++)
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+
+    struct stopper s = {w};
+    pthread_t th;
+    CHECK_EQ_INT(pthread_create(&th, NULL, stopper_main, &s), 0);
+    uint64_t deadline = cellar_mono_ms() + DEADLINE_S * 1000u;
+    size_t busy = 0;
+    for (;;) {
+        int rc = repl_submit_take(w, build_mutation(0, 5), on_done, &recs[5]);
+        if (rc == -CELLAR_ESHUTDOWN)
+            break;
+        CHECK_EQ_INT(rc, -CELLAR_EBUSY);
+        busy++;
+        if (cellar_mono_ms() > deadline)
+            FAIL("stop did not begin within %d s", DEADLINE_S);
+        sched_yield();
+    }
+    sem_post(&t.release); /* from here on w may be freed at any moment */
+    pthread_join(th, NULL);
+
+    CHECK_EQ_INT(t.completed, 5);
+    for (size_t i = 0; i <= 4; i++) {
+        CHECK_EQ_INT(recs[i].calls, 1);
+        CHECK_EQ_INT(recs[i].status, 0);
+        CHECK_EQ_U64(recs[i].decree, i + 1);
+    }
+    CHECK_EQ_INT(recs[5].calls, 0);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 5);
+    CHECK_EQ_INT(get_int(&f, "t0", "count"), 5);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* After a reopen the writer continues at applied + 1, with timestamps not
+ * before the last logged one; a mutation refused by its check still takes
+ * a decree and reports status 0 with applied = false. */
+TEST(decrees_continue_after_reopen)
+{
+    enum { N = 10 };
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[N + 2];
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < N + 2; i++)
+        recs[i].t = &t;
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    for (size_t i = 0; i < N; i++)
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    tracker_wait(&t, N);
+    repl_writer_stop(w);
+    uint64_t ts_before = logged_timestamp(&f, N);
+
+    fx_reopen(&f);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), N);
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.committed_decree, N);
+
+    CHECK_OK(repl_submit_take(w, build_mutation(0, N), on_done, &recs[N]));
+    struct store_mutation *m = store_mutation_new("t0", 2);
+    store_mutation_set_check(m, STORE_CHECK_VALUE_NOT_EXIST, "count", 5, NULL, 0, false);
+    store_mutation_put(m, "refused", 7, "x", 1, NULL, 0, 0);
+    CHECK_OK(repl_submit_take(w, m, on_done, &recs[N + 1]));
+    tracker_wait(&t, N + 2);
+    repl_writer_stop(w);
+
+    CHECK_EQ_U64(recs[N].decree, N + 1);
+    CHECK(recs[N].applied);
+    CHECK_EQ_INT(recs[N + 1].status, 0);
+    CHECK_EQ_U64(recs[N + 1].decree, N + 2);
+    CHECK(!recs[N + 1].applied);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), N + 2);
+    CHECK(logged_timestamp(&f, N + 1) >= ts_before);
+    CHECK(logged_timestamp(&f, N + 2) >= logged_timestamp(&f, N + 1));
+    check_producer_data(&f, 0, N + 1, recs);
+    char val[16];
+    uint64_t version = 0;
+    CHECK(!get_cell(&f, "t0", "refused", val, sizeof(val), &version));
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* With log_retain = 100 the writer trims old log entries (in steps of
+ * 1024 decrees) and keeps the last 100. */
+TEST(log_retention)
+{
+    enum { N = 1500, RETAIN = 100 };
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec *recs = cellar_xcalloc(N, sizeof(*recs));
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.queue_max = N;
+    cfg.sync = false;
+    cfg.log_retain = RETAIN;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    for (size_t i = 0; i < N; i++) {
+        recs[i].t = &t;
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    }
+    tracker_wait(&t, N);
+    repl_writer_stop(w);
+
+    /* The first trim happens once applied - RETAIN + 1 >= 1 + 1024. */
+    struct cellar_buf buf = {0};
+    CHECK_EQ_INT(store_partition_read_log(f.p, 1, &buf), -CELLAR_ENOTFOUND);
+    CHECK_EQ_INT(store_partition_read_log(f.p, 1024, &buf), -CELLAR_ENOTFOUND);
+    for (uint64_t d = N - RETAIN + 1; d <= N; d++)
+        logged_timestamp(&f, d);
+    cellar_buf_fini(&buf);
+    free(recs);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+TEST_MAIN(config_defaults_and_bad_config, group_commit_many_producers,
+          sync_durability_survives_kill, queue_limit, group_limits, stop_drains_queue,
+          stop_refuses_new_and_commits_queued, decrees_continue_after_reopen, log_retention)
