@@ -174,7 +174,9 @@ static void create_done(struct api_request *req)
                         cellar_strerror(req->status));
         return;
     }
-    char *text = json_dumps(api_table_json(&req->table), JSON_COMPACT);
+    json_t *doc = api_table_json(&req->table);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
