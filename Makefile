@@ -32,7 +32,7 @@ LDFLAGS := $(SAN)
 
 LIB_SRCS := $(wildcard common/*.c storage/*.c replication/*.c api/*.c) \
             $(filter-out service/main.c,$(wildcard service/*.c))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/api/openapi_blob.o
 MAIN_OBJ := $(BUILD)/obj/service/main.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -46,6 +46,11 @@ all: $(BUILD)/cellard $(UNIT_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# openapi.yaml is embedded in the binary (GET /openapi.yaml).
+$(BUILD)/obj/api/openapi_blob.o: api/openapi_blob.S openapi.yaml
+	@mkdir -p $(dir $@)
+	$(CC) -I. -c $< -o $@
 
 $(BUILD)/libcellar.a: $(LIB_OBJS)
 	@rm -f $@

@@ -1,9 +1,14 @@
 /*
  * handlers_node.c - the node's own endpoints: /healthz (the process runs)
  * and /readyz (it serves its partitions; 503 before that and while
- * stopping). Threads: MHD workers.
+ * stopping), /openapi.yaml (the API description built into the binary).
+ * Threads: MHD workers.
  */
 #include "api/internal.h"
+
+/* From openapi_blob.S. */
+extern const char api_openapi_yaml[];
+extern const char api_openapi_yaml_end[];
 
 void api_h_healthz(struct api_request *req)
 {
@@ -17,4 +22,13 @@ void api_h_readyz(struct api_request *req)
         return;
     }
     api_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+void api_h_openapi(struct api_request *req)
+{
+    size_t len = (size_t)(api_openapi_yaml_end - api_openapi_yaml);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)api_openapi_yaml, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
+    api_reply_response(req, 200, resp);
 }

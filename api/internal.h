@@ -140,6 +140,7 @@ void api_json_set_bytes(json_t *obj, const char *name, const void *data, size_t 
 /* Handlers (handlers_*.c). */
 void api_h_healthz(struct api_request *req);
 void api_h_readyz(struct api_request *req);
+void api_h_openapi(struct api_request *req);
 void api_h_tables_list(struct api_request *req);
 void api_h_table_get(struct api_request *req);
 void api_h_table_put(struct api_request *req);

@@ -27,6 +27,7 @@ struct route {
 static const struct route routes[] = {
     {{"healthz", NULL}, {{API_GET, api_h_healthz}}},
     {{"readyz", NULL}, {{API_GET, api_h_readyz}}},
+    {{"openapi.yaml", NULL}, {{API_GET, api_h_openapi}}},
     {{"v1", "tables", NULL}, {{API_GET, api_h_tables_list}}},
     {{"v1", "tables", "*", NULL},
      {{API_GET, api_h_table_get}, {API_PUT, api_h_table_put}, {API_DELETE, api_h_table_delete}}},

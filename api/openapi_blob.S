@@ -1,0 +1,14 @@
+/*
+ * openapi_blob.S - embeds openapi.yaml (the repository's API description)
+ * in the binary, so GET /openapi.yaml serves exactly the document that was
+ * built with it. Read-only data; no threads involved.
+ */
+    .section .rodata
+    .global api_openapi_yaml
+    .type api_openapi_yaml, @object
+api_openapi_yaml:
+    .incbin "openapi.yaml"
+    .global api_openapi_yaml_end
+api_openapi_yaml_end:
+    .byte 0
+    .section .note.GNU-stack,"",@progbits
