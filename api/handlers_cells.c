@@ -17,15 +17,12 @@
 #include "api/internal.h"
 #include "storage/keycodec.h"
 
-#define SEG_TABLE 2
-#define SEG_HASHKEY 4
 #define SEG_SORTKEY 6
 
 /* What every cell request needs: the table held, the row's partition, the
  * keys. Replies and returns false on error (then nothing is held). */
 struct cell_ctx {
-    struct repl_registry *reg;
-    struct repl_table *table;
+    struct api_table t;
     uint32_t partition;
     struct api_bytes hk, sk;
 };
@@ -33,40 +30,17 @@ struct cell_ctx {
 static bool cell_begin(struct api_request *req, struct cell_ctx *c)
 {
     memset(c, 0, sizeof(*c));
-    c->reg = api_registry(req);
-    if (api_path_key(req, SEG_HASHKEY, &c->hk) < 0 || api_path_key(req, SEG_SORTKEY, &c->sk) < 0) {
-        api_reply_problem(req, 400, "INVALID_KEY", "a key in the path is not valid base64url");
+    if (api_path_key(req, SEG_SORTKEY, &c->sk) < 0) {
+        api_reply_problem(req, 400, "INVALID_KEY", "the sortkey is not valid base64url");
         return false;
     }
-    if (c->hk.len == 0 || c->hk.len > STORE_HASHKEY_MAX) {
-        api_reply_problem(req, 400, "INVALID_KEY", "a hashkey is 1 to %u bytes", STORE_HASHKEY_MAX);
-        return false;
-    }
-    if (c->sk.len > STORE_SORTKEY_MAX) {
-        api_reply_problem(req, 400, "INVALID_KEY", "a sortkey is 0 to %u bytes", STORE_SORTKEY_MAX);
-        return false;
-    }
-    const struct api_bytes *t = &req->segs[SEG_TABLE];
-    char name[REPL_TABLE_NAME_MAX + 1];
-    if (!repl_table_name_valid(t->data, t->len)) {
-        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no such table");
-        return false;
-    }
-    memcpy(name, t->data, t->len);
-    name[t->len] = '\0';
-    if (repl_table_acquire(c->reg, name, &c->table) < 0) {
-        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", name);
-        return false;
-    }
-    c->partition = repl_table_partition_of(c->table, c->hk.data, c->hk.len);
-    return true;
+    return api_key_valid(req, &c->sk, false) && api_row_begin(req, &c->t, &c->hk, &c->partition);
 }
 
 /* Does not touch the request: it may already belong to a writer. */
 static void cell_end(struct cell_ctx *c)
 {
-    repl_table_release(c->reg, c->table);
-    c->table = NULL;
+    api_table_end(&c->t);
 }
 
 /* Parses a strong ETag: a quoted decimal. */
@@ -140,7 +114,7 @@ void api_h_cell_get(struct api_request *req)
     force_b64 = erc == 1;
     if (!cell_begin(req, &c))
         return;
-    struct store_partition *p = repl_table_partition(c.table, c.partition);
+    struct store_partition *p = repl_table_partition(c.t.table, c.partition);
     uint32_t now_s = (uint32_t)(cellar_now_ms() / 1000);
     struct store_cell cell = {0};
     int rc = store_get(p, c.hk.data, c.hk.len, c.sk.data, c.sk.len, now_s, &cell);
@@ -232,12 +206,12 @@ static bool preconditions(struct api_request *req, struct store_mutation *m,
 
 static void write_done(struct api_request *req, bool is_put)
 {
-    if (req->status < 0) {
-        api_reply_error(req, req->status, "the write was not committed: %s",
-                        cellar_strerror(req->status));
+    if (req->writes[0].status < 0) {
+        api_reply_error(req, req->writes[0].status, "the write was not committed: %s",
+                        cellar_strerror(req->writes[0].status));
         return;
     }
-    const struct store_outcome *o = &req->outcome;
+    const struct store_outcome *o = &req->writes[0].outcome;
     if (o->error) {
         api_reply_error(req, o->error, "%s", cellar_strerror(o->error));
         return;
@@ -294,10 +268,10 @@ void api_h_cell_put(struct api_request *req)
     if (ctype && strcmp(ctype, "application/octet-stream") == 0)
         ctype_len = 0; /* the default needs no bytes on disk */
     struct cell_ctx c;
-    if (!cell_begin(req, &c))
+    if (!cell_begin(req, &c) || !api_admit_writes(req, &c.t, 1))
         return;
     if (ttl == 0)
-        ttl = repl_table_meta(c.table)->default_ttl_s;
+        ttl = repl_table_meta(c.t.table)->default_ttl_s;
     struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
     if (!preconditions(req, m, &c.sk, true)) {
         store_mutation_free(m);
@@ -306,14 +280,14 @@ void api_h_cell_put(struct api_request *req)
     }
     store_mutation_put(m, c.sk.data, c.sk.len, req->body.data ? req->body.data : "", req->body.len,
                        ctype_len ? ctype : NULL, ctype_len, ttl);
-    api_defer_write(req, repl_table_writer(c.table, c.partition), m, put_done);
+    api_defer_write(req, repl_table_writer(c.t.table, c.partition), m, put_done);
     cell_end(&c);
 }
 
 void api_h_cell_delete(struct api_request *req)
 {
     struct cell_ctx c;
-    if (!cell_begin(req, &c))
+    if (!cell_begin(req, &c) || !api_admit_writes(req, &c.t, 1))
         return;
     struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
     if (!preconditions(req, m, &c.sk, false)) {
@@ -322,6 +296,63 @@ void api_h_cell_delete(struct api_request *req)
         return;
     }
     store_mutation_delete(m, c.sk.data, c.sk.len);
-    api_defer_write(req, repl_table_writer(c.table, c.partition), m, delete_done);
+    api_defer_write(req, repl_table_writer(c.t.table, c.partition), m, delete_done);
+    cell_end(&c);
+}
+
+/* --- incr --------------------------------------------------------------- */
+
+static void incr_done(struct api_request *req)
+{
+    const struct api_write_result *w = &req->writes[0];
+    if (w->status < 0) {
+        api_reply_error(req, w->status, "the write was not committed: %s",
+                        cellar_strerror(w->status));
+        return;
+    }
+    if (w->outcome.error == -CELLAR_ENOTINT) {
+        api_reply_problem(req, 422, "NOT_AN_INTEGER",
+                          "the cell's value is not a decimal int64; it is unchanged");
+        return;
+    }
+    if (w->outcome.error == -CELLAR_EOVERFLOW) {
+        api_reply_problem(req, 422, "INTEGER_OVERFLOW",
+                          "the result does not fit an int64; the value is unchanged");
+        return;
+    }
+    if (w->outcome.error) {
+        api_reply_error(req, w->outcome.error, "%s", cellar_strerror(w->outcome.error));
+        return;
+    }
+    json_t *doc = json_pack("{s:I, s:o}", "value", (json_int_t)w->outcome.incr_value, "etag",
+                            json_sprintf("%" PRIu64, w->outcome.decree));
+    struct MHD_Response *resp = NULL;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    set_etag(resp, w->outcome.decree);
+    api_reply_response(req, 200, resp);
+}
+
+void api_h_cell_incr(struct api_request *req)
+{
+    static const char *const fields[] = {"by", "ttl", NULL};
+    json_t *doc = api_json_body(req, true);
+    if (!doc)
+        return;
+    int64_t by = 1, ttl = 0;
+    bool ok = api_json_only_fields(req, doc, fields) &&
+              api_json_int(req, doc, "by", INT64_MIN, INT64_MAX, &by) &&
+              api_json_int(req, doc, "ttl", -1, INT32_MAX, &ttl);
+    json_decref(doc);
+    if (!ok)
+        return;
+    struct cell_ctx c;
+    if (!cell_begin(req, &c) || !api_admit_writes(req, &c.t, 1))
+        return;
+    struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
+    store_mutation_incr(m, c.sk.data, c.sk.len, by, ttl);
+    api_defer_write(req, repl_table_writer(c.t.table, c.partition), m, incr_done);
     cell_end(&c);
 }

@@ -11,7 +11,6 @@
  * the admin thread.
  */
 #include <string.h>
-#include <strings.h>
 
 #include "api/internal.h"
 
@@ -44,66 +43,6 @@ static bool table_name(struct api_request *req, char *dst)
     }
     memcpy(dst, seg->data, seg->len);
     dst[seg->len] = '\0';
-    return true;
-}
-
-/* Parses the JSON body (which may be empty when empty_ok). Replies and
- * returns NULL on error; *out_empty tells an empty body. */
-static json_t *json_body(struct api_request *req, bool empty_ok, bool *out_empty)
-{
-    *out_empty = req->body.len == 0;
-    if (req->body.len == 0) {
-        if (!empty_ok)
-            api_reply_problem(req, 400, "INVALID_JSON", "a JSON body is required");
-        return empty_ok ? json_object() : NULL;
-    }
-    const char *ctype = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
-        (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' ')) {
-        api_reply_problem(req, 415, "UNSUPPORTED_MEDIA_TYPE",
-                          "this endpoint takes Content-Type: application/json");
-        return NULL;
-    }
-    json_error_t err;
-    json_t *doc = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
-    if (!doc || !json_is_object(doc)) {
-        api_reply_problem(req, 400, "INVALID_JSON", "the body is not a JSON object: %s",
-                          doc ? "wrong type" : err.text);
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
-static bool json_int_field(struct api_request *req, json_t *doc, const char *name, int64_t min,
-                           int64_t max, int64_t *out)
-{
-    json_t *v = json_object_get(doc, name);
-    if (!v || json_is_null(v))
-        return true;
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s must be an integer in %lld..%lld", name,
-                          (long long)min, (long long)max);
-        return false;
-    }
-    *out = json_integer_value(v);
-    return true;
-}
-
-static bool only_fields(struct api_request *req, json_t *doc, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(doc, key, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; allowed[i]; i++)
-            ok |= strcmp(key, allowed[i]) == 0;
-        if (!ok) {
-            api_reply_problem(req, 400, "INVALID_ARGUMENT", "unknown field \"%s\"", key);
-            return false;
-        }
-    }
     return true;
 }
 
@@ -192,15 +131,14 @@ void api_h_table_put(struct api_request *req)
                                          NULL};
     if (!table_name(req, req->name_arg))
         return;
-    bool empty;
-    json_t *doc = json_body(req, true, &empty);
+    json_t *doc = api_json_body(req, true);
     if (!doc)
         return;
     int64_t pc = 0, rc = 0, ttl = 0;
-    bool ok = only_fields(req, doc, fields) &&
-              json_int_field(req, doc, "partition_count", 1, REPL_PARTITIONS_MAX, &pc) &&
-              json_int_field(req, doc, "replica_count", 1, REPL_REPLICAS_MAX, &rc) &&
-              json_int_field(req, doc, "default_ttl", 0, INT32_MAX, &ttl);
+    bool ok = api_json_only_fields(req, doc, fields) &&
+              api_json_int(req, doc, "partition_count", 1, REPL_PARTITIONS_MAX, &pc) &&
+              api_json_int(req, doc, "replica_count", 1, REPL_REPLICAS_MAX, &rc) &&
+              api_json_int(req, doc, "default_ttl", 0, INT32_MAX, &ttl);
     if (ok && pc && (pc & (pc - 1)) != 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "partition_count must be a power of two");
         ok = false;
@@ -287,11 +225,10 @@ void api_h_table_recall(struct api_request *req)
     static const char *const fields[] = {"new_name", NULL};
     if (!table_name(req, req->name_arg))
         return;
-    bool empty;
-    json_t *doc = json_body(req, true, &empty);
+    json_t *doc = api_json_body(req, true);
     if (!doc)
         return;
-    bool ok = only_fields(req, doc, fields);
+    bool ok = api_json_only_fields(req, doc, fields);
     json_t *nn = json_object_get(doc, "new_name");
     if (ok && nn && !json_is_null(nn)) {
         if (!json_is_string(nn) ||
@@ -306,4 +243,93 @@ void api_h_table_recall(struct api_request *req)
     json_decref(doc);
     if (ok)
         api_defer_admin(req, recall_admin, table_done);
+}
+
+/* --- PATCH and compact -------------------------------------------------- */
+
+static void patch_admin(struct api_request *req)
+{
+    req->status = repl_table_update(api_registry(req), req->name_arg, req->flag_arg,
+                                    req->spec.default_ttl_s, req->spec.n_envs, req->spec.envs,
+                                    &req->table);
+}
+
+static void patch_done(struct api_request *req)
+{
+    if (req->status == -CELLAR_EINVAL) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "write_rate_limit is a decimal >= 0 and read_only true or false; at "
+                          "most %d envs",
+                          REPL_ENVS_MAX);
+        return;
+    }
+    table_done(req);
+}
+
+void api_h_table_patch(struct api_request *req)
+{
+    static const char *const fields[] = {"default_ttl", "envs", NULL};
+    if (!table_name(req, req->name_arg))
+        return;
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    int64_t ttl = -1;
+    bool ok = api_json_only_fields(req, doc, fields) &&
+              api_json_int(req, doc, "default_ttl", 0, INT32_MAX, &ttl);
+    req->flag_arg = ttl >= 0;
+    req->spec.default_ttl_s = ttl;
+    json_t *envs = json_object_get(doc, "envs");
+    if (ok && envs) {
+        if (!json_is_object(envs) || json_object_size(envs) > REPL_ENVS_MAX) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                              "envs is an object of at most %d strings (null removes one)",
+                              REPL_ENVS_MAX);
+            ok = false;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(envs, k, v)
+        {
+            if (!ok)
+                break;
+            bool is_str = json_is_string(v);
+            if ((!is_str && !json_is_null(v)) || strlen(k) == 0 || strlen(k) > REPL_ENV_BYTES_MAX ||
+                (is_str && (json_string_length(v) == 0 ||
+                            json_string_length(v) > REPL_ENV_BYTES_MAX))) {
+                api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                                  "env %s must be a non-empty string of at most %d bytes, or "
+                                  "null to remove it",
+                                  k, REPL_ENV_BYTES_MAX);
+                ok = false;
+                break;
+            }
+            struct repl_env *e = &req->spec.envs[req->spec.n_envs++];
+            snprintf(e->key, sizeof(e->key), "%s", k);
+            snprintf(e->value, sizeof(e->value), "%s", is_str ? json_string_value(v) : "");
+        }
+    }
+    json_decref(doc);
+    if (ok)
+        api_defer_admin(req, patch_admin, patch_done);
+}
+
+static void compact_admin(struct api_request *req)
+{
+    req->status = repl_table_compact(api_registry(req), req->name_arg);
+}
+
+static void compact_done(struct api_request *req)
+{
+    if (req->status == 0) {
+        api_reply_json(req, 202, json_pack("{s:s}", "status", "compacted"));
+        return;
+    }
+    table_done(req);
+}
+
+void api_h_table_compact(struct api_request *req)
+{
+    if (table_name(req, req->name_arg))
+        api_defer_admin(req, compact_admin, compact_done);
 }

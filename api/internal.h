@@ -51,6 +51,12 @@ enum api_req_state {
 struct api_request;
 typedef void (*api_handler_fn)(struct api_request *req);
 
+/* What became of one deferred mutation. */
+struct api_write_result {
+    int status;                   /* 0, or why it was not committed */
+    struct store_outcome outcome; /* valid when status == 0 */
+};
+
 struct api_request {
     struct api_server *srv;
     struct MHD_Connection *conn;
@@ -69,14 +75,20 @@ struct api_request {
     api_handler_fn admin;    /* on the admin thread */
     struct api_request *admin_next;
 
-    /* Result of deferred work. */
+    /* Results of deferred writes, one per mutation, in submission order. */
+    struct api_write_result *writes;
+    size_t n_writes;
+    size_t writes_pending; /* atomic: the last writer callback resumes */
+
+    /* Result of deferred admin work. */
     int status;                   /* 0 or -CELLAR_E* */
-    struct store_outcome outcome; /* copied from the writer */
     struct repl_table_meta table; /* admin results */
     char name_arg[REPL_TABLE_NAME_MAX + 1];
     char name_arg2[REPL_TABLE_NAME_MAX + 1];
     struct repl_table_spec spec;
     bool flag_arg;
+
+    void *scratch; /* a handler's own state for its completion (api_alloc'ed) */
 
     void **allocs; /* api_alloc'ed blocks */
     size_t n_allocs;
@@ -100,12 +112,18 @@ void api_reply_problem(struct api_request *req, unsigned status, const char *cod
 /* A problem+json response, for callers that add headers before replying. */
 struct MHD_Response *api_problem_response(struct api_request *req, unsigned status,
                                           const char *code, const char *detail);
+/* The HTTP status and problem code of a -CELLAR_E* code. */
+void api_error_status(int err, unsigned *status, const char **code);
 /* Maps a -CELLAR_E* code to its status and problem code. */
 void api_reply_error(struct api_request *req, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Deferral. The request must not be touched by the caller after these
- * return, except to return from the handler. */
+ * return, except to return from the handler. api_defer_writes takes the n
+ * mutations (each to its own partition's writer) and resumes once every one
+ * is answered; results land in req->writes[i]. */
+void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *const *writers,
+                      struct store_mutation **mutations, api_handler_fn complete);
 void api_defer_write(struct api_request *req, struct repl_writer *w, struct store_mutation *m,
                      api_handler_fn complete);
 void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete);
@@ -114,11 +132,32 @@ void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_
  * parameters when ?key_encoding=base64url). Returns 1 and sets *out when
  * present, 0 when absent, -CELLAR_EINVAL when malformed. */
 int api_query(struct api_request *req, const char *name, struct api_bytes *out);
+/* Decodes one raw query value (a key parameter when is_key). */
+int api_query_value_decode(struct api_request *req, const char *raw, size_t len, bool is_key,
+                           struct api_bytes *out);
 /* Boolean query parameter: "true"/"false" (absent: def). */
 int api_query_bool(struct api_request *req, const char *name, bool def, bool *out);
 /* Integer query parameter within [min, max] (absent: def). */
 int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_t min, int64_t max,
                   int64_t *out);
+
+/* The request's JSON object body (an empty object for an empty body when
+ * empty_ok). Replies 415 / 400 and returns NULL on error. json_decref it. */
+json_t *api_json_body(struct api_request *req, bool empty_ok);
+
+/* Reads obj[name] (UTF-8 string) or obj[name_base64] (standard base64) into
+ * request-owned bytes. 1 when present, 0 when absent and not required, or
+ * -CELLAR_EINVAL after replying 400 (both given, wrong type, bad base64,
+ * missing but required). */
+int api_json_bytes(struct api_request *req, json_t *obj, const char *name, bool required,
+                   struct api_bytes *out);
+
+/* obj[name] as an integer in [min, max] into *out (left alone when absent
+ * or null). Replies 400 and returns false otherwise. */
+bool api_json_int(struct api_request *req, json_t *obj, const char *name, int64_t min, int64_t max,
+                  int64_t *out);
+/* Replies 400 and returns false when obj has a field not in allowed. */
+bool api_json_only_fields(struct api_request *req, json_t *obj, const char *const *allowed);
 
 /* A request header, or NULL. */
 const char *api_header(struct api_request *req, const char *name);
@@ -137,6 +176,43 @@ bool api_utf8_valid(const char *s, size_t len);
 void api_json_set_bytes(json_t *obj, const char *name, const void *data, size_t len,
                         bool force_base64);
 
+/* Table and row access (access.c). A held table keeps the registry's read
+ * lock: end it before replying when possible, always before returning. */
+struct api_table {
+    struct repl_registry *reg;
+    struct repl_table *table;
+};
+/* The table in the path; replies 404 and returns false when there is none. */
+bool api_table_begin(struct api_request *req, struct api_table *t);
+void api_table_end(struct api_table *t); /* does not touch the request */
+/* The table and the row of the path hashkey, and its partition. */
+bool api_row_begin(struct api_request *req, struct api_table *t, struct api_bytes *hk,
+                   uint32_t *partition);
+/* Replies 400 INVALID_KEY and returns false for a key of a bad length. */
+bool api_key_valid(struct api_request *req, const struct api_bytes *k, bool hashkey);
+/* Read-only and rate-limit admission of n writes; on refusal ends the table
+ * and replies 403 / 429. */
+bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n);
+/* Wall clock, Unix seconds: "now" for expiry on reads. */
+uint32_t api_now_s(void);
+
+/* Page cursors (cursor.c). */
+enum api_cursor_kind {
+    API_CURSOR_ROW = 1,  /* key: the last sortkey examined */
+    API_CURSOR_SCAN = 2, /* key: the last storage key examined, or empty */
+};
+struct api_cursor {
+    uint32_t partition;
+    const char *key; /* request-owned */
+    size_t key_len;
+};
+/* A request-owned, NUL-terminated base64url cursor. */
+char *api_cursor_encode(struct api_request *req, enum api_cursor_kind kind, uint32_t partition,
+                        const void *key, size_t key_len);
+/* -CELLAR_EINVAL for anything that is not a cursor of this kind. */
+int api_cursor_decode(struct api_request *req, const char *text, size_t len,
+                      enum api_cursor_kind kind, struct api_cursor *out);
+
 /* Handlers (handlers_*.c). */
 void api_h_healthz(struct api_request *req);
 void api_h_readyz(struct api_request *req);
@@ -146,9 +222,32 @@ void api_h_table_get(struct api_request *req);
 void api_h_table_put(struct api_request *req);
 void api_h_table_delete(struct api_request *req);
 void api_h_table_recall(struct api_request *req);
+void api_h_table_patch(struct api_request *req);
+void api_h_table_compact(struct api_request *req);
 void api_h_cell_get(struct api_request *req);
 void api_h_cell_put(struct api_request *req);
 void api_h_cell_delete(struct api_request *req);
+void api_h_cell_incr(struct api_request *req);
+void api_h_batch_get(struct api_request *req);
+void api_h_batch_write(struct api_request *req);
+void api_h_scan(struct api_request *req);
+void api_h_row_get(struct api_request *req);
+void api_h_row_patch(struct api_request *req);
+void api_h_row_delete(struct api_request *req);
+void api_h_row_count(struct api_request *req);
+void api_h_row_check_and_mutate(struct api_request *req);
+
+/* Shared by row and batch handlers (handlers_rows.c). */
+#include "storage/partition.h"
+json_t *api_cell_json(const char *sk, size_t sklen, const char *value, size_t vlen,
+                      const struct store_value_header *hdr, uint32_t now_s, bool values,
+                      bool force_b64);
+/* ?encoding=base64; replies 400 and returns false when malformed. */
+bool api_encoding_param(struct api_request *req, bool *force_b64);
+/* Appends doc's "delete" then "set" items to m (sets without a ttl get
+ * default_ttl). Replies and returns <0 on bad input; *n_items counts them. */
+int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m,
+                      int64_t default_ttl, size_t *n_items);
 
 /* Route the request: fills nothing, replies 404/405 or calls a handler. */
 void api_route(struct api_request *req);

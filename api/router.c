@@ -12,7 +12,7 @@
 
 #include "api/internal.h"
 
-#define MAX_PATTERN 8
+#define MAX_PATTERN (API_MAX_SEGMENTS + 1)
 
 struct route_method {
     enum api_method method;
@@ -30,8 +30,21 @@ static const struct route routes[] = {
     {{"openapi.yaml", NULL}, {{API_GET, api_h_openapi}}},
     {{"v1", "tables", NULL}, {{API_GET, api_h_tables_list}}},
     {{"v1", "tables", "*", NULL},
-     {{API_GET, api_h_table_get}, {API_PUT, api_h_table_put}, {API_DELETE, api_h_table_delete}}},
+     {{API_GET, api_h_table_get},
+      {API_PUT, api_h_table_put},
+      {API_PATCH, api_h_table_patch},
+      {API_DELETE, api_h_table_delete}}},
+    {{"v1", "tables", "*", "compact", NULL}, {{API_POST, api_h_table_compact}}},
     {{"v1", "tables", "*", "recall", NULL}, {{API_POST, api_h_table_recall}}},
+    {{"v1", "tables", "*", "batch-get", NULL}, {{API_POST, api_h_batch_get}}},
+    {{"v1", "tables", "*", "batch-write", NULL}, {{API_POST, api_h_batch_write}}},
+    {{"v1", "tables", "*", "scan", NULL}, {{API_GET, api_h_scan}}},
+    {{"v1", "tables", "*", "rows", "*", NULL},
+     {{API_GET, api_h_row_get}, {API_PATCH, api_h_row_patch}, {API_DELETE, api_h_row_delete}}},
+    {{"v1", "tables", "*", "rows", "*", "count", NULL}, {{API_GET, api_h_row_count}}},
+    {{"v1", "tables", "*", "rows", "*", "check-and-mutate", NULL},
+     {{API_POST, api_h_row_check_and_mutate}}},
+    {{"v1", "tables", "*", "rows", "*", "cells", "*", "incr", NULL}, {{API_POST, api_h_cell_incr}}},
     {{"v1", "tables", "*", "rows", "*", "cells", "*", NULL},
      {{API_GET, api_h_cell_get}, {API_PUT, api_h_cell_put}, {API_DELETE, api_h_cell_delete}}},
 };

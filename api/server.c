@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +72,11 @@ void api_config_defaults(struct api_config *cfg)
     cfg->max_body_bytes = 4 * 1024 * 1024;
     cfg->max_value_bytes = 1024 * 1024;
     cfg->admin_queue_max = 64;
+    cfg->max_batch_items = 1000;
+    cfg->max_page_cells = 10000;
+    cfg->max_page_bytes = 4 * 1024 * 1024;
+    cfg->max_scan_cells = 10000;
+    cfg->cors_origins[0] = '\0';
 }
 
 int api_config_set_listen(struct api_config *cfg, const char *hostport)
@@ -219,9 +225,10 @@ struct MHD_Response *api_problem_response(struct api_request *req, unsigned stat
     json_t *doc =
         json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", status_title(status),
                   "status", (int)status, "detail", detail, "code", code);
-    if (status == 412 && req->outcome.check_exists)
-        json_object_set_new(doc, "current_etag",
-                            json_sprintf("%llu", (unsigned long long)req->outcome.check_version));
+    if (status == 412 && req->n_writes && req->writes[0].outcome.check_exists)
+        json_object_set_new(
+            doc, "current_etag",
+            json_sprintf("%llu", (unsigned long long)req->writes[0].outcome.check_version));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     struct MHD_Response *resp = text_response(text, strlen(text), "application/problem+json");
@@ -248,7 +255,7 @@ void api_reply_problem(struct api_request *req, unsigned status, const char *cod
 }
 
 /* The one table from status codes to HTTP. */
-static void error_status(int err, unsigned *status, const char **code)
+void api_error_status(int err, unsigned *status, const char **code)
 {
     switch (err < 0 ? -err : err) {
     case CELLAR_EINVAL:
@@ -287,6 +294,14 @@ static void error_status(int err, unsigned *status, const char **code)
         *status = 503;
         *code = "SHUTTING_DOWN";
         return;
+    case CELLAR_ETHROTTLED:
+        *status = 429;
+        *code = "THROTTLED";
+        return;
+    case CELLAR_EREADONLY:
+        *status = 403;
+        *code = "TABLE_READ_ONLY";
+        return;
     case CELLAR_ENOSPC:
         *status = 507;
         *code = "INSUFFICIENT_STORAGE";
@@ -302,7 +317,7 @@ void api_reply_error(struct api_request *req, int err, const char *fmt, ...)
 {
     unsigned status;
     const char *code;
-    error_status(err, &status, &code);
+    api_error_status(err, &status, &code);
     va_list ap;
     va_start(ap, fmt);
     vreply_problem(req, status, code, fmt, ap);
@@ -352,24 +367,35 @@ int api_path_key(struct api_request *req, size_t i, struct api_bytes *out)
 static const char *const key_params[] = {"sortkey",        "start",          "stop", "filter",
                                          "hashkey_prefix", "sortkey_prefix", NULL};
 
-int api_query(struct api_request *req, const char *name, struct api_bytes *out)
+int api_query_value_decode(struct api_request *req, const char *raw, size_t len, bool is_key,
+                           struct api_bytes *out)
 {
-    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-    if (!raw)
-        return 0;
-    bool is_key = false;
-    for (size_t i = 0; key_params[i]; i++)
-        is_key |= strcmp(key_params[i], name) == 0;
     if (is_key)
-        return decode_key(req, raw, strlen(raw), out) < 0 ? -CELLAR_EINVAL : 1;
-    size_t len = strlen(raw), n = 0;
+        return decode_key(req, raw, len, out) < 0 ? -CELLAR_EINVAL : 0;
+    size_t n = 0;
     char *buf = api_alloc(req, len + 1);
     if (api_pct_decode(raw, len, buf, &n) < 0)
         return -CELLAR_EINVAL;
     buf[n] = '\0';
     out->data = buf;
     out->len = n;
-    return 1;
+    return 0;
+}
+
+int api_query(struct api_request *req, const char *name, struct api_bytes *out)
+{
+    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!raw) {
+        /* "?name" with no '=' is present with an empty value. */
+        if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+                                          NULL, NULL) != MHD_YES)
+            return 0;
+        raw = "";
+    }
+    bool is_key = false;
+    for (size_t i = 0; key_params[i]; i++)
+        is_key |= strcmp(key_params[i], name) == 0;
+    return api_query_value_decode(req, raw, strlen(raw), is_key, out) < 0 ? -CELLAR_EINVAL : 1;
 }
 
 int api_query_bool(struct api_request *req, const char *name, bool def, bool *out)
@@ -405,6 +431,103 @@ int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_
     return 1;
 }
 
+/* --- JSON bodies ------------------------------------------------------- */
+
+json_t *api_json_body(struct api_request *req, bool empty_ok)
+{
+    if (req->body.len == 0) {
+        if (!empty_ok)
+            api_reply_problem(req, 400, "INVALID_JSON", "a JSON body is required");
+        return empty_ok ? json_object() : NULL;
+    }
+    const char *ctype = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
+        (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' ')) {
+        api_reply_problem(req, 415, "UNSUPPORTED_MEDIA_TYPE",
+                          "this endpoint takes Content-Type: application/json");
+        return NULL;
+    }
+    json_error_t err;
+    json_t *doc = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
+    if (!doc || !json_is_object(doc)) {
+        api_reply_problem(req, 400, "INVALID_JSON", "the body is not a JSON object: %s",
+                          doc ? "wrong type" : err.text);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int api_json_bytes(struct api_request *req, json_t *obj, const char *name, bool required,
+                   struct api_bytes *out)
+{
+    char b64name[64];
+    snprintf(b64name, sizeof(b64name), "%s_base64", name);
+    json_t *plain = json_object_get(obj, name), *b64 = json_object_get(obj, b64name);
+    if (plain && b64) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "give %s or %s, not both", name, b64name);
+        return -CELLAR_EINVAL;
+    }
+    if (!plain && !b64) {
+        if (required) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s (or %s) is required", name,
+                              b64name);
+            return -CELLAR_EINVAL;
+        }
+        return 0;
+    }
+    json_t *v = plain ? plain : b64;
+    if (!json_is_string(v)) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s must be a string",
+                          plain ? name : b64name);
+        return -CELLAR_EINVAL;
+    }
+    size_t len = json_string_length(v);
+    char *buf = api_alloc(req, len + 1);
+    if (plain) {
+        memcpy(buf, json_string_value(v), len);
+        out->len = len;
+    } else if (api_base64_decode(json_string_value(v), len, buf, &out->len, false) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s is not valid base64", b64name);
+        return -CELLAR_EINVAL;
+    }
+    buf[out->len] = '\0';
+    out->data = buf;
+    return 1;
+}
+
+bool api_json_int(struct api_request *req, json_t *doc, const char *name, int64_t min, int64_t max,
+                  int64_t *out)
+{
+    json_t *v = json_object_get(doc, name);
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "%s must be an integer in %lld..%lld", name,
+                          (long long)min, (long long)max);
+        return false;
+    }
+    *out = json_integer_value(v);
+    return true;
+}
+
+bool api_json_only_fields(struct api_request *req, json_t *doc, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i]; i++)
+            ok |= strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT", "unknown field \"%s\"", key);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* --- Deferral ----------------------------------------------------------- */
 
 static void resume(struct api_request *req)
@@ -413,32 +536,59 @@ static void resume(struct api_request *req)
     MHD_resume_connection(req->conn);
 }
 
-/* Writer thread: keep what the handler needs, then resume. */
+/* One deferred mutation: where its result goes. */
+struct write_slot {
+    struct api_request *req;
+    size_t index;
+};
+
+/* Writer thread: keep what the handler needs; the last one resumes. */
 static void on_write_done(void *arg, int status, const struct store_outcome *out)
 {
-    struct api_request *req = arg;
-    req->status = status;
+    struct write_slot *slot = arg;
+    struct api_request *req = slot->req;
+    struct api_write_result *r = &req->writes[slot->index];
+    r->status = status;
     if (out) {
-        req->outcome = *out;
+        r->outcome = *out;
         if (out->check_value.data)
-            req->outcome.check_value.data =
+            r->outcome.check_value.data =
                 cellar_xmemdup(out->check_value.data, out->check_value.len);
     }
-    resume(req);
+    if (__atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        resume(req);
+}
+
+void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *const *writers,
+                      struct store_mutation **mutations, api_handler_fn complete)
+{
+    CELLAR_ASSERT(n > 0 && !req->writes);
+    req->writes = cellar_xcalloc(n, sizeof(*req->writes));
+    req->n_writes = n;
+    struct write_slot *slots = api_alloc(req, n * sizeof(*slots));
+    req->complete = complete;
+    req->state = API_REQ_WAITING;
+    /* Held by this thread until every mutation is handed over, so no
+     * callback can resume the request half-way through. */
+    req->writes_pending = n + 1;
+    /* Suspend before publishing: a writer may call back at once. */
+    MHD_suspend_connection(req->conn);
+    for (size_t i = 0; i < n; i++) {
+        slots[i] = (struct write_slot){req, i};
+        int rc = repl_submit_take(writers[i], mutations[i], on_write_done, &slots[i]);
+        if (rc < 0) {
+            req->writes[i].status = rc;
+            __atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL);
+        }
+    }
+    if (__atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        resume(req);
 }
 
 void api_defer_write(struct api_request *req, struct repl_writer *w, struct store_mutation *m,
                      api_handler_fn complete)
 {
-    req->complete = complete;
-    req->state = API_REQ_WAITING;
-    /* Suspend before publishing: the writer may call back at once. */
-    MHD_suspend_connection(req->conn);
-    int rc = repl_submit_take(w, m, on_write_done, req);
-    if (rc < 0) {
-        req->status = rc;
-        resume(req);
-    }
+    api_defer_writes(req, 1, &w, &m, complete);
 }
 
 void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete)
@@ -635,7 +785,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     *con_cls = NULL;
     cellar_buf_fini(&req->body);
-    store_outcome_fini(&req->outcome);
+    for (size_t i = 0; i < req->n_writes; i++)
+        store_outcome_fini(&req->writes[i].outcome);
+    free(req->writes);
     for (size_t i = 0; i < req->n_allocs; i++)
         free(req->allocs[i]);
     free(req->allocs);
@@ -805,4 +957,31 @@ void api_server_stop(struct api_server *s)
     pthread_cond_destroy(&s->admin_cond);
     pthread_mutex_destroy(&s->admin_lock);
     free(s);
+}
+
+/* --- Lifecycle additions (service/main.c and service/watchdog.c) -------- */
+
+void api_server_reload(struct api_server *s, const struct api_config *cfg)
+{
+    /* Workers read the byte limits without a lock; they are word-sized and
+     * stored atomically, so a request sees the old or the new value. */
+    __atomic_store_n(&s->cfg.max_body_bytes, cfg->max_body_bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.max_value_bytes, cfg->max_value_bytes, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&s->admin_lock);
+    s->cfg.admin_queue_max = cfg->admin_queue_max;
+    pthread_mutex_unlock(&s->admin_lock);
+}
+
+int api_server_listen_fd(const struct api_server *s)
+{
+    const union MHD_DaemonInfo *info =
+        s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_LISTEN_FD) : NULL;
+    return info ? info->listen_fd : -1;
+}
+
+unsigned api_server_connections(const struct api_server *s)
+{
+    const union MHD_DaemonInfo *info =
+        s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+    return info ? info->num_connections : 0;
 }

@@ -24,6 +24,11 @@ struct api_config {
     size_t max_body_bytes;          /* request body */
     size_t max_value_bytes;         /* a cell's value */
     uint64_t admin_queue_max;       /* table admin requests waiting */
+    size_t max_batch_items;         /* keys or items per request body */
+    size_t max_page_cells;          /* the largest `limit` of a page */
+    size_t max_page_bytes;          /* the largest `max_bytes` of a page */
+    size_t max_scan_cells;          /* cells examined per request */
+    char cors_origins[1024];        /* comma-separated origins, "*", or "" (no CORS) */
 };
 
 void api_config_defaults(struct api_config *cfg);
@@ -60,5 +65,21 @@ int api_server_shutdown(struct api_server *s, uint64_t timeout_ms);
 /* Stops the daemon and the admin thread and frees s. Suspended requests
  * must have been resumed (their writers stopped) first. Accepts NULL. */
 void api_server_stop(struct api_server *s);
+
+/* --- Lifecycle additions (main thread) ---------------------------------- */
+
+/* Reload (SIGHUP): takes from cfg the limits that can change while serving:
+ * max_body_bytes, max_value_bytes and admin_queue_max. Everything else in
+ * cfg is ignored (the listener, threads and connection limits are fixed
+ * when the daemon starts). Requests already past their checks keep the
+ * limits they were checked against. */
+void api_server_reload(struct api_server *s, const struct api_config *cfg);
+
+/* The listening socket (bound or inherited) for the watchdog's self-probe,
+ * or -1 once the server has been quiesced. Borrowed: do not close it. */
+int api_server_listen_fd(const struct api_server *s);
+
+/* Connections open now (served, idle keep-alive or suspended). */
+unsigned api_server_connections(const struct api_server *s);
 
 #endif

@@ -31,6 +31,8 @@ static const char *const err_names[CELLAR_ERR_COUNT] = {
     [CELLAR_ECORRUPT] = "stored data is corrupt",
     [CELLAR_ENOMEM] = "out of memory",
     [CELLAR_ESYS] = "system call failed",
+    [CELLAR_ETHROTTLED] = "over the rate limit",
+    [CELLAR_EREADONLY] = "read-only",
 };
 
 const char *cellar_strerror(int err)

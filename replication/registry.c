@@ -34,6 +34,13 @@ struct repl_table {
     struct repl_table_meta meta;
     struct store_partition **parts; /* partition_count entries; NULL when dropped */
     struct repl_writer **writers;
+    /* Derived from meta.envs whenever they change (under the write lock). */
+    bool read_only;
+    uint64_t write_rate_limit; /* writes per second; 0 = unlimited */
+    /* Token bucket for write_rate_limit; guarded by bucket_lock. */
+    pthread_mutex_t bucket_lock;
+    double tokens;
+    uint64_t refill_ms;
 };
 
 struct repl_registry {
@@ -272,17 +279,93 @@ static struct repl_table *find_dropped(struct repl_registry *r, const char *name
     return best;
 }
 
+/* --- Envs --------------------------------------------------------------- */
+
+static const char *env_get(const struct repl_table_meta *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_envs; i++) {
+        if (strcmp(m->envs[i].key, key) == 0)
+            return m->envs[i].value;
+    }
+    return NULL;
+}
+
+/* Parses the envs the node acts on. -CELLAR_EINVAL on a bad value. */
+static int envs_parse(const struct repl_table_meta *m, bool *read_only, uint64_t *rate)
+{
+    const char *ro = env_get(m, "read_only");
+    const char *wr = env_get(m, "write_rate_limit");
+    *read_only = false;
+    *rate = 0;
+    if (ro) {
+        if (strcmp(ro, "true") == 0)
+            *read_only = true;
+        else if (strcmp(ro, "false") != 0)
+            return -CELLAR_EINVAL;
+    }
+    if (wr) {
+        int64_t v = 0;
+        if (cellar_parse_i64(wr, strlen(wr), &v) < 0 || v < 0)
+            return -CELLAR_EINVAL;
+        *rate = (uint64_t)v;
+    }
+    return 0;
+}
+
+static struct repl_table *table_new(void)
+{
+    struct repl_table *t = cellar_xcalloc(1, sizeof(*t));
+    pthread_mutex_init(&t->bucket_lock, NULL);
+    return t;
+}
+
+static void table_free(struct repl_table *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_destroy(&t->bucket_lock);
+    free(t);
+}
+
+int repl_table_admit_writes(struct repl_table *t, uint64_t n)
+{
+    if (t->read_only)
+        return -CELLAR_EREADONLY;
+    if (t->write_rate_limit == 0)
+        return 0;
+    int rc = 0;
+    uint64_t now = cellar_mono_ms();
+    pthread_mutex_lock(&t->bucket_lock);
+    double cap = (double)t->write_rate_limit;
+    if (t->refill_ms == 0) {
+        t->tokens = cap;
+    } else {
+        t->tokens += (double)(now - t->refill_ms) * cap / 1000.0;
+        if (t->tokens > cap)
+            t->tokens = cap;
+    }
+    t->refill_ms = now;
+    if (t->tokens >= (double)n)
+        t->tokens -= (double)n;
+    else
+        rc = -CELLAR_ETHROTTLED;
+    pthread_mutex_unlock(&t->bucket_lock);
+    return rc;
+}
+
 /* --- Open and close ----------------------------------------------------- */
 
 static int load_table(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
     struct repl_registry *r = arg;
-    struct repl_table *t = cellar_xcalloc(1, sizeof(*t));
+    struct repl_table *t = table_new();
     int rc = meta_parse(val, vlen, &t->meta);
+    if (rc == 0)
+        rc = envs_parse(&t->meta, &t->read_only, &t->write_rate_limit);
     if (rc < 0) {
         log_err("metadata record %.*s is corrupt", (int)klen, key);
-        free(t);
-        return rc;
+        table_free(t);
+        return -CELLAR_ECORRUPT;
     }
     tables_append(r, t);
     return 0;
@@ -365,7 +448,7 @@ void repl_registry_close(struct repl_registry *r)
     for (size_t i = 0; i < r->n_tables; i++) {
         struct repl_table *t = r->tables[i];
         partitions_close(t->meta.partition_count, t->parts, t->writers);
-        free(t);
+        table_free(t);
     }
     free(r->tables);
     store_metastore_close(r->meta);
@@ -450,7 +533,7 @@ int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spe
         goto out;
     }
 
-    t = cellar_xcalloc(1, sizeof(*t));
+    t = table_new();
     t->meta.id = r->next_id;
     snprintf(t->meta.name, sizeof(t->meta.name), "%s", spec->name);
     t->meta.partition_count = pc;
@@ -460,6 +543,10 @@ int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spe
     t->meta.create_time_ms = cellar_now_ms();
     t->meta.n_envs = spec->n_envs;
     memcpy(t->meta.envs, spec->envs, spec->n_envs * sizeof(spec->envs[0]));
+    if (envs_parse(&t->meta, &t->read_only, &t->write_rate_limit) < 0) {
+        rc = -CELLAR_EINVAL;
+        goto out;
+    }
 
     /* Burn the id first: files of a half-made table never meet a later one. */
     rc = next_id_save(r, r->next_id + 1);
@@ -485,7 +572,7 @@ int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spe
     log_info("table %s created: id %" PRIu32 ", %" PRIu32 " partitions", out->name, out->id, pc);
 out:
     pthread_mutex_unlock(&r->admin);
-    free(t);
+    table_free(t);
     return rc;
 }
 
@@ -541,7 +628,7 @@ static int purge_table(struct repl_registry *r, struct repl_table *t)
     pthread_rwlock_wrlock(&r->lock);
     tables_remove(r, t);
     pthread_rwlock_unlock(&r->lock);
-    free(t);
+    table_free(t);
     return 0;
 }
 
@@ -622,6 +709,78 @@ out:
     return rc;
 }
 
+int repl_table_update(struct repl_registry *r, const char *name, bool set_ttl, int64_t ttl_s,
+                      size_t n_envs, const struct repl_env *envs, struct repl_table_meta *out)
+{
+    int rc = 0;
+    if (set_ttl && ttl_s < 0)
+        return -CELLAR_EINVAL;
+    pthread_mutex_lock(&r->admin);
+    struct repl_table *t = find_available(r, name);
+    if (!t) {
+        rc = -CELLAR_ENOTFOUND;
+        goto out;
+    }
+    struct repl_table_meta m = t->meta;
+    if (set_ttl)
+        m.default_ttl_s = ttl_s;
+    for (size_t i = 0; i < n_envs; i++) {
+        size_t k = 0;
+        while (k < m.n_envs && strcmp(m.envs[k].key, envs[i].key) != 0)
+            k++;
+        if (envs[i].value[0] == '\0') { /* remove */
+            if (k < m.n_envs)
+                m.envs[k] = m.envs[--m.n_envs];
+            continue;
+        }
+        if (k == m.n_envs) {
+            if (m.n_envs == REPL_ENVS_MAX) {
+                rc = -CELLAR_EINVAL;
+                goto out;
+            }
+            m.n_envs++;
+        }
+        m.envs[k] = envs[i];
+    }
+    bool read_only;
+    uint64_t rate;
+    rc = envs_parse(&m, &read_only, &rate);
+    if (rc < 0)
+        goto out;
+    rc = meta_save(r, &m);
+    if (rc < 0)
+        goto out;
+    pthread_rwlock_wrlock(&r->lock);
+    t->meta = m;
+    t->read_only = read_only;
+    t->write_rate_limit = rate;
+    t->refill_ms = 0; /* a new limit starts with a full bucket */
+    pthread_rwlock_unlock(&r->lock);
+    *out = m;
+out:
+    pthread_mutex_unlock(&r->admin);
+    return rc;
+}
+
+int repl_table_compact(struct repl_registry *r, const char *name)
+{
+    int rc = 0;
+    /* admin is held throughout: no drop can close the partitions, while
+     * requests go on (they only take the rwlock for reading). */
+    pthread_mutex_lock(&r->admin);
+    struct repl_table *t = find_available(r, name);
+    if (!t) {
+        rc = -CELLAR_ENOTFOUND;
+        goto out;
+    }
+    for (uint32_t i = 0; i < t->meta.partition_count && rc == 0; i++)
+        rc = store_partition_compact(t->parts[i]);
+    log_info("table %s compacted: %s", name, rc == 0 ? "ok" : cellar_strerror(rc));
+out:
+    pthread_mutex_unlock(&r->admin);
+    return rc;
+}
+
 int repl_registry_purge_expired(struct repl_registry *r, uint64_t now_ms)
 {
     int purged = 0;
@@ -667,4 +826,28 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
         }
     }
     pthread_rwlock_unlock(&r->lock);
+}
+
+bool repl_registry_writers_alive(struct repl_registry *r, uint64_t stall_ms, char *stalled,
+                                 size_t stalled_len, uint64_t *stalled_for_ms)
+{
+    bool alive = true;
+    uint64_t now = cellar_mono_ms();
+    pthread_rwlock_rdlock(&r->lock);
+    for (size_t i = 0; i < r->n_tables && alive; i++) {
+        struct repl_table *t = r->tables[i];
+        for (uint32_t p = 0; t->writers && p < t->meta.partition_count; p++) {
+            uint64_t beat = repl_writer_heartbeat_ms(t->writers[p]);
+            if (now > beat && now - beat > stall_ms) {
+                alive = false;
+                if (stalled)
+                    snprintf(stalled, stalled_len, "%s", repl_writer_name(t->writers[p]));
+                if (stalled_for_ms)
+                    *stalled_for_ms = now - beat;
+                break;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return alive;
 }

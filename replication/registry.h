@@ -94,6 +94,11 @@ void repl_table_release(struct repl_registry *r, struct repl_table *t);
 /* Borrowed while the table is held. */
 const struct repl_table_meta *repl_table_meta(const struct repl_table *t);
 uint32_t repl_table_partition_of(const struct repl_table *t, const void *hk, size_t hklen);
+
+/* Whether the table takes n more writes now: 0, -CELLAR_EREADONLY (env
+ * read_only) or -CELLAR_ETHROTTLED (env write_rate_limit, a token bucket
+ * of one second's worth). Thread-safe while the table is held. */
+int repl_table_admit_writes(struct repl_table *t, uint64_t n);
 struct store_partition *repl_table_partition(const struct repl_table *t, uint32_t index);
 struct repl_writer *repl_table_writer(const struct repl_table *t, uint32_t index);
 
@@ -136,6 +141,17 @@ int repl_table_drop(struct repl_registry *r, const char *name, bool purge,
 int repl_table_recall(struct repl_registry *r, const char *name, const char *new_name,
                       struct repl_table_meta *out);
 
+/* Changes a table's default TTL (when set_ttl) and envs: each env in envs
+ * is set, or removed when its value is empty. Known envs are validated:
+ * write_rate_limit (writes per second, a decimal >= 0; 0 = unlimited) and
+ * read_only ("true" or "false"). -CELLAR_ENOTFOUND, -CELLAR_EINVAL (bad
+ * env value or too many envs), -CELLAR_EIO. */
+int repl_table_update(struct repl_registry *r, const char *name, bool set_ttl, int64_t ttl_s,
+                      size_t n_envs, const struct repl_env *envs, struct repl_table_meta *out);
+
+/* Compacts every partition of the table (blocking). */
+int repl_table_compact(struct repl_registry *r, const char *name);
+
 /* Purges dropped tables whose retention has run out as of now_ms; returns
  * how many were purged (or a negative code). */
 int repl_registry_purge_expired(struct repl_registry *r, uint64_t now_ms);
@@ -151,5 +167,13 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
 /* Calls fn(arg, t) for each available table with the read lock held. */
 void repl_registry_foreach(struct repl_registry *r, void (*fn)(void *arg, struct repl_table *t),
                            void *arg);
+
+/* Liveness for the watchdog: true when every writer of every available
+ * table has beaten its heartbeat (repl_writer_heartbeat_ms) within the last
+ * stall_ms. Otherwise false, with the first stalled writer's name and how
+ * long it has been silent written to stalled (may be NULL) and
+ * *stalled_for_ms. Takes the read lock briefly; any thread. */
+bool repl_registry_writers_alive(struct repl_registry *r, uint64_t stall_ms, char *stalled,
+                                 size_t stalled_len, uint64_t *stalled_for_ms);
 
 #endif

@@ -30,8 +30,16 @@
  *   thread exits only once stopping is set and the queue is empty, and
  *   nothing is accepted after stopping is set.
  *
+ * Liveness: the thread stamps a heartbeat (monotonic ms) every time it goes
+ * round its loop, and while idle it waits with a timeout of
+ * cfg.heartbeat_ms, so an idle writer keeps beating and only a writer stuck
+ * in a group (a hung fsync, a blocked callback) falls silent. The watchdog
+ * (service/watchdog.c) reads the heartbeats. The test-only wedge
+ * (cfg.test_wedge_after_ms) blocks the thread on `wake` without beating
+ * until stop.
+ *
  * Threads and locks:
- * - mu protects head, tail, depth, stopping and idle. Producers take it in
+ * - mu protects head, tail, depth, stopping, idle and wedged. Producers take it in
  *   repl_submit_take; the writer takes it to wait and to unlink a group.
  * - batch, outcomes, next_decree, last_ts and trimmed_below belong to the
  *   writer thread alone (set up before it starts).
@@ -49,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "storage/apply.h"
 
@@ -80,11 +89,12 @@ struct repl_writer {
 
     /* Protected by mu. */
     pthread_mutex_t mu;
-    pthread_cond_t wake; /* the writer waits here; one waiter only */
+    pthread_cond_t wake; /* CLOCK_MONOTONIC; the writer waits here; one waiter only */
     struct repl_entry *head, *tail;
     size_t depth;
     bool stopping;
-    bool idle; /* the writer is waiting on wake: producers signal it */
+    bool idle;   /* the writer is waiting on wake: producers signal it */
+    bool wedged; /* the test-only wedge has happened (it happens once) */
 
     /* Writer thread only. */
     struct store_batch *batch;
@@ -93,6 +103,7 @@ struct repl_writer {
     uint64_t next_decree;
     uint64_t last_ts;       /* timestamp_ms of the last stamped mutation */
     uint64_t trimmed_below; /* log entries below this were trimmed */
+    uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
 
     /* Relaxed atomics; see repl_writer_stats. */
     uint64_t st_committed_decree;
@@ -101,6 +112,7 @@ struct repl_writer {
     uint64_t st_queue_depth;
     uint64_t st_failed_batches;
     uint64_t st_buckets[N_BUCKETS];
+    uint64_t st_heartbeat_ms; /* cellar_mono_ms() of the last loop */
 };
 
 static inline void stat_add(uint64_t *p, uint64_t v)
@@ -125,6 +137,8 @@ void repl_writer_config_defaults(struct repl_writer_config *cfg)
     cfg->batch_max_bytes = 8u * 1024 * 1024;
     cfg->sync = true;
     cfg->log_retain = 100000;
+    cfg->heartbeat_ms = 1000;
+    cfg->test_wedge_after_ms = 0;
 }
 
 /* The histogram bucket of a group of n: the smallest i with n <= 2^i, the
@@ -244,15 +258,50 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
         maybe_trim(w, last);
 }
 
+static void beat(struct repl_writer *w)
+{
+    stat_set(&w->st_heartbeat_ms, cellar_mono_ms());
+}
+
+/* Waits on wake for at most cfg.heartbeat_ms. mu held. */
+static void wait_one_beat(struct repl_writer *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (w->cfg.heartbeat_ms % 1000u) * 1000000u;
+    ts.tv_sec += (time_t)(w->cfg.heartbeat_ms / 1000u + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+}
+
+/* TEST ONLY (cfg.test_wedge_after_ms): once the time has come, stop working
+ * and beating until repl_writer_stop, like a writer stuck in I/O. mu held. */
+static void maybe_wedge(struct repl_writer *w)
+{
+    if (w->cfg.test_wedge_after_ms == 0 || w->wedged ||
+        cellar_mono_ms() - w->started_ms < w->cfg.test_wedge_after_ms)
+        return;
+    w->wedged = true;
+    log_warn("writer %s: wedged on purpose (test_wedge_writer_after_s, a test-only setting)",
+             w->name);
+    while (!w->stopping)
+        pthread_cond_wait(&w->wake, &w->mu);
+    log_warn("writer %s: wedge released by stop", w->name);
+}
+
 static void *writer_main(void *arg)
 {
     struct repl_writer *w = arg;
     pthread_setname_np(pthread_self(), w->thread_name);
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        while (!w->head && !w->stopping) {
+        for (;;) {
+            beat(w);
+            maybe_wedge(w);
+            if (w->head || w->stopping)
+                break;
             w->idle = true;
-            pthread_cond_wait(&w->wake, &w->mu);
+            wait_one_beat(w);
             w->idle = false;
         }
         if (!w->head) { /* stopping and drained */
@@ -304,8 +353,14 @@ int repl_writer_start(struct store_partition *sp, const struct repl_writer_confi
     w->cfg = *cfg;
     snprintf(w->name, sizeof(w->name), "%s", name);
     snprintf(w->thread_name, sizeof(w->thread_name), "%s", name);
+    if (w->cfg.heartbeat_ms == 0)
+        w->cfg.heartbeat_ms = 1000;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
 
     uint64_t applied = store_partition_applied_decree(sp);
     w->next_decree = applied + 1;
@@ -313,6 +368,8 @@ int repl_writer_start(struct store_partition *sp, const struct repl_writer_confi
     w->trimmed_below = 1;
     w->st_committed_decree = applied;
     w->batch = store_batch_new(sp);
+    w->started_ms = cellar_mono_ms();
+    w->st_heartbeat_ms = w->started_ms;
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -396,4 +453,14 @@ void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *ou
     out->failed_batches = stat_get(&w->st_failed_batches);
     for (size_t i = 0; i < N_BUCKETS; i++)
         out->batch_size_buckets[i] = stat_get(&w->st_buckets[i]);
+}
+
+uint64_t repl_writer_heartbeat_ms(const struct repl_writer *w)
+{
+    return stat_get(&w->st_heartbeat_ms);
+}
+
+const char *repl_writer_name(const struct repl_writer *w)
+{
+    return w->name;
 }

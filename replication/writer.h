@@ -32,6 +32,16 @@ struct repl_writer_config {
     size_t batch_max_bytes; /* user bytes per group commit */
     bool sync;              /* durability=fsync */
     uint64_t log_retain;    /* log entries kept behind the applied decree */
+    /* Liveness: the writer stamps a heartbeat at least this often, even
+     * when idle (a timed wait), so a stalled writer can be told from an
+     * idle one (repl_writer_heartbeat_ms). */
+    uint64_t heartbeat_ms;
+    /* TEST ONLY (config key test_wedge_writer_after_s): when non-zero, the
+     * writer wedges this long after it started: it stops taking work and
+     * stops its heartbeat, as a writer stuck in I/O would, so the watchdog
+     * logic can be exercised for real. Only repl_writer_stop ends the wedge
+     * (the queue then drains as usual). 0 in every real deployment. */
+    uint64_t test_wedge_after_ms;
 };
 
 void repl_writer_config_defaults(struct repl_writer_config *cfg);
@@ -71,5 +81,14 @@ struct repl_writer_stats {
     uint64_t batch_size_buckets[12];
 };
 void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *out);
+
+/* Liveness: the cellar_mono_ms() at which the writer thread last went
+ * round its loop (at least every cfg.heartbeat_ms while it is healthy, idle
+ * or busy; a single group commit may hold it longer). Any thread, no lock. */
+uint64_t repl_writer_heartbeat_ms(const struct repl_writer *w);
+
+/* The writer's name as given to repl_writer_start (borrowed, lives as long
+ * as w). */
+const char *repl_writer_name(const struct repl_writer *w);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * Design: one table lists every key with its type, bounds and the field it
  * sets, so the file parser, the command line and README.md's reference all
- * describe the same set. Main thread only, before other threads start.
+ * describe the same set. Main thread only (at start, and on a reload into
+ * a fresh struct).
  */
 #include "service/config.h"
 
@@ -35,6 +36,7 @@ static const struct key keys[] = {
     {"data_dir", K_STRING, 0, 0, 0, 0},
     {"log_level", K_STRING, 0, 0, 0, 0},
     {"durability", K_STRING, 0, 0, 0, 0},
+    {"cors_origins", K_STRING, 0, 0, 0, 0},
     {"http_threads", K_UINT, 0, 256, F(api.threads)},
     {"http_connection_limit", K_UINT, 1, 1000000, F(api.connection_limit)},
     {"http_connection_timeout_s", K_SECONDS_U, 1, 86400, F(api.connection_timeout_s)},
@@ -42,6 +44,10 @@ static const struct key keys[] = {
     {"max_body_bytes", K_SIZE, 1024, 1ull << 30, F(api.max_body_bytes)},
     {"max_value_bytes", K_SIZE, 1, 512ull << 20, F(api.max_value_bytes)},
     {"admin_queue_max", K_UINT, 1, 100000, F(api.admin_queue_max)},
+    {"max_batch_items", K_UINT, 1, 1000000, F(api.max_batch_items)},
+    {"max_page_cells", K_UINT, 1, 1000000, F(api.max_page_cells)},
+    {"max_page_bytes", K_SIZE, 1024, 1ull << 30, F(api.max_page_bytes)},
+    {"max_scan_cells", K_UINT, 1, 100000000, F(api.max_scan_cells)},
     {"write_queue_max", K_UINT, 1, 10000000, F(registry.writer.queue_max)},
     {"write_batch_max", K_UINT, 1, 100000, F(registry.writer.batch_max)},
     {"write_batch_max_bytes", K_SIZE, 1024, 1ull << 30, F(registry.writer.batch_max_bytes)},
@@ -58,6 +64,16 @@ static const struct key keys[] = {
     {"rocksdb_rate_limit_bytes_per_sec", K_SIZE, 0, 1ull << 40, F(engine.rate_limit_bytes_per_sec)},
     {"rocksdb_max_open_files", K_UINT, 16, 1000000, F(engine.max_open_files)},
     {"periodic_compaction_s", K_UINT, 0, 100ull * 365 * 86400, F(engine.periodic_compaction_s)},
+    /* TEST ONLY: wedges every partition writer this long after it starts
+     * (replication/writer.h), to exercise the watchdog for real. */
+    {"test_wedge_writer_after_s", K_SECONDS, 0, 86400, F(registry.writer.test_wedge_after_ms)},
+};
+
+/* What a reload (SIGHUP) applies while the node runs; every other key
+ * takes effect at the next start. */
+static const char *const reloadable_keys[] = {
+    "log_level",      "shutdown_timeout_s", "purge_interval_s",
+    "max_body_bytes", "max_value_bytes",    "admin_queue_max",
 };
 
 void svc_config_defaults(struct svc_config *cfg)
@@ -141,6 +157,15 @@ static int set_string(struct svc_config *cfg, const char *key, const char *value
             return -CELLAR_EINVAL;
         }
         snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "cors_origins") == 0) {
+        if (strlen(value) >= sizeof(cfg->api.cors_origins)) {
+            snprintf(err, errlen, "cors_origins: at most %zu bytes",
+                     sizeof(cfg->api.cors_origins) - 1);
+            return -CELLAR_EINVAL;
+        }
+        snprintf(cfg->api.cors_origins, sizeof(cfg->api.cors_origins), "%s", value);
         return 0;
     }
     if (strcmp(key, "log_level") == 0) {
@@ -232,4 +257,41 @@ int svc_config_load(struct svc_config *cfg, const char *path, char *err, size_t 
     }
     fclose(f);
     return rc;
+}
+
+bool svc_config_key_reloadable(const char *key)
+{
+    for (size_t i = 0; i < sizeof(reloadable_keys) / sizeof(reloadable_keys[0]); i++) {
+        if (strcmp(reloadable_keys[i], key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether the string-valued key differs between a and b. */
+static bool string_differs(const char *key, const struct svc_config *a, const struct svc_config *b)
+{
+    if (strcmp(key, "listen") == 0)
+        return strcmp(a->api.listen_host, b->api.listen_host) != 0 ||
+               a->api.listen_port != b->api.listen_port;
+    if (strcmp(key, "data_dir") == 0)
+        return strcmp(a->data_dir, b->data_dir) != 0;
+    if (strcmp(key, "log_level") == 0)
+        return a->log_level != b->log_level;
+    if (strcmp(key, "durability") == 0)
+        return a->registry.writer.sync != b->registry.writer.sync;
+    return false; /* a string key this function does not know yet */
+}
+
+void svc_config_foreach_change(const struct svc_config *a, const struct svc_config *b,
+                               void (*fn)(void *arg, const char *key), void *arg)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const struct key *k = &keys[i];
+        bool differs = k->kind == K_STRING ? string_differs(k->name, a, b)
+                                           : memcmp((const char *)a + k->offset,
+                                                    (const char *)b + k->offset, k->width) != 0;
+        if (differs)
+            fn(arg, k->name);
+    }
 }

@@ -1,7 +1,8 @@
 /*
  * config.h - the node's configuration: defaults, the config file and the
- * command line. Read once in main before any thread starts; immutable
- * afterwards and passed down by pointer.
+ * command line. Read in main before any thread starts and passed down by
+ * pointer; a reload (SIGHUP) reads the file into a new struct, and main
+ * hands the few keys that may change at run time to their owners.
  *
  * Config file: one "key = value" per line, '#' starts a comment, blank lines
  * are ignored. Sizes accept the suffixes K, M, G (powers of 1024). Unknown
@@ -34,5 +35,14 @@ int svc_config_load(struct svc_config *cfg, const char *path, char *err, size_t 
 /* Applies one "key = value" setting (the same keys as the file). */
 int svc_config_set(struct svc_config *cfg, const char *key, const char *value, char *err,
                    size_t errlen);
+
+/* Reload (SIGHUP): main reads the file again into a fresh svc_config and
+ * applies the keys that may change at run time (README.md lists them);
+ * the others take effect at the next start. */
+bool svc_config_key_reloadable(const char *key);
+
+/* Calls fn(arg, key) for each key whose value differs between a and b. */
+void svc_config_foreach_change(const struct svc_config *a, const struct svc_config *b,
+                               void (*fn)(void *arg, const char *key), void *arg);
 
 #endif

@@ -1,0 +1,85 @@
+/*
+ * access.c - what data handlers share: finding the table a request names
+ * (held under the registry's read lock until api_table_end), the row of a
+ * path hashkey and its partition, key validation, and write admission
+ * (read-only tables, write rate limits).
+ *
+ * Threads: MHD workers.
+ */
+#include <string.h>
+
+#include "api/internal.h"
+#include "storage/keycodec.h"
+
+#define SEG_TABLE 2
+#define SEG_HASHKEY 4
+
+bool api_key_valid(struct api_request *req, const struct api_bytes *k, bool hashkey)
+{
+    if (hashkey && (k->len == 0 || k->len > STORE_HASHKEY_MAX)) {
+        api_reply_problem(req, 400, "INVALID_KEY", "a hashkey is 1 to %u bytes", STORE_HASHKEY_MAX);
+        return false;
+    }
+    if (!hashkey && k->len > STORE_SORTKEY_MAX) {
+        api_reply_problem(req, 400, "INVALID_KEY", "a sortkey is 0 to %u bytes", STORE_SORTKEY_MAX);
+        return false;
+    }
+    return true;
+}
+
+bool api_table_begin(struct api_request *req, struct api_table *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->reg = api_registry(req);
+    const struct api_bytes *seg = &req->segs[SEG_TABLE];
+    char name[REPL_TABLE_NAME_MAX + 1];
+    if (!repl_table_name_valid(seg->data, seg->len)) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no such table");
+        return false;
+    }
+    memcpy(name, seg->data, seg->len);
+    name[seg->len] = '\0';
+    if (repl_table_acquire(t->reg, name, &t->table) < 0) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", name);
+        return false;
+    }
+    return true;
+}
+
+void api_table_end(struct api_table *t)
+{
+    if (t->table)
+        repl_table_release(t->reg, t->table);
+    t->table = NULL;
+}
+
+bool api_row_begin(struct api_request *req, struct api_table *t, struct api_bytes *hk,
+                   uint32_t *partition)
+{
+    if (api_path_key(req, SEG_HASHKEY, hk) < 0) {
+        api_reply_problem(req, 400, "INVALID_KEY", "the hashkey is not valid base64url");
+        return false;
+    }
+    if (!api_key_valid(req, hk, true) || !api_table_begin(req, t))
+        return false;
+    *partition = repl_table_partition_of(t->table, hk->data, hk->len);
+    return true;
+}
+
+bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n)
+{
+    int rc = repl_table_admit_writes(t->table, n);
+    if (rc == 0)
+        return true;
+    api_table_end(t);
+    if (rc == -CELLAR_EREADONLY)
+        api_reply_problem(req, 403, "TABLE_READ_ONLY", "the table is read-only");
+    else
+        api_reply_problem(req, 429, "THROTTLED", "the table's write_rate_limit is exceeded");
+    return false;
+}
+
+uint32_t api_now_s(void)
+{
+    return (uint32_t)(cellar_now_ms() / 1000);
+}

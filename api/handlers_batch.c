@@ -1,0 +1,351 @@
+/*
+ * handlers_batch.c - many rows at once: batch-get (point reads in request
+ * order), batch-write (one atomic mutation per row, rows committed in
+ * parallel on their partitions' writers, one outcome per row) and the
+ * full-table scan (partition by partition, stateless cursors).
+ *
+ * A scan page is bounded like a row page (limit, max_scan_cells examined,
+ * expired and filtered cells included); its cursor is (partition, last key
+ * examined), and the next page starts strictly after that key, so a scan
+ * run to the end returns every cell that lived throughout exactly once.
+ *
+ * Threads: MHD workers.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "storage/keycodec.h"
+
+/* --- batch-get ---------------------------------------------------------- */
+
+void api_h_batch_get(struct api_request *req)
+{
+    static const char *const fields[] = {"keys", NULL};
+    static const char *const key_fields[] = {"hashkey", "hashkey_base64", "sortkey",
+                                             "sortkey_base64", NULL};
+    bool force_b64 = false;
+    if (!api_encoding_param(req, &force_b64))
+        return;
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    struct api_table t = {0};
+    json_t *results = NULL;
+    json_t *keys = json_object_get(doc, "keys");
+    if (!api_json_only_fields(req, doc, fields))
+        goto out;
+    if (!json_is_array(keys) || json_array_size(keys) == 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "keys is a non-empty array");
+        goto out;
+    }
+    size_t n = json_array_size(keys);
+    if (n > api_config(req)->max_batch_items) {
+        api_reply_problem(req, 400, "TOO_MANY_ITEMS", "at most %zu keys",
+                          api_config(req)->max_batch_items);
+        goto out;
+    }
+    struct api_bytes *hks = api_alloc(req, n * sizeof(*hks));
+    struct api_bytes *sks = api_alloc(req, n * sizeof(*sks));
+    for (size_t i = 0; i < n; i++) {
+        json_t *k = json_array_get(keys, i);
+        if (!json_is_object(k) || !api_json_only_fields(req, k, key_fields) ||
+            api_json_bytes(req, k, "hashkey", true, &hks[i]) < 0 ||
+            api_json_bytes(req, k, "sortkey", true, &sks[i]) < 0 ||
+            !api_key_valid(req, &hks[i], true) || !api_key_valid(req, &sks[i], false)) {
+            if (!json_is_object(k))
+                api_reply_problem(req, 400, "INVALID_ARGUMENT", "each key is an object");
+            goto out;
+        }
+    }
+    if (!api_table_begin(req, &t))
+        goto out;
+    uint32_t now_s = api_now_s();
+    results = json_array();
+    for (size_t i = 0; i < n; i++) {
+        uint32_t part = repl_table_partition_of(t.table, hks[i].data, hks[i].len);
+        struct store_cell c;
+        int rc = store_get(repl_table_partition(t.table, part), hks[i].data, hks[i].len,
+                           sks[i].data, sks[i].len, now_s, &c);
+        if (rc < 0 && rc != -CELLAR_ENOTFOUND) {
+            api_table_end(&t);
+            api_reply_error(req, rc, "cannot read: %s", cellar_strerror(rc));
+            goto out;
+        }
+        json_t *r = json_object();
+        api_json_set_bytes(r, "hashkey", hks[i].data, hks[i].len, force_b64);
+        api_json_set_bytes(r, "sortkey", sks[i].data, sks[i].len, force_b64);
+        json_object_set_new(r, "found", json_boolean(rc == 0));
+        if (rc == 0) {
+            api_json_set_bytes(r, "value", c.value, c.value_len, force_b64);
+            json_object_set_new(r, "etag", json_sprintf("%" PRIu64, c.hdr.version));
+            store_cell_release(&c);
+        }
+        json_array_append_new(results, r);
+    }
+    api_table_end(&t);
+    api_reply_json(req, 200, json_pack("{s:o}", "results", results));
+    results = NULL;
+out:
+    json_decref(results);
+    json_decref(doc);
+}
+
+/* --- batch-write -------------------------------------------------------- */
+
+/* Per-request state: the rows in order of first appearance. */
+struct batch_rows {
+    struct api_bytes *hks;
+    size_t n;
+    bool force_b64;
+};
+
+static void batch_write_done(struct api_request *req)
+{
+    struct batch_rows *rows = (struct batch_rows *)req->scratch;
+    json_t *results = json_array();
+    for (size_t i = 0; i < rows->n; i++) {
+        const struct api_write_result *w = &req->writes[i];
+        json_t *r = json_object();
+        api_json_set_bytes(r, "hashkey", rows->hks[i].data, rows->hks[i].len, rows->force_b64);
+        int err = w->status < 0 ? w->status : w->outcome.error;
+        if (err == 0) {
+            json_object_set_new(r, "status", json_integer(200));
+        } else {
+            unsigned status;
+            const char *code;
+            api_error_status(err, &status, &code);
+            json_object_set_new(r, "status", json_integer(status));
+            json_object_set_new(r, "code", json_string(code));
+        }
+        json_array_append_new(results, r);
+    }
+    api_reply_json(req, 200, json_pack("{s:o}", "results", results));
+}
+
+/* One parsed item of a batch-write. */
+struct batch_item {
+    struct api_bytes hk, sk, val;
+    int64_t ttl;
+    bool is_set;
+    size_t row;
+};
+
+/* The index of hk among rows, adding it when new. */
+static size_t row_index(struct batch_rows *rows, const struct api_bytes *hk)
+{
+    for (size_t i = 0; i < rows->n; i++) {
+        if (rows->hks[i].len == hk->len && memcmp(rows->hks[i].data, hk->data, hk->len) == 0)
+            return i;
+    }
+    rows->hks[rows->n] = *hk;
+    return rows->n++;
+}
+
+void api_h_batch_write(struct api_request *req)
+{
+    static const char *const fields[] = {"set", "delete", NULL};
+    static const char *const del_fields[] = {"hashkey", "hashkey_base64", "sortkey",
+                                             "sortkey_base64", NULL};
+    static const char *const set_fields[] = {"hashkey", "hashkey_base64", "sortkey",
+                                             "sortkey_base64", "value", "value_base64", "ttl",
+                                             NULL};
+    const struct api_config *cfg = api_config(req);
+    struct batch_rows *rows = api_alloc(req, sizeof(*rows));
+    memset(rows, 0, sizeof(*rows));
+    req->scratch = rows;
+    if (!api_encoding_param(req, &rows->force_b64))
+        return;
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    struct api_table t = {0};
+    struct store_mutation **muts = NULL;
+    json_t *sets = json_object_get(doc, "set"), *dels = json_object_get(doc, "delete");
+    size_t n = json_array_size(sets) + json_array_size(dels);
+    if (!api_json_only_fields(req, doc, fields))
+        goto out;
+    if ((sets && !json_is_array(sets)) || (dels && !json_is_array(dels)) || n == 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "set and delete are arrays with at least one item between them");
+        goto out;
+    }
+    if (n > cfg->max_batch_items) {
+        api_reply_problem(req, 400, "TOO_MANY_ITEMS", "at most %zu items", cfg->max_batch_items);
+        goto out;
+    }
+    if (!api_table_begin(req, &t))
+        goto out;
+    rows->hks = api_alloc(req, n * sizeof(*rows->hks));
+    muts = cellar_xcalloc(n, sizeof(*muts));
+    int64_t default_ttl = repl_table_meta(t.table)->default_ttl_s;
+    /* Parse and check everything first, registering rows in order of first
+     * appearance in "set", then in "delete". */
+    struct batch_item *items = api_alloc(req, n * sizeof(*items));
+    size_t k = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        bool is_set = pass == 0;
+        size_t i;
+        json_t *item;
+        json_array_foreach(is_set ? sets : dels, i, item)
+        {
+            struct batch_item *it = &items[k++];
+            it->is_set = is_set;
+            it->ttl = 0;
+            bool ok = json_is_object(item) &&
+                      api_json_only_fields(req, item, is_set ? set_fields : del_fields) &&
+                      api_json_bytes(req, item, "hashkey", true, &it->hk) >= 0 &&
+                      api_json_bytes(req, item, "sortkey", true, &it->sk) >= 0 &&
+                      (!is_set || api_json_bytes(req, item, "value", true, &it->val) >= 0) &&
+                      (!is_set || api_json_int(req, item, "ttl", 0, INT32_MAX, &it->ttl)) &&
+                      api_key_valid(req, &it->hk, true) && api_key_valid(req, &it->sk, false);
+            if (!ok) {
+                if (!json_is_object(item))
+                    api_reply_problem(req, 400, "INVALID_ARGUMENT", "each item is an object");
+                api_table_end(&t);
+                goto out;
+            }
+            if (is_set && it->val.len > cfg->max_value_bytes) {
+                api_table_end(&t);
+                api_reply_problem(req, 413, "TOO_LARGE", "a value is at most %zu bytes",
+                                  cfg->max_value_bytes);
+                goto out;
+            }
+            it->row = row_index(rows, &it->hk);
+        }
+    }
+    /* Deletes before sets, as in a row PATCH: a cell in both ends up set. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            struct batch_item *it = &items[i];
+            if (it->is_set != (pass == 1))
+                continue;
+            if (!muts[it->row])
+                muts[it->row] = store_mutation_new(it->hk.data, it->hk.len);
+            if (it->is_set)
+                store_mutation_put(muts[it->row], it->sk.data, it->sk.len, it->val.data,
+                                   it->val.len, NULL, 0, it->ttl ? it->ttl : default_ttl);
+            else
+                store_mutation_delete(muts[it->row], it->sk.data, it->sk.len);
+        }
+    }
+    if (!api_admit_writes(req, &t, rows->n))
+        goto out;
+    struct repl_writer **writers = api_alloc(req, rows->n * sizeof(*writers));
+    for (size_t r = 0; r < rows->n; r++)
+        writers[r] = repl_table_writer(
+            t.table, repl_table_partition_of(t.table, rows->hks[r].data, rows->hks[r].len));
+    api_defer_writes(req, rows->n, writers, muts, batch_write_done);
+    memset(muts, 0, n * sizeof(*muts)); /* the writers have them now */
+    api_table_end(&t);
+out:
+    for (size_t i = 0; muts && i < n; i++)
+        store_mutation_free(muts[i]);
+    free(muts);
+    json_decref(doc);
+}
+
+/* --- scan --------------------------------------------------------------- */
+
+static bool has_prefix(const char *s, size_t len, const struct api_bytes *p)
+{
+    return p->len <= len && memcmp(s, p->data, p->len) == 0;
+}
+
+void api_h_scan(struct api_request *req)
+{
+    const struct api_config *cfg = api_config(req);
+    bool values = true, force_b64 = false;
+    int64_t limit = 100, only = -1;
+    struct api_bytes hkp = {"", 0}, skp = {"", 0}, ctext;
+    if (!api_encoding_param(req, &force_b64))
+        return;
+    if (api_query_bool(req, "values", true, &values) < 0 ||
+        api_query_i64(req, "limit", 100, 1, (int64_t)cfg->max_page_cells, &limit) < 0 ||
+        api_query_i64(req, "partition", -1, 0, REPL_PARTITIONS_MAX - 1, &only) < 0 ||
+        api_query(req, "hashkey_prefix", &hkp) < 0 || api_query(req, "sortkey_prefix", &skp) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "values is true or false, limit 1..%zu, partition a partition index",
+                          cfg->max_page_cells);
+        return;
+    }
+    int crc = api_query(req, "cursor", &ctext);
+    struct api_cursor cur = {0};
+    if (crc < 0 || (crc == 1 && api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_SCAN,
+                                                  &cur) < 0)) {
+        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
+        return;
+    }
+    struct api_table t;
+    if (!api_table_begin(req, &t))
+        return;
+    uint32_t count = repl_table_meta(t.table)->partition_count;
+    if (only >= (int64_t)count || (crc == 1 && cur.partition >= count) ||
+        (crc == 1 && only >= 0 && cur.partition != (uint32_t)only)) {
+        api_table_end(&t);
+        api_reply_problem(req, 400, only >= (int64_t)count ? "INVALID_ARGUMENT" : "INVALID_CURSOR",
+                          "the partition is not one of this table's %u", count);
+        return;
+    }
+    uint32_t part = crc == 1 ? cur.partition : only >= 0 ? (uint32_t)only : 0;
+    uint32_t last_part = only >= 0 ? (uint32_t)only : count - 1;
+    struct cellar_buf lower = {0};
+    if (crc == 1 && cur.key_len) {
+        cellar_buf_append(&lower, cur.key, cur.key_len);
+        cellar_buf_append_byte(&lower, 0); /* strictly after the last key examined */
+    }
+    uint32_t now_s = api_now_s();
+    json_t *items = json_array();
+    const char *next = NULL;
+    size_t examined = 0, returned = 0;
+    int rc = 0;
+    for (; part <= last_part && rc >= 0 && !next; part++) {
+        struct store_iter *it = NULL;
+        rc = store_iter_partition(repl_table_partition(t.table, part), lower.len ? lower.data : NULL,
+                                  lower.len, NULL, 0, now_s, &it);
+        cellar_buf_reset(&lower);
+        struct store_item item;
+        bool stop = false;
+        while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {
+            examined++;
+            if (!item.expired && has_prefix(item.hk, item.hklen, &hkp) &&
+                has_prefix(item.sk, item.sklen, &skp)) {
+                json_t *cell = api_cell_json(item.sk, item.sklen, item.value, item.value_len,
+                                             &item.hdr, now_s, values, force_b64);
+                api_json_set_bytes(cell, "hashkey", item.hk, item.hklen, force_b64);
+                json_object_del(cell, "etag");
+                json_array_append_new(items, cell);
+                returned++;
+            }
+            if (returned == (size_t)limit || examined >= cfg->max_scan_cells) {
+                stop = true;
+                break;
+            }
+        }
+        if (stop) {
+            /* The position is the key just examined. */
+            struct cellar_buf key = {0};
+            store_key_encode(&key, item.hk, item.hklen, item.sk, item.sklen);
+            char *k = api_alloc(req, key.len);
+            memcpy(k, key.data, key.len);
+            size_t klen = key.len;
+            cellar_buf_fini(&key);
+            rc = store_iter_next(it, &item);
+            if (rc == 1)
+                next = api_cursor_encode(req, API_CURSOR_SCAN, part, k, klen);
+            else if (rc == 0 && part < last_part)
+                next = api_cursor_encode(req, API_CURSOR_SCAN, part + 1, NULL, 0);
+        }
+        store_iter_free(it);
+    }
+    cellar_buf_fini(&lower);
+    api_table_end(&t);
+    if (rc < 0) {
+        json_decref(items);
+        api_reply_error(req, rc, "cannot scan: %s", cellar_strerror(rc));
+        return;
+    }
+    json_t *doc = json_pack("{s:o}", "items", items);
+    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
+    api_reply_json(req, 200, doc);
+}

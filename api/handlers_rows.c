@@ -1,0 +1,594 @@
+/*
+ * handlers_rows.c - one row: multi-get (by sortkey list, or a range with
+ * filters, reverse, paging), atomic PATCH (deletes then sets), DELETE of all
+ * or a range, count, and check-and-mutate.
+ *
+ * Range reads are bounded per request: at most `limit` cells and about
+ * `max_bytes` of values returned, and at most max_scan_cells examined
+ * (expired and filtered cells count), so a page may be short or empty and
+ * still carry a next_cursor; only a null next_cursor means the end. The
+ * cursor is the last sortkey examined; the next page starts strictly after
+ * it (before it, in reverse).
+ *
+ * Writes become one mutation on the row's partition writer: the whole
+ * request is atomic, as apply is.
+ *
+ * Threads: MHD workers.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "storage/keycodec.h"
+
+/* --- Parameters --------------------------------------------------------- */
+
+/* A range from start/stop/start_inclusive/stop_inclusive. Replies 400 and
+ * returns false when malformed. */
+static bool range_params(struct api_request *req, struct store_row_range *r)
+{
+    struct api_bytes start = {"", 0}, stop = {"", 0};
+    bool si = true, so = false;
+    if (api_query(req, "start", &start) < 0 || api_query(req, "stop", &stop) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "start or stop is malformed");
+        return false;
+    }
+    if (api_query_bool(req, "start_inclusive", true, &si) < 0 ||
+        api_query_bool(req, "stop_inclusive", false, &so) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "start_inclusive and stop_inclusive are true or false");
+        return false;
+    }
+    if (!api_key_valid(req, &start, false) || !api_key_valid(req, &stop, false))
+        return false;
+    *r = (struct store_row_range){.start = start.data,
+                                  .start_len = start.len,
+                                  .start_incl = si,
+                                  .stop = stop.data,
+                                  .stop_len = stop.len,
+                                  .stop_incl = so,
+                                  .stop_end = stop.len == 0};
+    return true;
+}
+
+enum filter_type { FILTER_NONE, FILTER_PREFIX, FILTER_POSTFIX, FILTER_ANYWHERE };
+
+static bool filter_match(enum filter_type type, const struct api_bytes *f, const char *s,
+                         size_t len)
+{
+    if (f->len == 0 || type == FILTER_NONE)
+        return true;
+    if (f->len > len)
+        return false;
+    switch (type) {
+    case FILTER_PREFIX:
+        return memcmp(s, f->data, f->len) == 0;
+    case FILTER_POSTFIX:
+        return memcmp(s + len - f->len, f->data, f->len) == 0;
+    case FILTER_ANYWHERE:
+        return memmem(s, len, f->data, f->len) != NULL;
+    case FILTER_NONE:
+        break;
+    }
+    return true;
+}
+
+/* --- The JSON of cells ---------------------------------------------------- */
+
+json_t *api_cell_json(const char *sk, size_t sklen, const char *value, size_t vlen,
+                      const struct store_value_header *hdr, uint32_t now_s, bool values,
+                      bool force_b64)
+{
+    json_t *cell = json_object();
+    api_json_set_bytes(cell, "sortkey", sk, sklen, force_b64);
+    if (values)
+        api_json_set_bytes(cell, "value", value, vlen, force_b64);
+    json_object_set_new(
+        cell, "ttl", hdr->expiry ? json_integer((json_int_t)(hdr->expiry - now_s)) : json_null());
+    json_object_set_new(cell, "etag", json_sprintf("%" PRIu64, hdr->version));
+    return cell;
+}
+
+bool api_encoding_param(struct api_request *req, bool *force_b64)
+{
+    struct api_bytes enc;
+    int rc = api_query(req, "encoding", &enc);
+    if (rc < 0 || (rc == 1 && !(enc.len == 6 && memcmp(enc.data, "base64", 6) == 0))) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "encoding must be base64");
+        return false;
+    }
+    *force_b64 = rc == 1;
+    return true;
+}
+
+/* --- GET: multi-get ----------------------------------------------------- */
+
+struct sortkey_list {
+    struct api_request *req;
+    struct api_bytes *keys;
+    size_t n, cap;
+    bool bad;
+};
+
+static enum MHD_Result collect_sortkey(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    struct sortkey_list *l = cls;
+    if (strcmp(key, "sortkey") != 0)
+        return MHD_YES;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        struct api_bytes *grown = api_alloc(l->req, l->cap * sizeof(*grown));
+        if (l->n)
+            memcpy(grown, l->keys, l->n * sizeof(*grown));
+        l->keys = grown;
+    }
+    struct api_bytes *k = &l->keys[l->n];
+    if (!value)
+        value = "";
+    if (api_query_value_decode(l->req, value, strlen(value), true, k) < 0)
+        l->bad = true;
+    l->n++;
+    return MHD_YES;
+}
+
+static int bytes_cmp(const void *a, const void *b)
+{
+    const struct api_bytes *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->data, y->data, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* GET by an explicit sortkey list: found cells, sorted, no paging. */
+static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool values,
+                           bool force_b64)
+{
+    static const char *const exclusive[] = {"start",          "stop",        "start_inclusive",
+                                            "stop_inclusive", "filter_type", "filter",
+                                            "reverse",        "cursor",      NULL};
+    for (size_t i = 0; exclusive[i]; i++) {
+        if (MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, exclusive[i])) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                              "sortkey lists cannot be combined with %s", exclusive[i]);
+            return;
+        }
+    }
+    if (l->n > api_config(req)->max_batch_items) {
+        api_reply_problem(req, 400, "TOO_MANY_ITEMS", "at most %zu sortkeys",
+                          api_config(req)->max_batch_items);
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (!api_key_valid(req, &l->keys[i], false))
+            return;
+    }
+    qsort(l->keys, l->n, sizeof(*l->keys), bytes_cmp);
+    struct api_table t;
+    struct api_bytes hk;
+    uint32_t part;
+    if (!api_row_begin(req, &t, &hk, &part))
+        return;
+    struct store_partition *p = repl_table_partition(t.table, part);
+    uint32_t now_s = api_now_s();
+    json_t *cells = json_array();
+    int rc = 0;
+    for (size_t i = 0; i < l->n && rc == 0; i++) {
+        if (i > 0 && bytes_cmp(&l->keys[i - 1], &l->keys[i]) == 0)
+            continue; /* asked twice, listed once */
+        struct store_cell c;
+        rc = store_get(p, hk.data, hk.len, l->keys[i].data, l->keys[i].len, now_s, &c);
+        if (rc == -CELLAR_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc < 0)
+            break;
+        json_array_append_new(cells, api_cell_json(l->keys[i].data, l->keys[i].len, c.value,
+                                                   c.value_len, &c.hdr, now_s, values, force_b64));
+        store_cell_release(&c);
+    }
+    api_table_end(&t);
+    if (rc < 0) {
+        json_decref(cells);
+        api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
+        return;
+    }
+    json_t *doc = json_object();
+    api_json_set_bytes(doc, "hashkey", hk.data, hk.len, force_b64);
+    json_object_set_new(doc, "cells", cells);
+    json_object_set_new(doc, "next_cursor", json_null());
+    api_reply_json(req, 200, doc);
+}
+
+void api_h_row_get(struct api_request *req)
+{
+    bool values = true, reverse = false, force_b64 = false;
+    int64_t limit = 100, max_bytes = 0;
+    const struct api_config *cfg = api_config(req);
+    if (!api_encoding_param(req, &force_b64))
+        return;
+    if (api_query_bool(req, "values", true, &values) < 0 ||
+        api_query_bool(req, "reverse", false, &reverse) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "values and reverse are true or false");
+        return;
+    }
+    if (api_query_i64(req, "limit", 100, 1, (int64_t)cfg->max_page_cells, &limit) < 0 ||
+        api_query_i64(req, "max_bytes", (int64_t)cfg->max_page_bytes, 1,
+                      (int64_t)cfg->max_page_bytes, &max_bytes) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "limit is 1..%zu and max_bytes 1..%zu",
+                          cfg->max_page_cells, cfg->max_page_bytes);
+        return;
+    }
+    struct sortkey_list list = {.req = req};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_sortkey, &list);
+    if (list.bad) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "a sortkey parameter is malformed");
+        return;
+    }
+    if (list.n > 0) {
+        multi_get_list(req, &list, values, force_b64);
+        return;
+    }
+
+    struct store_row_range r;
+    if (!range_params(req, &r))
+        return;
+    enum filter_type ftype = FILTER_NONE;
+    struct api_bytes ft, filter = {"", 0};
+    int frc = api_query(req, "filter_type", &ft);
+    if (frc == 1) {
+        if (ft.len == 6 && memcmp(ft.data, "prefix", 6) == 0)
+            ftype = FILTER_PREFIX;
+        else if (ft.len == 7 && memcmp(ft.data, "postfix", 7) == 0)
+            ftype = FILTER_POSTFIX;
+        else if (ft.len == 8 && memcmp(ft.data, "anywhere", 8) == 0)
+            ftype = FILTER_ANYWHERE;
+        else
+            frc = -1;
+    }
+    if (frc < 0 || api_query(req, "filter", &filter) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "filter_type is prefix, postfix or anywhere");
+        return;
+    }
+    struct api_bytes ctext;
+    int crc = api_query(req, "cursor", &ctext);
+    struct api_cursor cur = {0};
+    if (crc < 0 ||
+        (crc == 1 && api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_ROW, &cur) < 0)) {
+        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
+        return;
+    }
+    if (crc == 1) {
+        /* Continue strictly past the last cell examined. */
+        if (!reverse) {
+            r.start = cur.key;
+            r.start_len = cur.key_len;
+            r.start_incl = false;
+        } else {
+            r.stop = cur.key;
+            r.stop_len = cur.key_len;
+            r.stop_incl = false;
+            r.stop_end = false;
+        }
+    }
+
+    struct api_table t;
+    struct api_bytes hk;
+    uint32_t part;
+    if (!api_row_begin(req, &t, &hk, &part))
+        return;
+    uint32_t now_s = api_now_s();
+    struct store_iter *it = NULL;
+    int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, reverse,
+                            now_s, &it);
+    json_t *cells = json_array();
+    const char *next = NULL;
+    size_t examined = 0, returned = 0, bytes = 0;
+    struct store_item item;
+    while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {
+        examined++;
+        if (!item.expired && filter_match(ftype, &filter, item.sk, item.sklen)) {
+            json_array_append_new(cells,
+                                  api_cell_json(item.sk, item.sklen, item.value, item.value_len,
+                                                &item.hdr, now_s, values, force_b64));
+            returned++;
+            bytes += values ? item.value_len : 0;
+        }
+        if (returned == (size_t)limit || bytes >= (uint64_t)max_bytes ||
+            examined >= cfg->max_scan_cells) {
+            /* Stop here; a cursor only when something follows. */
+            char *last = api_alloc(req, item.sklen + 1);
+            memcpy(last, item.sk, item.sklen);
+            size_t last_len = item.sklen;
+            rc = store_iter_next(it, &item);
+            if (rc == 1)
+                next = api_cursor_encode(req, API_CURSOR_ROW, 0, last, last_len);
+            break;
+        }
+    }
+    store_iter_free(it);
+    api_table_end(&t);
+    if (rc < 0) {
+        json_decref(cells);
+        api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
+        return;
+    }
+    json_t *doc = json_object();
+    api_json_set_bytes(doc, "hashkey", hk.data, hk.len, force_b64);
+    json_object_set_new(doc, "cells", cells);
+    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
+    api_reply_json(req, 200, doc);
+}
+
+/* --- count -------------------------------------------------------------- */
+
+void api_h_row_count(struct api_request *req)
+{
+    struct store_row_range r;
+    if (!range_params(req, &r))
+        return;
+    struct api_table t;
+    struct api_bytes hk;
+    uint32_t part;
+    if (!api_row_begin(req, &t, &hk, &part))
+        return;
+    struct store_iter *it = NULL;
+    int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, false,
+                            api_now_s(), &it);
+    uint64_t count = 0;
+    struct store_item item;
+    while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1)
+        count += !item.expired;
+    store_iter_free(it);
+    api_table_end(&t);
+    if (rc < 0) {
+        api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
+        return;
+    }
+    api_reply_json(req, 200, json_pack("{s:I}", "count", (json_int_t)count));
+}
+
+/* --- Writes ------------------------------------------------------------- */
+
+int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m,
+                      int64_t default_ttl, size_t *n_items)
+{
+    json_t *sets = json_object_get(doc, "set"), *dels = json_object_get(doc, "delete");
+    if ((sets && !json_is_array(sets)) || (dels && !json_is_array(dels))) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "set and delete are arrays");
+        return -CELLAR_EINVAL;
+    }
+    size_t n = json_array_size(sets) + json_array_size(dels);
+    if (n > api_config(req)->max_batch_items) {
+        api_reply_problem(req, 400, "TOO_MANY_ITEMS", "at most %zu items",
+                          api_config(req)->max_batch_items);
+        return -CELLAR_ETOOMANY;
+    }
+    static const char *const del_fields[] = {"sortkey", "sortkey_base64", NULL};
+    static const char *const set_fields[] = {
+        "sortkey", "sortkey_base64", "value", "value_base64", "ttl", NULL};
+    size_t i;
+    json_t *item;
+    /* Deletes first: a sortkey in both lists ends up set. */
+    json_array_foreach(dels, i, item)
+    {
+        struct api_bytes sk;
+        if (!json_is_object(item) || !api_json_only_fields(req, item, del_fields) ||
+            api_json_bytes(req, item, "sortkey", true, &sk) < 0 || !api_key_valid(req, &sk, false))
+            return -CELLAR_EINVAL;
+        store_mutation_delete(m, sk.data, sk.len);
+    }
+    json_array_foreach(sets, i, item)
+    {
+        struct api_bytes sk, val;
+        int64_t ttl = 0;
+        bool has_ttl = json_is_object(item) && json_object_get(item, "ttl");
+        if (!json_is_object(item) || !api_json_only_fields(req, item, set_fields) ||
+            api_json_bytes(req, item, "sortkey", true, &sk) < 0 ||
+            api_json_bytes(req, item, "value", true, &val) < 0 ||
+            !api_json_int(req, item, "ttl", 0, INT32_MAX, &ttl) || !api_key_valid(req, &sk, false))
+            return -CELLAR_EINVAL;
+        if (val.len > api_config(req)->max_value_bytes) {
+            api_reply_problem(req, 413, "TOO_LARGE", "a value is at most %zu bytes",
+                              api_config(req)->max_value_bytes);
+            return -CELLAR_ETOOLARGE;
+        }
+        if (!has_ttl || ttl == 0)
+            ttl = default_ttl;
+        store_mutation_put(m, sk.data, sk.len, val.data, val.len, NULL, 0, ttl);
+    }
+    *n_items = n;
+    return 0;
+}
+
+/* The TTL that sets without their own get: the body's "ttl", else the
+ * table's default. */
+static bool body_ttl(struct api_request *req, json_t *doc, int64_t table_default, int64_t *out)
+{
+    int64_t ttl = 0;
+    if (!api_json_int(req, doc, "ttl", 0, INT32_MAX, &ttl))
+        return false;
+    *out = ttl ? ttl : table_default;
+    return true;
+}
+
+static bool write_failed(struct api_request *req)
+{
+    const struct api_write_result *w = &req->writes[0];
+    if (w->status < 0) {
+        api_reply_error(req, w->status, "the write was not committed: %s",
+                        cellar_strerror(w->status));
+        return true;
+    }
+    if (w->outcome.error) {
+        api_reply_error(req, w->outcome.error, "%s", cellar_strerror(w->outcome.error));
+        return true;
+    }
+    return false;
+}
+
+static void patch_done(struct api_request *req)
+{
+    if (!write_failed(req))
+        api_reply_json(req, 200, json_pack("{s:b}", "applied", req->writes[0].outcome.applied));
+}
+
+void api_h_row_patch(struct api_request *req)
+{
+    static const char *const fields[] = {"set", "delete", "ttl", NULL};
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    struct api_table t;
+    struct api_bytes hk;
+    uint32_t part;
+    struct store_mutation *m = NULL;
+    size_t n = 0;
+    int64_t ttl = 0;
+    if (!api_json_only_fields(req, doc, fields) || !api_row_begin(req, &t, &hk, &part))
+        goto out;
+    m = store_mutation_new(hk.data, hk.len);
+    if (!body_ttl(req, doc, repl_table_meta(t.table)->default_ttl_s, &ttl) ||
+        api_parse_row_ops(req, doc, m, ttl, &n) < 0) {
+        api_table_end(&t);
+        goto out;
+    }
+    if (n == 0) {
+        api_table_end(&t);
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "set or delete at least one cell");
+        goto out;
+    }
+    if (!api_admit_writes(req, &t, 1))
+        goto out;
+    api_defer_write(req, repl_table_writer(t.table, part), m, patch_done);
+    m = NULL;
+    api_table_end(&t);
+out:
+    store_mutation_free(m);
+    json_decref(doc);
+}
+
+static void delete_done(struct api_request *req)
+{
+    if (!write_failed(req))
+        api_reply_json(req, 200,
+                       json_pack("{s:I}", "deleted", (json_int_t)req->writes[0].outcome.deleted));
+}
+
+void api_h_row_delete(struct api_request *req)
+{
+    struct store_row_range r;
+    if (!range_params(req, &r))
+        return;
+    struct api_table t;
+    struct api_bytes hk;
+    uint32_t part;
+    if (!api_row_begin(req, &t, &hk, &part) || !api_admit_writes(req, &t, 1))
+        return;
+    struct store_mutation *m = store_mutation_new(hk.data, hk.len);
+    store_mutation_delete_range(m, r.start, r.start_len, r.start_incl, r.stop, r.stop_len,
+                                r.stop_incl, r.stop_end);
+    api_defer_write(req, repl_table_writer(t.table, part), m, delete_done);
+    api_table_end(&t);
+}
+
+/* --- check-and-mutate --------------------------------------------------- */
+
+struct cam_args {
+    bool return_value;
+    bool force_b64;
+};
+
+static void cam_done(struct api_request *req)
+{
+    const struct api_write_result *w = &req->writes[0];
+    if (w->status == 0 && w->outcome.error == -CELLAR_ENOTINT) {
+        api_reply_problem(req, 422, "NOT_AN_INTEGER",
+                          "the check cell's value is not a decimal int64");
+        return;
+    }
+    if (write_failed(req))
+        return;
+    json_t *doc = json_pack("{s:b, s:b}", "applied", w->outcome.applied, "check_value_exists",
+                            w->outcome.check_exists);
+    if (req->flag_arg) {
+        if (w->outcome.check_exists)
+            api_json_set_bytes(doc, "check_value", w->outcome.check_value.data,
+                               w->outcome.check_value.len, false);
+        else
+            json_object_set_new(doc, "check_value", json_null());
+    }
+    api_reply_json(req, 200, doc);
+}
+
+static bool is_int_check(enum store_check_type t)
+{
+    return t >= STORE_CHECK_VALUE_INT_LESS && t <= STORE_CHECK_VALUE_INT_GREATER;
+}
+
+void api_h_row_check_and_mutate(struct api_request *req)
+{
+    static const char *const fields[] = {"check", "set", "delete", "return_check_value",
+                                         "ttl",   NULL};
+    static const char *const check_fields[] = {"sortkey", "sortkey_base64", "type",
+                                               "operand", "operand_base64", NULL};
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    struct api_table t = {0};
+    struct api_bytes hk, sk, operand = {"", 0};
+    uint32_t part;
+    struct store_mutation *m = NULL;
+    size_t n = 0;
+    int64_t ttl = 0;
+    enum store_check_type type;
+    json_t *check = json_object_get(doc, "check");
+    json_t *ret = json_object_get(doc, "return_check_value");
+    json_t *jtype = json_is_object(check) ? json_object_get(check, "type") : NULL;
+    if (!api_json_only_fields(req, doc, fields))
+        goto out;
+    if (!json_is_object(check) || !api_json_only_fields(req, check, check_fields)) {
+        if (!json_is_object(check))
+            api_reply_problem(req, 400, "INVALID_ARGUMENT", "check is a required object");
+        goto out;
+    }
+    if (ret && !json_is_boolean(ret)) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "return_check_value is true or false");
+        goto out;
+    }
+    req->flag_arg = json_is_true(ret);
+    if (!json_is_string(jtype) ||
+        store_check_parse(json_string_value(jtype), json_string_length(jtype), &type) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "check.type is not a known check type");
+        goto out;
+    }
+    if (api_json_bytes(req, check, "sortkey", true, &sk) < 0 ||
+        api_json_bytes(req, check, "operand", false, &operand) < 0 ||
+        !api_key_valid(req, &sk, false))
+        goto out;
+    int64_t iv;
+    if (is_int_check(type) && cellar_parse_i64(operand.data, operand.len, &iv) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "an int check takes a decimal int64 operand");
+        goto out;
+    }
+    if (!api_row_begin(req, &t, &hk, &part))
+        goto out;
+    m = store_mutation_new(hk.data, hk.len);
+    store_mutation_set_check(m, type, sk.data, sk.len, operand.data, operand.len, req->flag_arg);
+    if (!body_ttl(req, doc, repl_table_meta(t.table)->default_ttl_s, &ttl) ||
+        api_parse_row_ops(req, doc, m, ttl, &n) < 0) {
+        api_table_end(&t);
+        goto out;
+    }
+    if (n > 0 && !api_admit_writes(req, &t, 1))
+        goto out;
+    api_defer_write(req, repl_table_writer(t.table, part), m, cam_done);
+    m = NULL;
+    api_table_end(&t);
+out:
+    store_mutation_free(m);
+    json_decref(doc);
+}
