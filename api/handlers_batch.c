@@ -147,9 +147,9 @@ void api_h_batch_write(struct api_request *req)
     static const char *const fields[] = {"set", "delete", NULL};
     static const char *const del_fields[] = {"hashkey", "hashkey_base64", "sortkey",
                                              "sortkey_base64", NULL};
-    static const char *const set_fields[] = {"hashkey", "hashkey_base64", "sortkey",
-                                             "sortkey_base64", "value", "value_base64", "ttl",
-                                             NULL};
+    static const char *const set_fields[] = {
+        "hashkey", "hashkey_base64", "sortkey", "sortkey_base64",
+        "value",   "value_base64",   "ttl",     NULL};
     const struct api_config *cfg = api_config(req);
     struct batch_rows *rows = api_alloc(req, sizeof(*rows));
     memset(rows, 0, sizeof(*rows));
@@ -271,8 +271,8 @@ void api_h_scan(struct api_request *req)
     }
     int crc = api_query(req, "cursor", &ctext);
     struct api_cursor cur = {0};
-    if (crc < 0 || (crc == 1 && api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_SCAN,
-                                                  &cur) < 0)) {
+    if (crc < 0 ||
+        (crc == 1 && api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_SCAN, &cur) < 0)) {
         api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
         return;
     }
@@ -301,8 +301,8 @@ void api_h_scan(struct api_request *req)
     int rc = 0;
     for (; part <= last_part && rc >= 0 && !next; part++) {
         struct store_iter *it = NULL;
-        rc = store_iter_partition(repl_table_partition(t.table, part), lower.len ? lower.data : NULL,
-                                  lower.len, NULL, 0, now_s, &it);
+        rc = store_iter_partition(repl_table_partition(t.table, part),
+                                  lower.len ? lower.data : NULL, lower.len, NULL, 0, now_s, &it);
         cellar_buf_reset(&lower);
         struct store_item item;
         bool stop = false;

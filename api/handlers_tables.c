@@ -249,9 +249,9 @@ void api_h_table_recall(struct api_request *req)
 
 static void patch_admin(struct api_request *req)
 {
-    req->status = repl_table_update(api_registry(req), req->name_arg, req->flag_arg,
-                                    req->spec.default_ttl_s, req->spec.n_envs, req->spec.envs,
-                                    &req->table);
+    req->status =
+        repl_table_update(api_registry(req), req->name_arg, req->flag_arg, req->spec.default_ttl_s,
+                          req->spec.n_envs, req->spec.envs, &req->table);
 }
 
 static void patch_done(struct api_request *req)
@@ -295,8 +295,8 @@ void api_h_table_patch(struct api_request *req)
                 break;
             bool is_str = json_is_string(v);
             if ((!is_str && !json_is_null(v)) || strlen(k) == 0 || strlen(k) > REPL_ENV_BYTES_MAX ||
-                (is_str && (json_string_length(v) == 0 ||
-                            json_string_length(v) > REPL_ENV_BYTES_MAX))) {
+                (is_str &&
+                 (json_string_length(v) == 0 || json_string_length(v) > REPL_ENV_BYTES_MAX))) {
                 api_reply_problem(req, 400, "INVALID_ARGUMENT",
                                   "env %s must be a non-empty string of at most %d bytes, or "
                                   "null to remove it",

@@ -93,6 +93,8 @@ struct api_request {
     void **allocs; /* api_alloc'ed blocks */
     size_t n_allocs;
     uint64_t start_us;
+    unsigned http_status; /* of the reply, for metrics */
+    int route;            /* index in the route table, -1 when none matched */
 };
 
 /* Per-request allocation, freed with the request. Never returns NULL. */
@@ -249,8 +251,19 @@ bool api_encoding_param(struct api_request *req, bool *force_b64);
 int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m,
                       int64_t default_ttl, size_t *n_items);
 
-/* Route the request: fills nothing, replies 404/405 or calls a handler. */
+/* Route the request: sets req->route, replies 404/405 or calls a handler. */
 void api_route(struct api_request *req);
+size_t api_route_count(void);
+const char *api_route_name(int route);
+
+/* Metrics (metrics.c). */
+struct api_metrics;
+struct api_metrics *api_metrics_new(void);
+void api_metrics_free(struct api_metrics *m);
+void api_metrics_record(struct api_metrics *m, int route, enum api_method method, unsigned status,
+                        uint64_t elapsed_us);
+struct api_metrics *api_metrics(struct api_request *req);
+void api_h_metrics(struct api_request *req);
 
 /* Whether the server is ready (readyz). */
 bool api_ready(struct api_request *req);

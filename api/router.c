@@ -20,32 +20,40 @@ struct route_method {
 };
 
 struct route {
+    const char *name;              /* the metrics label */
     const char *segs[MAX_PATTERN]; /* NULL-terminated; "*" = any segment */
     struct route_method methods[4];
 };
 
 static const struct route routes[] = {
-    {{"healthz", NULL}, {{API_GET, api_h_healthz}}},
-    {{"readyz", NULL}, {{API_GET, api_h_readyz}}},
-    {{"openapi.yaml", NULL}, {{API_GET, api_h_openapi}}},
-    {{"v1", "tables", NULL}, {{API_GET, api_h_tables_list}}},
-    {{"v1", "tables", "*", NULL},
+    {"healthz", {"healthz", NULL}, {{API_GET, api_h_healthz}}},
+    {"readyz", {"readyz", NULL}, {{API_GET, api_h_readyz}}},
+    {"metrics", {"metrics", NULL}, {{API_GET, api_h_metrics}}},
+    {"openapi", {"openapi.yaml", NULL}, {{API_GET, api_h_openapi}}},
+    {"tables", {"v1", "tables", NULL}, {{API_GET, api_h_tables_list}}},
+    {"table",
+     {"v1", "tables", "*", NULL},
      {{API_GET, api_h_table_get},
       {API_PUT, api_h_table_put},
       {API_PATCH, api_h_table_patch},
       {API_DELETE, api_h_table_delete}}},
-    {{"v1", "tables", "*", "compact", NULL}, {{API_POST, api_h_table_compact}}},
-    {{"v1", "tables", "*", "recall", NULL}, {{API_POST, api_h_table_recall}}},
-    {{"v1", "tables", "*", "batch-get", NULL}, {{API_POST, api_h_batch_get}}},
-    {{"v1", "tables", "*", "batch-write", NULL}, {{API_POST, api_h_batch_write}}},
-    {{"v1", "tables", "*", "scan", NULL}, {{API_GET, api_h_scan}}},
-    {{"v1", "tables", "*", "rows", "*", NULL},
+    {"table_compact", {"v1", "tables", "*", "compact", NULL}, {{API_POST, api_h_table_compact}}},
+    {"table_recall", {"v1", "tables", "*", "recall", NULL}, {{API_POST, api_h_table_recall}}},
+    {"batch_get", {"v1", "tables", "*", "batch-get", NULL}, {{API_POST, api_h_batch_get}}},
+    {"batch_write", {"v1", "tables", "*", "batch-write", NULL}, {{API_POST, api_h_batch_write}}},
+    {"scan", {"v1", "tables", "*", "scan", NULL}, {{API_GET, api_h_scan}}},
+    {"row",
+     {"v1", "tables", "*", "rows", "*", NULL},
      {{API_GET, api_h_row_get}, {API_PATCH, api_h_row_patch}, {API_DELETE, api_h_row_delete}}},
-    {{"v1", "tables", "*", "rows", "*", "count", NULL}, {{API_GET, api_h_row_count}}},
-    {{"v1", "tables", "*", "rows", "*", "check-and-mutate", NULL},
+    {"row_count", {"v1", "tables", "*", "rows", "*", "count", NULL}, {{API_GET, api_h_row_count}}},
+    {"row_check_and_mutate",
+     {"v1", "tables", "*", "rows", "*", "check-and-mutate", NULL},
      {{API_POST, api_h_row_check_and_mutate}}},
-    {{"v1", "tables", "*", "rows", "*", "cells", "*", "incr", NULL}, {{API_POST, api_h_cell_incr}}},
-    {{"v1", "tables", "*", "rows", "*", "cells", "*", NULL},
+    {"cell_incr",
+     {"v1", "tables", "*", "rows", "*", "cells", "*", "incr", NULL},
+     {{API_POST, api_h_cell_incr}}},
+    {"cell",
+     {"v1", "tables", "*", "rows", "*", "cells", "*", NULL},
      {{API_GET, api_h_cell_get}, {API_PUT, api_h_cell_put}, {API_DELETE, api_h_cell_delete}}},
 };
 
@@ -85,12 +93,23 @@ static const char *method_name(enum api_method m)
     return "?";
 }
 
+size_t api_route_count(void)
+{
+    return sizeof(routes) / sizeof(routes[0]);
+}
+
+const char *api_route_name(int route)
+{
+    return routes[route].name;
+}
+
 void api_route(struct api_request *req)
 {
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
         if (!matches(r, req))
             continue;
+        req->route = (int)i;
         char allow[128] = "";
         size_t used = 0;
         for (size_t k = 0; k < 4 && r->methods[k].fn; k++) {

@@ -49,6 +49,7 @@ struct api_server {
     int stopping;      /* atomic bool: new requests get 503 */
     unsigned inflight; /* atomic: requests between first call and completion */
     uint16_t port;
+    struct api_metrics *metrics;
 
     pthread_t admin_thread;
     bool admin_started;
@@ -108,6 +109,11 @@ struct repl_registry *api_registry(struct api_request *req)
     return req->srv->reg;
 }
 
+struct api_metrics *api_metrics(struct api_request *req)
+{
+    return req->srv->metrics;
+}
+
 const struct api_config *api_config(struct api_request *req)
 {
     return &req->srv->cfg;
@@ -140,6 +146,28 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The request's Origin when cors_origins allows it, else NULL. */
+static const char *cors_origin(struct api_request *req)
+{
+    const char *allowed = req->srv->cfg.cors_origins;
+    const char *origin = api_header(req, "Origin");
+    if (!origin || !*allowed)
+        return NULL;
+    size_t olen = strlen(origin);
+    for (const char *p = allowed; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',' && *end != ' ')
+            end++;
+        size_t len = (size_t)(end - p);
+        if ((len == 1 && *p == '*') || (len == olen && memcmp(p, origin, len) == 0))
+            return origin;
+        p = end;
+    }
+    return NULL;
+}
+
 void api_reply_response(struct api_request *req, unsigned status, struct MHD_Response *resp)
 {
     if (req->state == API_REQ_ANSWERED) {
@@ -147,6 +175,14 @@ void api_reply_response(struct api_request *req, unsigned status, struct MHD_Res
         MHD_destroy_response(resp);
         return;
     }
+    const char *origin = cors_origin(req);
+    if (origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "ETag, Location, Retry-After");
+    }
+    req->http_status = status;
     if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
         log_warn("could not queue a %u response to %s %s", status, req->method_name, req->url);
     MHD_destroy_response(resp);
@@ -719,6 +755,19 @@ static void dispatch(struct api_request *req)
                           req->srv->cfg.max_body_bytes);
         return;
     }
+    if (req->method == API_OPTIONS) {
+        /* CORS preflight: answered for any path, before routing and auth. */
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        if (cors_origin(req)) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                    "GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS");
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Content-Type, If-Match, If-None-Match, Authorization");
+            MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        }
+        api_reply_response(req, 204, resp);
+        return;
+    }
     api_route(req);
 }
 
@@ -737,6 +786,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->method_name = method;
         req->method = parse_method(method);
         req->start_us = now_us();
+        req->route = -1;
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
         *con_cls = req;
         const char *cl =
@@ -784,6 +834,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    if (req->state == API_REQ_ANSWERED)
+        api_metrics_record(s->metrics, req->route, req->method, req->http_status,
+                           now_us() - req->start_us);
     cellar_buf_fini(&req->body);
     for (size_t i = 0; i < req->n_writes; i++)
         store_outcome_fini(&req->writes[i].outcome);
@@ -822,6 +875,7 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     struct api_server *s = cellar_xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->reg = reg;
+    s->metrics = api_metrics_new();
     pthread_mutex_init(&s->admin_lock, NULL);
     pthread_cond_init(&s->admin_cond, NULL);
     if (pthread_create(&s->admin_thread, NULL, admin_main, s) != 0) {
@@ -956,6 +1010,7 @@ void api_server_stop(struct api_server *s)
         MHD_stop_daemon(s->daemon);
     pthread_cond_destroy(&s->admin_cond);
     pthread_mutex_destroy(&s->admin_lock);
+    api_metrics_free(s->metrics);
     free(s);
 }
 
