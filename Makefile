@@ -5,7 +5,7 @@
 #   make run        build and start one node on 127.0.0.1:8080, data in ./data
 #   make test       unit tests, then integration tests against the real binary
 #   make check      the same tests on an ASan+UBSan build (build-asan/)
-#   make lint       clang-format check, cppcheck, banned calls
+#   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
 #   make clean
 
 BUILD ?= build
@@ -71,6 +71,24 @@ deps-test:
 
 deps-lint:
 	@scripts/ensure-deps $(LINT_DEBS)
+	@$(ENSURE_NPM)
+
+# node and npm for the API tools. Debian's npm package is only wanted when
+# there is no npm at all: a nodejs from elsewhere bundles npm and conflicts
+# with Debian's npm package.
+ENSURE_NPM = command -v npm >/dev/null 2>&1 || scripts/ensure-deps nodejs npm
+
+# The npm tools (@redocly/cli for lint; openapi-typescript, openapi-fetch and
+# typescript for the generated client's test), pinned by
+# tests/client/package-lock.json and installed locally into build/node/.
+NODE_DIR := build/node
+NPM_TOOLS := $(NODE_DIR)/node_modules/.cellar-installed
+
+$(NPM_TOOLS): tests/client/package.json tests/client/package-lock.json
+	@mkdir -p $(NODE_DIR)
+	cp tests/client/package.json tests/client/package-lock.json $(NODE_DIR)/
+	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cellard
@@ -98,6 +116,10 @@ lint: deps-lint
 	    --std=c11 --inline-suppr -I. -D__GNUC__ $$(git ls-files '*.c')
 	@echo "banned calls"; ! git grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|gets|atoi|atol)\s*\(' \
 	    -- '*.c' '*.h'
+	@$(MAKE) --no-print-directory $(NPM_TOOLS)
+	@echo "openapi.yaml"; REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	    $(NODE_DIR)/node_modules/.bin/redocly lint --config redocly.yaml \
+	    --format stylish openapi.yaml
 
 clean:
 	rm -rf build build-asan
