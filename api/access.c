@@ -83,3 +83,11 @@ uint32_t api_now_s(void)
 {
     return (uint32_t)(cellar_now_ms() / 1000);
 }
+
+bool api_page_exhausted(struct api_request *req, size_t examined, uint64_t deadline_ms)
+{
+    if (examined >= api_config(req)->max_scan_cells)
+        return true;
+    /* The clock is read every 64 cells: cheap, and fine-grained enough. */
+    return (examined & 63) == 0 && cellar_mono_ms() >= deadline_ms;
+}

@@ -295,6 +295,7 @@ void api_h_scan(struct api_request *req)
         cellar_buf_append_byte(&lower, 0); /* strictly after the last key examined */
     }
     uint32_t now_s = api_now_s();
+    uint64_t deadline = cellar_mono_ms() + cfg->max_scan_ms;
     json_t *items = json_array();
     const char *next = NULL;
     size_t examined = 0, returned = 0;
@@ -317,7 +318,7 @@ void api_h_scan(struct api_request *req)
                 json_array_append_new(items, cell);
                 returned++;
             }
-            if (returned == (size_t)limit || examined >= cfg->max_scan_cells) {
+            if (returned == (size_t)limit || api_page_exhausted(req, examined, deadline)) {
                 stop = true;
                 break;
             }

@@ -280,6 +280,7 @@ void api_h_row_get(struct api_request *req)
     if (!api_row_begin(req, &t, &hk, &part))
         return;
     uint32_t now_s = api_now_s();
+    uint64_t deadline = cellar_mono_ms() + cfg->max_scan_ms;
     struct store_iter *it = NULL;
     int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, reverse,
                             now_s, &it);
@@ -297,7 +298,7 @@ void api_h_row_get(struct api_request *req)
             bytes += values ? item.value_len : 0;
         }
         if (returned == (size_t)limit || bytes >= (uint64_t)max_bytes ||
-            examined >= cfg->max_scan_cells) {
+            api_page_exhausted(req, examined, deadline)) {
             /* Stop here; a cursor only when something follows. */
             char *last = api_alloc(req, item.sklen + 1);
             memcpy(last, item.sk, item.sklen);

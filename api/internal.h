@@ -195,6 +195,9 @@ bool api_key_valid(struct api_request *req, const struct api_bytes *k, bool hash
 /* Read-only and rate-limit admission of n writes; on refusal ends the table
  * and replies 403 / 429. */
 bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n);
+/* Whether a page has done its work: max_scan_cells examined, or the
+ * deadline (monotonic ms, start + max_scan_ms) passed. */
+bool api_page_exhausted(struct api_request *req, size_t examined, uint64_t deadline_ms);
 /* Wall clock, Unix seconds: "now" for expiry on reads. */
 uint32_t api_now_s(void);
 

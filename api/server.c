@@ -77,6 +77,7 @@ void api_config_defaults(struct api_config *cfg)
     cfg->max_page_cells = 10000;
     cfg->max_page_bytes = 4 * 1024 * 1024;
     cfg->max_scan_cells = 10000;
+    cfg->max_scan_ms = 100;
     cfg->cors_origins[0] = '\0';
 }
 
