@@ -114,22 +114,30 @@ static int map_err(const char *what, const char *err)
     return rc;
 }
 
+/* One pinned read of key in cf: 0 and *out (destroy it), -CELLAR_ENOTFOUND,
+ * or -CELLAR_EIO. A read never reports a full disk. */
+static int pinned_get(struct store_partition *p, int cf, const char *key, size_t klen,
+                      const char *what, rocksdb_pinnableslice_t **out)
+{
+    char *err = NULL;
+    *out = rocksdb_get_pinned_cf(p->db, p->ro, p->cf[cf], key, klen, &err);
+    if (err) {
+        int rc = map_err(what, err);
+        rocksdb_free(err);
+        *out = NULL;
+        return rc == -CELLAR_ENOSPC ? -CELLAR_EIO : rc;
+    }
+    return *out ? 0 : -CELLAR_ENOTFOUND;
+}
+
 /* Reads a u64 BE value from the meta CF. 0, or -CELLAR_ENOTFOUND, or an
  * error (-CELLAR_ECORRUPT when the value has the wrong size). */
 static int meta_get_u64(struct store_partition *p, const char *key, uint64_t *v)
 {
-    char *err = NULL;
-    int rc = 0;
-    rocksdb_pinnableslice_t *pin =
-        rocksdb_get_pinned_cf(p->db, p->ro, p->cf[CF_META], key, strlen(key), &err);
-    if (err) {
-        rc = map_err("read meta", err);
+    rocksdb_pinnableslice_t *pin = NULL;
+    int rc = pinned_get(p, CF_META, key, strlen(key), "read meta", &pin);
+    if (rc < 0)
         goto out;
-    }
-    if (!pin) {
-        rc = -CELLAR_ENOTFOUND;
-        goto out;
-    }
     size_t len = 0;
     const char *val = rocksdb_pinnableslice_value(pin, &len);
     if (len != 8) {
@@ -141,7 +149,6 @@ static int meta_get_u64(struct store_partition *p, const char *key, uint64_t *v)
 out:
     if (pin)
         rocksdb_pinnableslice_destroy(pin);
-    rocksdb_free(err);
     return rc;
 }
 
@@ -374,20 +381,10 @@ int store_get(struct store_partition *p, const void *hk, size_t hklen, const voi
 {
     struct cellar_buf key = {0};
     rocksdb_pinnableslice_t *pin = NULL;
-    char *err = NULL;
-    int rc = 0;
     store_key_encode(&key, hk, hklen, sk, sklen);
-    pin = rocksdb_get_pinned_cf(p->db, p->ro, p->cf[CF_CELLS], key.data, key.len, &err);
-    if (err) {
-        rc = map_err("get", err);
-        if (rc == -CELLAR_ENOSPC)
-            rc = -CELLAR_EIO;
+    int rc = pinned_get(p, CF_CELLS, key.data, key.len, "get", &pin);
+    if (rc < 0)
         goto out;
-    }
-    if (!pin) {
-        rc = -CELLAR_ENOTFOUND;
-        goto out;
-    }
     size_t rawlen = 0;
     const char *raw = rocksdb_pinnableslice_value(pin, &rawlen);
     struct store_value_header hdr;
@@ -410,7 +407,6 @@ int store_get(struct store_partition *p, const void *hk, size_t hklen, const voi
 out:
     if (pin)
         rocksdb_pinnableslice_destroy(pin);
-    rocksdb_free(err);
     cellar_buf_fini(&key);
     return rc;
 }
@@ -826,28 +822,17 @@ int store_partition_trim_log(struct store_partition *p, uint64_t below)
 
 int store_partition_read_log(struct store_partition *p, uint64_t decree, struct cellar_buf *out)
 {
-    char *err = NULL;
-    int rc = 0;
     uint8_t key[8];
     cellar_store_u64be(key, decree);
-    rocksdb_pinnableslice_t *pin =
-        rocksdb_get_pinned_cf(p->db, p->ro, p->cf[CF_LOG], (const char *)key, sizeof(key), &err);
-    if (err) {
-        rc = map_err("read log", err);
-        if (rc == -CELLAR_ENOSPC)
-            rc = -CELLAR_EIO;
+    rocksdb_pinnableslice_t *pin = NULL;
+    int rc = pinned_get(p, CF_LOG, (const char *)key, sizeof(key), "read log", &pin);
+    if (rc < 0)
         goto out;
-    }
-    if (!pin) {
-        rc = -CELLAR_ENOTFOUND;
-        goto out;
-    }
     size_t len = 0;
     const char *val = rocksdb_pinnableslice_value(pin, &len);
     cellar_buf_append(out, val, len);
 out:
     if (pin)
         rocksdb_pinnableslice_destroy(pin);
-    rocksdb_free(err);
     return rc;
 }
