@@ -6,6 +6,8 @@
 #   make test       unit tests, then integration tests against the real binary
 #   make check      the same tests on an ASan+UBSan build (build-asan/)
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
+#   make install    binary, systemd units, sysusers.d/tmpfiles.d snippets and a
+#                   default config, under PREFIX (default /usr/local) and DESTDIR
 #   make clean
 
 BUILD ?= build
@@ -15,6 +17,10 @@ PKGS := libmicrohttpd jansson rocksdb libcurl libsystemd
 BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libjansson-dev librocksdb-dev \
               libcurl4-openssl-dev libsystemd-dev
 TEST_DEBS := $(BUILD_DEBS) python3 curl
+# The lifecycle tests: systemd (a real user manager, systemd-analyze,
+# systemd-socket-activate), util-linux (unshare, mount), procps (kill, used
+# by the units' ExecReload=).
+TEST_DEBS += systemd util-linux procps
 LINT_DEBS := clang-format cppcheck
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
@@ -105,6 +111,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory all
 	@tests/run-unit $(UNIT_BINS)
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/systemd/run
 
 check: deps-test
 	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
@@ -125,3 +132,42 @@ clean:
 	rm -rf build build-asan
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)
+
+# --- Installation ---------------------------------------------------------
+# Debian-style: `make install PREFIX=/usr DESTDIR=debian/tmp` for a package,
+# plain `sudo make install` for /usr/local. The units are installed with
+# ExecStart= pointing at $(BINDIR)/cellard; they read their config from
+# %E/cellar (/etc/cellar), hence SYSCONFDIR stays /etc whatever the PREFIX.
+# An existing config file is kept. Afterwards (not done here):
+# systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UNITS := $(wildcard systemd/*.service systemd/*.socket systemd/*.target)
+
+.PHONY: install uninstall
+
+install: $(BUILD)/cellard
+	install -D -m 0755 $(BUILD)/cellard $(DESTDIR)$(BINDIR)/cellard
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	for u in $(UNITS); do \
+	    sed 's#^ExecStart=/usr/bin/cellard #ExecStart=$(BINDIR)/cellard #' $$u \
+	        > $(DESTDIR)$(UNITDIR)/$${u#systemd/} && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$${u#systemd/} || exit 1; \
+	done
+	install -D -m 0644 systemd/cellar.sysusers $(DESTDIR)$(SYSUSERSDIR)/cellar.conf
+	install -D -m 0644 systemd/cellar.tmpfiles $(DESTDIR)$(TMPFILESDIR)/cellar.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/cellar/cellard.conf ]; then \
+	    echo "kept the existing $(DESTDIR)$(SYSCONFDIR)/cellar/cellard.conf"; \
+	else \
+	    echo "install -D -m 0644 service/cellard.conf $(DESTDIR)$(SYSCONFDIR)/cellar/cellard.conf"; \
+	    install -D -m 0644 service/cellard.conf $(DESTDIR)$(SYSCONFDIR)/cellar/cellard.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/cellard $(DESTDIR)$(SYSUSERSDIR)/cellar.conf \
+	    $(DESTDIR)$(TMPFILESDIR)/cellar.conf \
+	    $(patsubst systemd/%,$(DESTDIR)$(UNITDIR)/%,$(UNITS))
