@@ -1023,6 +1023,11 @@ void api_server_reload(struct api_server *s, const struct api_config *cfg)
      * stored atomically, so a request sees the old or the new value. */
     __atomic_store_n(&s->cfg.max_body_bytes, cfg->max_body_bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&s->cfg.max_value_bytes, cfg->max_value_bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.max_batch_items, cfg->max_batch_items, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.max_page_cells, cfg->max_page_cells, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.max_page_bytes, cfg->max_page_bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.max_scan_cells, cfg->max_scan_cells, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.max_scan_ms, cfg->max_scan_ms, __ATOMIC_RELAXED);
     pthread_mutex_lock(&s->admin_lock);
     s->cfg.admin_queue_max = cfg->admin_queue_max;
     pthread_mutex_unlock(&s->admin_lock);

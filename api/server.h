@@ -70,7 +70,9 @@ void api_server_stop(struct api_server *s);
 /* --- Lifecycle additions (main thread) ---------------------------------- */
 
 /* Reload (SIGHUP): takes from cfg the limits that can change while serving:
- * max_body_bytes, max_value_bytes and admin_queue_max. Everything else in
+ * max_body_bytes, max_value_bytes, admin_queue_max, max_batch_items,
+ * max_page_cells, max_page_bytes, max_scan_cells and max_scan_ms (each is
+ * a bound checked per request, and stored atomically). Everything else in
  * cfg is ignored (the listener, threads and connection limits are fixed
  * when the daemon starts). Requests already past their checks keep the
  * limits they were checked against. */

@@ -73,8 +73,9 @@ static const struct key keys[] = {
 /* What a reload (SIGHUP) applies while the node runs; every other key
  * takes effect at the next start. */
 static const char *const reloadable_keys[] = {
-    "log_level",      "shutdown_timeout_s", "purge_interval_s",
-    "max_body_bytes", "max_value_bytes",    "admin_queue_max",
+    "log_level",       "shutdown_timeout_s", "purge_interval_s", "max_body_bytes",
+    "max_value_bytes", "admin_queue_max",    "max_batch_items",  "max_page_cells",
+    "max_page_bytes",  "max_scan_cells",     "max_scan_ms",
 };
 
 void svc_config_defaults(struct svc_config *cfg)
@@ -281,6 +282,8 @@ static bool string_differs(const char *key, const struct svc_config *a, const st
         return a->log_level != b->log_level;
     if (strcmp(key, "durability") == 0)
         return a->registry.writer.sync != b->registry.writer.sync;
+    if (strcmp(key, "cors_origins") == 0)
+        return strcmp(a->api.cors_origins, b->api.cors_origins) != 0;
     return false; /* a string key this function does not know yet */
 }
 
