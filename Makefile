@@ -4,6 +4,7 @@
 #   make            release build of build/cellard and the unit tests
 #   make run        build and start one node on 127.0.0.1:8080, data in ./data
 #   make test       unit tests, then integration tests against the real binary
+#                   (tests/integration, tests/systemd, tests/api, tests/client)
 #   make check      the same tests on an ASan+UBSan build (build-asan/)
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
 #   make install    binary, systemd units, sysusers.d/tmpfiles.d snippets and a
@@ -21,6 +22,12 @@ TEST_DEBS := $(BUILD_DEBS) python3 curl
 # systemd-socket-activate), util-linux (unshare, mount), procps (kill, used
 # by the units' ExecReload=).
 TEST_DEBS += systemd util-linux procps
+# The API suite (tests/api) runs on Debian's python3 with these; the
+# generated client's test (tests/client) needs node and npm (ENSURE_NPM).
+TEST_DEBS += python3-pytest python3-jsonschema python3-yaml python3-hypothesis
+# Debian's python3, which sees the python3-* packages (a python3 of another
+# origin earlier on PATH would not).
+DEB_PYTHON := /usr/bin/python3
 LINT_DEBS := clang-format cppcheck
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
@@ -74,6 +81,7 @@ deps:
 
 deps-test:
 	@scripts/ensure-deps $(TEST_DEBS)
+	@$(ENSURE_NPM)
 
 deps-lint:
 	@scripts/ensure-deps $(LINT_DEBS)
@@ -112,6 +120,9 @@ test: deps-test
 	@tests/run-unit $(UNIT_BINS)
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/systemd/run
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard $(DEB_PYTHON) -m pytest -q -p no:cacheprovider tests/api
+	@$(MAKE) --no-print-directory -s $(NPM_TOOLS)
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/client/run
 
 check: deps-test
 	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
@@ -123,7 +134,7 @@ lint: deps-lint
 	    --std=c11 --inline-suppr -I. -D__GNUC__ $$(git ls-files '*.c')
 	@echo "banned calls"; ! git grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strtok|gets|atoi|atol)\s*\(' \
 	    -- '*.c' '*.h'
-	@$(MAKE) --no-print-directory $(NPM_TOOLS)
+	@$(MAKE) --no-print-directory -s $(NPM_TOOLS)
 	@echo "openapi.yaml"; REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	    $(NODE_DIR)/node_modules/.bin/redocly lint --config redocly.yaml \
 	    --format stylish openapi.yaml
