@@ -209,9 +209,12 @@ def test_cursor_rules(api, table, matrix_row):
     api.get("/v1/tables/%s/scan" % table, query={"cursor": cursor}).problem(400, "INVALID_CURSOR")
 
 
-def test_work_bound_short_pages_and_expired_cells(api, table):
+def test_work_bound_short_pages_and_expired_cells(api):
     """Expired and filtered cells count toward max_scan_cells: pages may be
-    short, even empty, with a next_cursor; only null ends the range."""
+    short, even empty, with a next_cursor; only null ends the range. (A table
+    of its own: no other test's writes cause a compaction that would drop
+    the expired cells early.)"""
+    table = api.create_table(partition_count=1)
     h = unique("h")
     bound = LIMITS["max_scan_cells"]
     n_expiring = bound * 2 + 17
@@ -231,7 +234,8 @@ def test_work_bound_short_pages_and_expired_cells(api, table):
         api.patch(row(table, h2), {"set": [{"sortkey": "a%05d" % i, "value": "x"}
                                            for i in range(chunk, chunk + 40)]}).ok()
     api.put_cell(table, h2, "b-match", b"x")
-    doc = api.get(row(table, h2), query={"filter_type": "prefix", "filter": "b"}).ok()
+    # (postfix and anywhere filters cannot narrow the range as prefix may)
+    doc = api.get(row(table, h2), query={"filter_type": "anywhere", "filter": "-match"}).ok()
     assert doc["cells"] == [] and doc["next_cursor"]
     cells, pages = api.read_row(table, h2, filter_type="postfix", filter="match")
     assert [c["sortkey"] for c in cells] == ["b-match"] and pages >= 2
