@@ -8,7 +8,7 @@
 
 /* From openapi_blob.S. */
 extern const char api_openapi_yaml[];
-extern const char api_openapi_yaml_end[];
+extern const uint64_t api_openapi_yaml_len;
 
 void api_h_healthz(struct api_request *req)
 {
@@ -26,7 +26,7 @@ void api_h_readyz(struct api_request *req)
 
 void api_h_openapi(struct api_request *req)
 {
-    size_t len = (size_t)(api_openapi_yaml_end - api_openapi_yaml);
+    size_t len = (size_t)api_openapi_yaml_len;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)api_openapi_yaml, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");

@@ -8,7 +8,11 @@
     .type api_openapi_yaml, @object
 api_openapi_yaml:
     .incbin "openapi.yaml"
-    .global api_openapi_yaml_end
 api_openapi_yaml_end:
     .byte 0
+    .balign 8
+    .global api_openapi_yaml_len
+    .type api_openapi_yaml_len, @object
+api_openapi_yaml_len:
+    .quad api_openapi_yaml_end - api_openapi_yaml
     .section .note.GNU-stack,"",@progbits
