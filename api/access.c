@@ -91,3 +91,12 @@ bool api_page_exhausted(struct api_request *req, size_t examined, uint64_t deadl
     /* The clock is read every 64 cells: cheap, and fine-grained enough. */
     return (examined & 63) == 0 && cellar_mono_ms() >= deadline_ms;
 }
+
+json_t *api_ttl_json(uint32_t expiry)
+{
+    if (!expiry)
+        return json_null();
+    /* Whole seconds left, rounded down: never more than the TTL given. */
+    uint64_t now_ms = cellar_now_ms(), end_ms = (uint64_t)expiry * 1000;
+    return json_integer(end_ms > now_ms ? (json_int_t)((end_ms - now_ms) / 1000) : 0);
+}

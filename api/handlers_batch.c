@@ -312,7 +312,7 @@ void api_h_scan(struct api_request *req)
             if (!item.expired && has_prefix(item.hk, item.hklen, &hkp) &&
                 has_prefix(item.sk, item.sklen, &skp)) {
                 json_t *cell = api_cell_json(item.sk, item.sklen, item.value, item.value_len,
-                                             &item.hdr, now_s, values, force_b64);
+                                             &item.hdr, values, force_b64);
                 api_json_set_bytes(cell, "hashkey", item.hk, item.hklen, force_b64);
                 json_object_del(cell, "etag");
                 json_array_append_new(items, cell);

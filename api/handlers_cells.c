@@ -141,9 +141,7 @@ void api_h_cell_get(struct api_request *req)
         api_json_set_bytes(doc, "hashkey", c.hk.data, c.hk.len, force_b64);
         api_json_set_bytes(doc, "sortkey", c.sk.data, c.sk.len, force_b64);
         api_json_set_bytes(doc, "value", cell.value, cell.value_len, force_b64);
-        json_object_set_new(doc, "ttl",
-                            cell.hdr.expiry ? json_integer((json_int_t)(cell.hdr.expiry - now_s))
-                                            : json_null());
+        json_object_set_new(doc, "ttl", api_ttl_json(cell.hdr.expiry));
         json_object_set_new(doc, "etag", json_sprintf("%" PRIu64, cell.hdr.version));
         char *text = json_dumps(doc, JSON_COMPACT);
         json_decref(doc);

@@ -76,15 +76,13 @@ static bool filter_match(enum filter_type type, const struct api_bytes *f, const
 /* --- The JSON of cells ---------------------------------------------------- */
 
 json_t *api_cell_json(const char *sk, size_t sklen, const char *value, size_t vlen,
-                      const struct store_value_header *hdr, uint32_t now_s, bool values,
-                      bool force_b64)
+                      const struct store_value_header *hdr, bool values, bool force_b64)
 {
     json_t *cell = json_object();
     api_json_set_bytes(cell, "sortkey", sk, sklen, force_b64);
     if (values)
         api_json_set_bytes(cell, "value", value, vlen, force_b64);
-    json_object_set_new(
-        cell, "ttl", hdr->expiry ? json_integer((json_int_t)(hdr->expiry - now_s)) : json_null());
+    json_object_set_new(cell, "ttl", api_ttl_json(hdr->expiry));
     json_object_set_new(cell, "etag", json_sprintf("%" PRIu64, hdr->version));
     return cell;
 }
@@ -185,7 +183,7 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
         if (rc < 0)
             break;
         json_array_append_new(cells, api_cell_json(l->keys[i].data, l->keys[i].len, c.value,
-                                                   c.value_len, &c.hdr, now_s, values, force_b64));
+                                                   c.value_len, &c.hdr, values, force_b64));
         store_cell_release(&c);
     }
     api_table_end(&t);
@@ -293,7 +291,7 @@ void api_h_row_get(struct api_request *req)
         if (!item.expired && filter_match(ftype, &filter, item.sk, item.sklen)) {
             json_array_append_new(cells,
                                   api_cell_json(item.sk, item.sklen, item.value, item.value_len,
-                                                &item.hdr, now_s, values, force_b64));
+                                                &item.hdr, values, force_b64));
             returned++;
             bytes += values ? item.value_len : 0;
         }
@@ -517,7 +515,7 @@ static void cam_done(struct api_request *req)
     if (req->flag_arg) {
         if (w->outcome.check_exists)
             api_json_set_bytes(doc, "check_value", w->outcome.check_value.data,
-                               w->outcome.check_value.len, false);
+                               w->outcome.check_value.len, req->force_b64);
         else
             json_object_set_new(doc, "check_value", json_null());
     }
@@ -535,6 +533,8 @@ void api_h_row_check_and_mutate(struct api_request *req)
                                          "ttl",   NULL};
     static const char *const check_fields[] = {"sortkey", "sortkey_base64", "type",
                                                "operand", "operand_base64", NULL};
+    if (!api_encoding_param(req, &req->force_b64))
+        return;
     json_t *doc = api_json_body(req, false);
     if (!doc)
         return;

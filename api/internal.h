@@ -87,6 +87,7 @@ struct api_request {
     char name_arg2[REPL_TABLE_NAME_MAX + 1];
     struct repl_table_spec spec;
     bool flag_arg;
+    bool force_b64; /* ?encoding=base64, for completions that build JSON */
 
     void *scratch; /* a handler's own state for its completion (api_alloc'ed) */
 
@@ -198,6 +199,8 @@ bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n);
 /* Whether a page has done its work: max_scan_cells examined, or the
  * deadline (monotonic ms, start + max_scan_ms) passed. */
 bool api_page_exhausted(struct api_request *req, size_t examined, uint64_t deadline_ms);
+/* A cell's "ttl" field: whole seconds left, or null without expiry. */
+json_t *api_ttl_json(uint32_t expiry);
 /* Wall clock, Unix seconds: "now" for expiry on reads. */
 uint32_t api_now_s(void);
 
@@ -245,8 +248,7 @@ void api_h_row_check_and_mutate(struct api_request *req);
 /* Shared by row and batch handlers (handlers_rows.c). */
 #include "storage/partition.h"
 json_t *api_cell_json(const char *sk, size_t sklen, const char *value, size_t vlen,
-                      const struct store_value_header *hdr, uint32_t now_s, bool values,
-                      bool force_b64);
+                      const struct store_value_header *hdr, bool values, bool force_b64);
 /* ?encoding=base64; replies 400 and returns false when malformed. */
 bool api_encoding_param(struct api_request *req, bool *force_b64);
 /* Appends doc's "delete" then "set" items to m (sets without a ttl get

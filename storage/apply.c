@@ -331,7 +331,7 @@ int store_apply(struct store_batch *b, const struct store_mutation *m, struct st
     memset(out, 0, sizeof(*out));
     out->decree = m->decree;
 
-    if (m->check.type != STORE_CHECK_NO_CHECK) {
+    if (m->check.present) {
         bool storage = false;
         rc = run_check(&c, &storage);
         if (rc < 0 && storage)

@@ -20,7 +20,9 @@
  *   bytes hashkey                      1..65535 bytes
  *   check:
  *     u8  type                         enum store_check_type, < STORE_CHECK_COUNT
- *     u8  flags                        0x01 = return_value; other bits 0
+ *     u8  flags                        0x01 = return_value, 0x02 = present
+ *                                      (a check was set, no_check included);
+ *                                      other bits 0
  *     bytes sortkey                    0..65535 bytes
  *     bytes operand
  *     u64 version
@@ -52,6 +54,7 @@
 
 #define MUTATION_ENCODING_V1 1
 #define CHECK_FLAG_RETURN_VALUE 0x01u
+#define CHECK_FLAG_PRESENT 0x02u
 #define RANGE_FLAG_START_INCL 0x01u
 #define RANGE_FLAG_STOP_INCL 0x02u
 #define RANGE_FLAG_STOP_END 0x04u
@@ -218,6 +221,7 @@ void store_mutation_set_check(struct store_mutation *m, enum store_check_type ty
     bytes_set(&m->check.operand, operand, operand_len);
     m->check.version = 0;
     m->check.return_value = return_value;
+    m->check.present = true;
 }
 
 void store_mutation_set_version_check(struct store_mutation *m, const void *sk, size_t sklen,
@@ -260,7 +264,8 @@ void store_mutation_encode(const struct store_mutation *m, struct cellar_buf *ou
     put_bytes(out, &m->hashkey);
 
     cellar_buf_append_byte(out, (uint8_t)m->check.type);
-    cellar_buf_append_byte(out, m->check.return_value ? CHECK_FLAG_RETURN_VALUE : 0);
+    cellar_buf_append_byte(out, (m->check.return_value ? CHECK_FLAG_RETURN_VALUE : 0) |
+                                    (m->check.present ? CHECK_FLAG_PRESENT : 0));
     put_bytes(out, &m->check.sortkey);
     put_bytes(out, &m->check.operand);
     cellar_buf_append_u64be(out, m->check.version);
@@ -432,12 +437,14 @@ int store_mutation_decode(const void *data, size_t len, struct store_mutation **
 
     if ((rc = get_u8(&r, &type)) < 0 || (rc = get_u8(&r, &flags)) < 0)
         goto out;
-    if (type >= STORE_CHECK_COUNT || (flags & ~CHECK_FLAG_RETURN_VALUE)) {
+    if (type >= STORE_CHECK_COUNT || (flags & ~(CHECK_FLAG_RETURN_VALUE | CHECK_FLAG_PRESENT)) ||
+        (type != STORE_CHECK_NO_CHECK && !(flags & CHECK_FLAG_PRESENT))) {
         rc = -CELLAR_ECORRUPT;
         goto out;
     }
     m->check.type = (enum store_check_type)type;
     m->check.return_value = (flags & CHECK_FLAG_RETURN_VALUE) != 0;
+    m->check.present = (flags & CHECK_FLAG_PRESENT) != 0;
     if ((rc = get_bytes(&r, STORE_SORTKEY_MAX, &m->check.sortkey)) < 0 ||
         (rc = get_bytes(&r, SIZE_MAX, &m->check.operand)) < 0 ||
         (rc = get_u64(&r, &m->check.version)) < 0)

@@ -82,6 +82,8 @@ struct store_check {
     struct store_bytes operand;
     uint64_t version;  /* STORE_CHECK_VERSION_EQUAL */
     bool return_value; /* outcome carries the check cell's value */
+    bool present;      /* a check was set (no_check included): the check cell
+                          is read and reported in the outcome */
 };
 
 struct store_mutation {

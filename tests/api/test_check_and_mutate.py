@@ -116,12 +116,6 @@ def test_every_check_type_against_every_state(api, table):
         assert (r.status == 404) if state is None else (r.body == state)
 
 
-NO_CHECK_GAP = ("server: with check type no_check the check cell is not read (storage/apply.c skips "
-                "run_check for STORE_CHECK_NO_CHECK), so an existing cell is reported as "
-                "check_value_exists false and check_value null")
-
-
-@pytest.mark.xfail(strict=True, reason=NO_CHECK_GAP)
 def test_no_check_reports_the_check_cell(api, table):
     """no_check always passes, but the response still tells about the cell."""
     h = unique("h")

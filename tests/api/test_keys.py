@@ -192,8 +192,6 @@ def test_keys_survive_query_parameters(api, table):
     assert plain_ok(b"a b") and q(b"a b") == "a%20b"
 
 
-@pytest.mark.xfail(strict=True, reason="server: check-and-mutate's check_value ignores ?encoding=base64 "
-                   "(cam_done in api/handlers_rows.c passes force=false to api_json_set_bytes)")
 def test_check_value_follows_encoding_base64(api, table):
     h = unique("h")
     api.put_cell(table, h, "c", "é✓".encode())

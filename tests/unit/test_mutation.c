@@ -315,9 +315,11 @@ TEST(decoder_rejects_bad_types_and_flags)
     enc.data[OFF_CHECK_TYPE] = STORE_CHECK_VERSION_EQUAL; /* internal, but valid in the log */
     CHECK_OK(decode(enc.data, enc.len));
 
-    enc.data[OFF_CHECK_FLAGS] = 0x02;
+    enc.data[OFF_CHECK_FLAGS] = 0x06; /* an unknown flag bit */
     CHECK_EQ_INT(decode(enc.data, enc.len), -CELLAR_ECORRUPT);
-    enc.data[OFF_CHECK_FLAGS] = 0x01;
+    enc.data[OFF_CHECK_FLAGS] = 0x01; /* a check type without the present bit */
+    CHECK_EQ_INT(decode(enc.data, enc.len), -CELLAR_ECORRUPT);
+    enc.data[OFF_CHECK_FLAGS] = 0x03;
     CHECK_OK(decode(enc.data, enc.len));
 
     const uint8_t bad_ops[] = {0, 5, 0x81, 0xff};
