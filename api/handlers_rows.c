@@ -101,6 +101,23 @@ bool api_encoding_param(struct api_request *req, bool *force_b64)
 
 /* --- GET: multi-get ----------------------------------------------------- */
 
+/* Replies with a page of a row's cells (cells is stolen), or with the read
+ * error rc. next: the cursor, NULL at the end. */
+static void reply_row_page(struct api_request *req, int rc, const struct api_bytes *hk,
+                           json_t *cells, const char *next, bool force_b64)
+{
+    if (rc < 0) {
+        json_decref(cells);
+        api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
+        return;
+    }
+    json_t *doc = json_object();
+    api_json_set_bytes(doc, "hashkey", hk->data, hk->len, force_b64);
+    json_object_set_new(doc, "cells", cells);
+    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
+    api_reply_json(req, 200, doc);
+}
+
 struct sortkey_list {
     struct api_request *req;
     struct api_bytes *keys;
@@ -187,16 +204,7 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
         store_cell_release(&c);
     }
     api_table_end(&t);
-    if (rc < 0) {
-        json_decref(cells);
-        api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
-        return;
-    }
-    json_t *doc = json_object();
-    api_json_set_bytes(doc, "hashkey", hk.data, hk.len, force_b64);
-    json_object_set_new(doc, "cells", cells);
-    json_object_set_new(doc, "next_cursor", json_null());
-    api_reply_json(req, 200, doc);
+    reply_row_page(req, rc, &hk, cells, NULL, force_b64);
 }
 
 void api_h_row_get(struct api_request *req)
@@ -309,16 +317,7 @@ void api_h_row_get(struct api_request *req)
     }
     store_iter_free(it);
     api_table_end(&t);
-    if (rc < 0) {
-        json_decref(cells);
-        api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
-        return;
-    }
-    json_t *doc = json_object();
-    api_json_set_bytes(doc, "hashkey", hk.data, hk.len, force_b64);
-    json_object_set_new(doc, "cells", cells);
-    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
-    api_reply_json(req, 200, doc);
+    reply_row_page(req, rc, &hk, cells, next, force_b64);
 }
 
 /* --- count -------------------------------------------------------------- */
