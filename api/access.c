@@ -100,3 +100,20 @@ json_t *api_ttl_json(uint32_t expiry)
     uint64_t now_ms = cellar_now_ms(), end_ms = (uint64_t)expiry * 1000;
     return json_integer(end_ms > now_ms ? (json_int_t)((end_ms - now_ms) / 1000) : 0);
 }
+
+bool api_write_failed(struct api_request *req)
+{
+    const struct api_write_result *w = &req->writes[0];
+    if (w->status < 0) {
+        api_reply_error(req, w->status, "the write was not committed: %s",
+                        cellar_strerror(w->status));
+        return true;
+    }
+    if (w->outcome.error) {
+        /* Refused by apply (not an integer, overflow, ...): nothing changed. */
+        api_reply_error(req, w->outcome.error, "%s; nothing was changed",
+                        cellar_strerror(w->outcome.error));
+        return true;
+    }
+    return false;
+}

@@ -105,14 +105,7 @@ void api_h_cell_get(struct api_request *req)
 {
     struct cell_ctx c;
     bool force_b64 = false;
-    struct api_bytes enc;
-    int erc = api_query(req, "encoding", &enc);
-    if (erc < 0 || (erc == 1 && !(enc.len == 6 && memcmp(enc.data, "base64", 6) == 0))) {
-        api_reply_problem(req, 400, "INVALID_ARGUMENT", "encoding must be base64");
-        return;
-    }
-    force_b64 = erc == 1;
-    if (!cell_begin(req, &c))
+    if (!api_encoding_param(req, &force_b64) || !cell_begin(req, &c))
         return;
     struct store_partition *p = repl_table_partition(c.t.table, c.partition);
     uint32_t now_s = (uint32_t)(cellar_now_ms() / 1000);
@@ -204,16 +197,9 @@ static bool preconditions(struct api_request *req, struct store_mutation *m,
 
 static void write_done(struct api_request *req, bool is_put)
 {
-    if (req->writes[0].status < 0) {
-        api_reply_error(req, req->writes[0].status, "the write was not committed: %s",
-                        cellar_strerror(req->writes[0].status));
+    if (api_write_failed(req))
         return;
-    }
     const struct store_outcome *o = &req->writes[0].outcome;
-    if (o->error) {
-        api_reply_error(req, o->error, "%s", cellar_strerror(o->error));
-        return;
-    }
     if (!o->applied) {
         api_reply_problem(req, 412, "PRECONDITION_FAILED",
                           o->check_exists ? "the cell has another version"
@@ -303,25 +289,8 @@ void api_h_cell_delete(struct api_request *req)
 static void incr_done(struct api_request *req)
 {
     const struct api_write_result *w = &req->writes[0];
-    if (w->status < 0) {
-        api_reply_error(req, w->status, "the write was not committed: %s",
-                        cellar_strerror(w->status));
+    if (api_write_failed(req))
         return;
-    }
-    if (w->outcome.error == -CELLAR_ENOTINT) {
-        api_reply_problem(req, 422, "NOT_AN_INTEGER",
-                          "the cell's value is not a decimal int64; it is unchanged");
-        return;
-    }
-    if (w->outcome.error == -CELLAR_EOVERFLOW) {
-        api_reply_problem(req, 422, "INTEGER_OVERFLOW",
-                          "the result does not fit an int64; the value is unchanged");
-        return;
-    }
-    if (w->outcome.error) {
-        api_reply_error(req, w->outcome.error, "%s", cellar_strerror(w->outcome.error));
-        return;
-    }
     json_t *doc = json_pack("{s:I, s:o}", "value", (json_int_t)w->outcome.incr_value, "etag",
                             json_sprintf("%" PRIu64, w->outcome.decree));
     struct MHD_Response *resp = NULL;

@@ -412,24 +412,9 @@ static bool body_ttl(struct api_request *req, json_t *doc, int64_t table_default
     return true;
 }
 
-static bool write_failed(struct api_request *req)
-{
-    const struct api_write_result *w = &req->writes[0];
-    if (w->status < 0) {
-        api_reply_error(req, w->status, "the write was not committed: %s",
-                        cellar_strerror(w->status));
-        return true;
-    }
-    if (w->outcome.error) {
-        api_reply_error(req, w->outcome.error, "%s", cellar_strerror(w->outcome.error));
-        return true;
-    }
-    return false;
-}
-
 static void patch_done(struct api_request *req)
 {
-    if (!write_failed(req))
+    if (!api_write_failed(req))
         api_reply_json(req, 200, json_pack("{s:b}", "applied", req->writes[0].outcome.applied));
 }
 
@@ -470,7 +455,7 @@ out:
 
 static void delete_done(struct api_request *req)
 {
-    if (!write_failed(req))
+    if (!api_write_failed(req))
         api_reply_json(req, 200,
                        json_pack("{s:I}", "deleted", (json_int_t)req->writes[0].outcome.deleted));
 }
@@ -502,12 +487,7 @@ struct cam_args {
 static void cam_done(struct api_request *req)
 {
     const struct api_write_result *w = &req->writes[0];
-    if (w->status == 0 && w->outcome.error == -CELLAR_ENOTINT) {
-        api_reply_problem(req, 422, "NOT_AN_INTEGER",
-                          "the check cell's value is not a decimal int64");
-        return;
-    }
-    if (write_failed(req))
+    if (api_write_failed(req))
         return;
     json_t *doc = json_pack("{s:b, s:b}", "applied", w->outcome.applied, "check_value_exists",
                             w->outcome.check_exists);

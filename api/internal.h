@@ -201,6 +201,9 @@ bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n);
 bool api_page_exhausted(struct api_request *req, size_t examined, uint64_t deadline_ms);
 /* A cell's "ttl" field: whole seconds left, or null without expiry. */
 json_t *api_ttl_json(uint32_t expiry);
+/* For completions of a single deferred write: replies with the error when
+ * the write was not committed or apply refused it, and returns true. */
+bool api_write_failed(struct api_request *req);
 /* Wall clock, Unix seconds: "now" for expiry on reads. */
 uint32_t api_now_s(void);
 

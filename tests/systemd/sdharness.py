@@ -33,6 +33,9 @@ import sys
 import time
 import traceback
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from cellar import wait_for  # noqa: E402,F401  (one poll-with-deadline for every test)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CELLARD = os.path.abspath(os.environ.get("CELLARD") or os.path.join(REPO, "build", "cellard"))
@@ -40,18 +43,6 @@ SYSTEMD = "/lib/systemd/systemd"
 JOURNALD = "/lib/systemd/systemd-journald"
 NS_FLAG = "CELLAR_SYSTEMD_TEST_NS"
 CGROUP_NAME = "cellar-systemd-test-%d" % os.getpid()
-
-
-def wait_for(cond, timeout, what):
-    """Polls cond() until it returns a true value or timeout seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(0.05)
 
 
 def free_port():
