@@ -13,10 +13,10 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := libmicrohttpd jansson rocksdb libcurl libsystemd
+PKGS := libmicrohttpd jansson rocksdb libcurl libsystemd gnutls
 
 BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libjansson-dev librocksdb-dev \
-              libcurl4-openssl-dev libsystemd-dev
+              libcurl4-openssl-dev libsystemd-dev libgnutls28-dev
 TEST_DEBS := $(BUILD_DEBS) python3 curl
 # The lifecycle tests: systemd (a real user manager, systemd-analyze,
 # systemd-socket-activate), util-linux (unshare, mount), procps (kill, used

@@ -59,8 +59,10 @@ void api_h_tables_list(struct api_request *req)
     size_t n = 0;
     repl_table_list(api_registry(req), dropped, &list, &n);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, api_table_json(&list[i]));
+    for (size_t i = 0; i < n; i++) {
+        if (api_table_visible(req, list[i].name, strlen(list[i].name)))
+            json_array_append_new(arr, api_table_json(&list[i]));
+    }
     free(list);
     api_reply_json(req, 200, json_pack("{s:o}", "tables", arr));
 }

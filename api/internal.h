@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "api/auth.h"
 #include "api/server.h"
 #include "replication/registry.h"
 #include "storage/mutation.h"
@@ -96,7 +97,15 @@ struct api_request {
     uint64_t start_us;
     unsigned http_status; /* of the reply, for metrics */
     int route;            /* index in the route table, -1 when none matched */
+    const struct api_token *token; /* the bearer token that authorized it, or NULL */
 };
+
+/* Whether the request may use a route that needs perm (on table, when the
+ * route names one). When not, it has replied 401 or 403. */
+bool api_authorize(struct api_request *req, enum api_perm perm, const struct api_bytes *table);
+
+/* Whether the request's token may see the table (true without tokens). */
+bool api_table_visible(struct api_request *req, const char *name, size_t len);
 
 /* Per-request allocation, freed with the request. Never returns NULL. */
 void *api_alloc(struct api_request *req, size_t n);
@@ -228,6 +237,7 @@ int api_cursor_decode(struct api_request *req, const char *text, size_t len,
 void api_h_healthz(struct api_request *req);
 void api_h_readyz(struct api_request *req);
 void api_h_openapi(struct api_request *req);
+void api_h_internal_node(struct api_request *req);
 void api_h_tables_list(struct api_request *req);
 void api_h_table_get(struct api_request *req);
 void api_h_table_put(struct api_request *req);

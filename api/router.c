@@ -17,6 +17,7 @@
 struct route_method {
     enum api_method method;
     api_handler_fn fn;
+    enum api_perm perm; /* who may call it (auth.h) */
 };
 
 struct route {
@@ -26,35 +27,52 @@ struct route {
 };
 
 static const struct route routes[] = {
-    {"healthz", {"healthz", NULL}, {{API_GET, api_h_healthz}}},
-    {"readyz", {"readyz", NULL}, {{API_GET, api_h_readyz}}},
-    {"metrics", {"metrics", NULL}, {{API_GET, api_h_metrics}}},
-    {"openapi", {"openapi.yaml", NULL}, {{API_GET, api_h_openapi}}},
-    {"tables", {"v1", "tables", NULL}, {{API_GET, api_h_tables_list}}},
+    {"healthz", {"healthz", NULL}, {{API_GET, api_h_healthz, API_PERM_PUBLIC}}},
+    {"readyz", {"readyz", NULL}, {{API_GET, api_h_readyz, API_PERM_READYZ}}},
+    {"metrics", {"metrics", NULL}, {{API_GET, api_h_metrics, API_PERM_METRICS}}},
+    {"openapi", {"openapi.yaml", NULL}, {{API_GET, api_h_openapi, API_PERM_PUBLIC}}},
+    {"internal_node",
+     {"internal", "v1", "node", NULL},
+     {{API_GET, api_h_internal_node, API_PERM_INTERNAL}}},
+    {"tables", {"v1", "tables", NULL}, {{API_GET, api_h_tables_list, API_PERM_READ}}},
     {"table",
      {"v1", "tables", "*", NULL},
-     {{API_GET, api_h_table_get},
-      {API_PUT, api_h_table_put},
-      {API_PATCH, api_h_table_patch},
-      {API_DELETE, api_h_table_delete}}},
-    {"table_compact", {"v1", "tables", "*", "compact", NULL}, {{API_POST, api_h_table_compact}}},
-    {"table_recall", {"v1", "tables", "*", "recall", NULL}, {{API_POST, api_h_table_recall}}},
-    {"batch_get", {"v1", "tables", "*", "batch-get", NULL}, {{API_POST, api_h_batch_get}}},
-    {"batch_write", {"v1", "tables", "*", "batch-write", NULL}, {{API_POST, api_h_batch_write}}},
-    {"scan", {"v1", "tables", "*", "scan", NULL}, {{API_GET, api_h_scan}}},
+     {{API_GET, api_h_table_get, API_PERM_READ},
+      {API_PUT, api_h_table_put, API_PERM_ADMIN},
+      {API_PATCH, api_h_table_patch, API_PERM_ADMIN},
+      {API_DELETE, api_h_table_delete, API_PERM_ADMIN}}},
+    {"table_compact",
+     {"v1", "tables", "*", "compact", NULL},
+     {{API_POST, api_h_table_compact, API_PERM_ADMIN}}},
+    {"table_recall",
+     {"v1", "tables", "*", "recall", NULL},
+     {{API_POST, api_h_table_recall, API_PERM_ADMIN}}},
+    {"batch_get",
+     {"v1", "tables", "*", "batch-get", NULL},
+     {{API_POST, api_h_batch_get, API_PERM_READ}}},
+    {"batch_write",
+     {"v1", "tables", "*", "batch-write", NULL},
+     {{API_POST, api_h_batch_write, API_PERM_WRITE}}},
+    {"scan", {"v1", "tables", "*", "scan", NULL}, {{API_GET, api_h_scan, API_PERM_READ}}},
     {"row",
      {"v1", "tables", "*", "rows", "*", NULL},
-     {{API_GET, api_h_row_get}, {API_PATCH, api_h_row_patch}, {API_DELETE, api_h_row_delete}}},
-    {"row_count", {"v1", "tables", "*", "rows", "*", "count", NULL}, {{API_GET, api_h_row_count}}},
+     {{API_GET, api_h_row_get, API_PERM_READ},
+      {API_PATCH, api_h_row_patch, API_PERM_WRITE},
+      {API_DELETE, api_h_row_delete, API_PERM_WRITE}}},
+    {"row_count",
+     {"v1", "tables", "*", "rows", "*", "count", NULL},
+     {{API_GET, api_h_row_count, API_PERM_READ}}},
     {"row_check_and_mutate",
      {"v1", "tables", "*", "rows", "*", "check-and-mutate", NULL},
-     {{API_POST, api_h_row_check_and_mutate}}},
+     {{API_POST, api_h_row_check_and_mutate, API_PERM_WRITE}}},
     {"cell_incr",
      {"v1", "tables", "*", "rows", "*", "cells", "*", "incr", NULL},
-     {{API_POST, api_h_cell_incr}}},
+     {{API_POST, api_h_cell_incr, API_PERM_WRITE}}},
     {"cell",
      {"v1", "tables", "*", "rows", "*", "cells", "*", NULL},
-     {{API_GET, api_h_cell_get}, {API_PUT, api_h_cell_put}, {API_DELETE, api_h_cell_delete}}},
+     {{API_GET, api_h_cell_get, API_PERM_READ},
+      {API_PUT, api_h_cell_put, API_PERM_WRITE},
+      {API_DELETE, api_h_cell_delete, API_PERM_WRITE}}},
 };
 
 static bool matches(const struct route *r, const struct api_request *req)
@@ -115,7 +133,10 @@ void api_route(struct api_request *req)
         for (size_t k = 0; k < 4 && r->methods[k].fn; k++) {
             enum api_method m = r->methods[k].method;
             if (m == req->method || (m == API_GET && req->method == API_HEAD)) {
-                r->methods[k].fn(req);
+                bool on_table = r->segs[0] && strcmp(r->segs[0], "v1") == 0 && r->segs[1] &&
+                                strcmp(r->segs[1], "tables") == 0 && r->segs[2];
+                if (api_authorize(req, r->methods[k].perm, on_table ? &req->segs[2] : NULL))
+                    r->methods[k].fn(req);
                 return;
             }
             used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",

@@ -39,7 +39,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "api/auth.h"
 #include "api/internal.h"
+#include "api/tls.h"
 
 struct api_server {
     struct MHD_Daemon *daemon;
@@ -58,6 +60,15 @@ struct api_server {
     struct api_request *admin_head, *admin_tail;
     uint64_t admin_len;
     bool admin_stop;
+
+    /* Access and HTTPS: the generation in force (atomic pointers, read by
+     * workers) and every earlier one, kept until stop (auth.h, tls.h). */
+    struct api_auth *auth;
+    struct api_auth **auth_gens;
+    size_t n_auth_gens;
+    struct api_tls *tls;
+    struct api_tls **tls_gens;
+    size_t n_tls_gens;
 };
 
 void api_config_defaults(struct api_config *cfg)
@@ -79,6 +90,10 @@ void api_config_defaults(struct api_config *cfg)
     cfg->max_scan_cells = 10000;
     cfg->max_scan_ms = 100;
     cfg->cors_origins[0] = '\0';
+    cfg->metrics_auth = true;
+    cfg->readyz_auth = false;
+    cfg->connection_limit_per_ip = 256;
+    cfg->request_timeout_s = 30;
 }
 
 int api_config_set_listen(struct api_config *cfg, const char *hostport)
@@ -678,6 +693,189 @@ static void *admin_main(void *arg)
     return NULL;
 }
 
+/* --- Access ----------------------------------------------------------- */
+
+/* The listener's address: the inherited socket's own, or the first address
+ * listen_host resolves to. 0, or -CELLAR_EINVAL with err set. */
+static int listen_address(const struct api_config *cfg, struct sockaddr_storage *ss, char *err,
+                          size_t errlen)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (cfg->listen_fd >= 0) {
+        socklen_t len = sizeof(*ss);
+        if (getsockname(cfg->listen_fd, (struct sockaddr *)ss, &len) != 0) {
+            snprintf(err, errlen, "cannot read the address of the socket passed by systemd: %s",
+                     strerror(errno));
+            return -CELLAR_EINVAL;
+        }
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(cfg->listen_host, NULL, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve listen address %s: %s", cfg->listen_host,
+                 gai_strerror(gai));
+        return -CELLAR_EINVAL;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static bool tls_configured(const struct api_config *cfg)
+{
+    return cfg->tls_cert_file[0] || cfg->tls_key_file[0];
+}
+
+/* Loads the TLS generation cfg names (NULL when HTTPS is off). */
+static int load_tls(const struct api_config *cfg, struct api_tls **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!tls_configured(cfg))
+        return 0;
+    if (!cfg->tls_cert_file[0] || !cfg->tls_key_file[0]) {
+        snprintf(err, errlen, "HTTPS needs both tls_cert_file and tls_key_file");
+        return -CELLAR_EINVAL;
+    }
+    return api_tls_load(cfg->tls_cert_file, cfg->tls_key_file, out, err, errlen);
+}
+
+int api_config_check(const struct api_config *cfg, char *err, size_t errlen)
+{
+    struct api_auth *auth = NULL;
+    struct api_tls *tls = NULL;
+    int rc = api_auth_load(cfg->tokens_file, cfg->cluster_secret_file, &auth, err, errlen);
+    if (rc < 0)
+        goto out;
+    if ((rc = load_tls(cfg, &tls, err, errlen)) < 0)
+        goto out;
+    struct sockaddr_storage ss;
+    if ((rc = listen_address(cfg, &ss, err, errlen)) < 0)
+        goto out;
+    if (api_auth_token_count(auth) == 0 && !api_addr_is_loopback((struct sockaddr *)&ss)) {
+        if (cfg->insecure) {
+            log_warn("serving %s without tokens (--insecure): anyone who can reach the node "
+                     "can read and change every table",
+                     cfg->listen_fd >= 0 ? "the socket passed by systemd" : cfg->listen_host);
+        } else {
+            snprintf(err, errlen,
+                     "refusing to serve %s without access tokens: anyone who can reach it could "
+                     "read and change every table. Set tokens_file in the config (README.md, "
+                     "\"Access\"), listen on 127.0.0.1, or pass --insecure to serve everyone "
+                     "without authentication",
+                     cfg->listen_fd >= 0 ? "the socket passed by systemd (not loopback)"
+                                         : cfg->listen_host);
+            rc = -CELLAR_EINVAL;
+        }
+    }
+out:
+    api_auth_free(auth);
+    api_tls_free(tls);
+    return rc;
+}
+
+static bool peer_is_loopback(struct api_request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci && api_addr_is_loopback(ci->client_addr);
+}
+
+/* The credentials of "Authorization: Bearer <token>", or false. */
+static bool bearer_token(struct api_request *req, struct api_bytes *out)
+{
+    const char *h = api_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t len = strlen(h);
+    while (len && h[len - 1] == ' ')
+        len--;
+    out->data = h;
+    out->len = len;
+    return len > 0;
+}
+
+static void reply_unauthorized(struct api_request *req, const char *challenge, const char *detail)
+{
+    struct MHD_Response *resp = api_problem_response(req, 401, "UNAUTHORIZED", detail);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+    api_reply_response(req, 401, resp);
+}
+
+static const char *role_name(enum api_role r)
+{
+    return r == API_ROLE_ADMIN ? "admin" : r == API_ROLE_WRITE ? "write" : "read";
+}
+
+bool api_authorize(struct api_request *req, enum api_perm perm, const struct api_bytes *table)
+{
+    struct api_server *s = req->srv;
+    if (perm == API_PERM_PUBLIC)
+        return true;
+    const struct api_auth *auth = __atomic_load_n(&s->auth, __ATOMIC_ACQUIRE);
+    struct api_bytes tok = {NULL, 0};
+    bool presented = bearer_token(req, &tok);
+    if (perm == API_PERM_INTERNAL) {
+        if (!api_auth_has_secret(auth)) {
+            api_reply_problem(req, 403, "FORBIDDEN",
+                              "no cluster secret is configured: internal endpoints are closed");
+            return false;
+        }
+        if (presented && api_auth_is_secret(auth, tok.data, tok.len))
+            return true;
+        reply_unauthorized(req, "Bearer realm=\"cellar-internal\"",
+                           "internal endpoints accept only the cluster secret");
+        return false;
+    }
+    if (api_auth_token_count(auth) == 0) {
+        if (s->cfg.insecure || peer_is_loopback(req))
+            return true;
+        api_reply_problem(req, 403, "FORBIDDEN",
+                          "this node has no access tokens configured and serves loopback "
+                          "clients only");
+        return false;
+    }
+    if ((perm == API_PERM_METRICS && !s->cfg.metrics_auth) ||
+        (perm == API_PERM_READYZ && !s->cfg.readyz_auth))
+        return true;
+    if (!presented) {
+        reply_unauthorized(req, "Bearer realm=\"cellar\"",
+                           "this node needs a token: send Authorization: Bearer <token>");
+        return false;
+    }
+    const struct api_token *t = api_auth_find(auth, tok.data, tok.len);
+    if (!t) {
+        reply_unauthorized(req, "Bearer realm=\"cellar\", error=\"invalid_token\"",
+                           "the bearer token is not valid");
+        return false;
+    }
+    req->token = t;
+    enum api_role need = perm == API_PERM_ADMIN   ? API_ROLE_ADMIN
+                         : perm == API_PERM_WRITE ? API_ROLE_WRITE
+                                                  : API_ROLE_READ;
+    if (api_token_role(t) < need) {
+        api_reply_problem(req, 403, "FORBIDDEN", "token \"%s\" has the role %s; this needs %s",
+                          api_token_name(t), role_name(api_token_role(t)), role_name(need));
+        return false;
+    }
+    if (table && !api_token_allows_table(t, table->data, table->len)) {
+        api_reply_problem(req, 403, "FORBIDDEN", "token \"%s\" may not use table \"%.*s\"",
+                          api_token_name(t), (int)table->len, table->data);
+        return false;
+    }
+    return true;
+}
+
+bool api_table_visible(struct api_request *req, const char *name, size_t len)
+{
+    return !req->token || api_token_allows_table(req->token, name, len);
+}
+
 /* --- MHD callbacks ------------------------------------------------------ */
 
 static enum api_method parse_method(const char *m)
@@ -878,6 +1076,14 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     s->reg = reg;
     s->metrics = api_metrics_new();
     pthread_mutex_init(&s->admin_lock, NULL);
+    char err[600];
+    if (api_auth_load(cfg->tokens_file, cfg->cluster_secret_file, &s->auth, err, sizeof(err)) < 0 ||
+        load_tls(cfg, &s->tls, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        rc = -CELLAR_EINVAL;
+        goto out;
+    }
+    api_tls_serve(s->tls);
     pthread_cond_init(&s->admin_cond, NULL);
     if (pthread_create(&s->admin_thread, NULL, admin_main, s) != 0) {
         rc = -CELLAR_ESYS;
@@ -892,7 +1098,7 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem opts[16];
+    struct MHD_OptionItem opts[24];
     size_t n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
     if (threads > 1)
@@ -900,6 +1106,16 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->connection_limit, NULL};
+    if (cfg->connection_limit_per_ip)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                            cfg->connection_limit_per_ip, NULL};
+    if (s->tls) {
+        flags |= MHD_USE_TLS;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK,
+                                            (intptr_t)api_tls_retrieve, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0"};
+    }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                         (intptr_t)cfg->connection_memory_bytes, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
@@ -934,8 +1150,9 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->listen_port;
-    log_info("listening on %s:%u with %u HTTP threads",
-             cfg->listen_fd >= 0 ? "(inherited)" : cfg->listen_host, s->port, threads);
+    log_info("listening on %s:%u with %u HTTP threads (%s; %zu access tokens)",
+             cfg->listen_fd >= 0 ? "(inherited)" : cfg->listen_host, s->port, threads,
+             s->tls ? "HTTPS" : "plain HTTP", api_auth_token_count(s->auth));
 out:
     if (ai)
         freeaddrinfo(ai);
@@ -1012,12 +1229,55 @@ void api_server_stop(struct api_server *s)
     pthread_cond_destroy(&s->admin_cond);
     pthread_mutex_destroy(&s->admin_lock);
     api_metrics_free(s->metrics);
+    api_tls_serve(NULL);
+    api_auth_free(s->auth);
+    for (size_t i = 0; i < s->n_auth_gens; i++)
+        api_auth_free(s->auth_gens[i]);
+    free(s->auth_gens);
+    api_tls_free(s->tls);
+    for (size_t i = 0; i < s->n_tls_gens; i++)
+        api_tls_free(s->tls_gens[i]);
+    free(s->tls_gens);
     free(s);
 }
 
 /* --- Lifecycle additions (service/main.c and service/watchdog.c) -------- */
 
-void api_server_reload(struct api_server *s, const struct api_config *cfg)
+/* Swaps in the access files' and the certificate's current contents when
+ * they changed; the old generations stay allocated (auth.h, tls.h). */
+static int reload_files(struct api_server *s, char *err, size_t errlen)
+{
+    struct api_auth *auth = NULL;
+    struct api_tls *tls = NULL;
+    int rc = api_auth_load(s->cfg.tokens_file, s->cfg.cluster_secret_file, &auth, err, errlen);
+    if (rc == 0 && s->tls)
+        rc = load_tls(&s->cfg, &tls, err, errlen);
+    if (rc < 0) {
+        api_auth_free(auth);
+        return rc;
+    }
+    if (api_auth_same(auth, s->auth)) {
+        api_auth_free(auth);
+    } else {
+        s->auth_gens = cellar_xrealloc(s->auth_gens, (s->n_auth_gens + 1) * sizeof(*s->auth_gens));
+        s->auth_gens[s->n_auth_gens++] = s->auth;
+        __atomic_store_n(&s->auth, auth, __ATOMIC_RELEASE);
+        log_notice("reload: %zu access tokens in force", api_auth_token_count(auth));
+    }
+    if (tls && api_tls_same(tls, s->tls)) {
+        api_tls_free(tls);
+    } else if (tls) {
+        s->tls_gens = cellar_xrealloc(s->tls_gens, (s->n_tls_gens + 1) * sizeof(*s->tls_gens));
+        s->tls_gens[s->n_tls_gens++] = s->tls;
+        s->tls = tls;
+        api_tls_serve(tls);
+        log_notice("reload: new HTTPS certificate in force");
+    }
+    return 0;
+}
+
+int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err,
+                      size_t errlen)
 {
     /* Workers read the byte limits without a lock; they are word-sized and
      * stored atomically, so a request sees the old or the new value. */
@@ -1031,6 +1291,12 @@ void api_server_reload(struct api_server *s, const struct api_config *cfg)
     pthread_mutex_lock(&s->admin_lock);
     s->cfg.admin_queue_max = cfg->admin_queue_max;
     pthread_mutex_unlock(&s->admin_lock);
+    return reload_files(s, err, errlen);
+}
+
+bool api_server_tls(const struct api_server *s)
+{
+    return s->tls != NULL;
 }
 
 int api_server_listen_fd(const struct api_server *s)

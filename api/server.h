@@ -30,9 +30,28 @@ struct api_config {
     size_t max_scan_cells;          /* cells examined per request */
     uint64_t max_scan_ms;           /* time spent examining cells per request */
     char cors_origins[1024];        /* comma-separated origins, "*", or "" (no CORS) */
+
+    /* Access (api/auth.h). With no tokens file only loopback clients are
+     * served, and a non-loopback listener is refused unless insecure. */
+    char tokens_file[4096];         /* "" = no tokens */
+    char cluster_secret_file[4096]; /* "" = /internal/ is closed */
+    bool insecure;                  /* serve everyone without tokens */
+    bool metrics_auth;              /* /metrics needs a token (when tokens exist) */
+    bool readyz_auth;               /* /readyz needs a token (when tokens exist) */
+    /* HTTPS: both set, or both empty (plain HTTP). Reloadable. */
+    char tls_cert_file[4096];
+    char tls_key_file[4096];
+    unsigned connection_limit_per_ip; /* concurrent connections from one address; 0 = none */
+    unsigned request_timeout_s;       /* a request must arrive whole within this */
 };
 
 void api_config_defaults(struct api_config *cfg);
+
+/* Checks what start would refuse, before anything is opened: the tokens,
+ * cluster secret and TLS files must load, and a listener that is not on
+ * loopback needs tokens (or insecure). -CELLAR_EINVAL with a message saying
+ * what to do in err. */
+int api_config_check(const struct api_config *cfg, char *err, size_t errlen);
 
 /* Parses "HOST:PORT" (IPv4 address or name, or "[v6]:PORT") into cfg. */
 int api_config_set_listen(struct api_config *cfg, const char *hostport);
@@ -72,11 +91,18 @@ void api_server_stop(struct api_server *s);
 /* Reload (SIGHUP): takes from cfg the limits that can change while serving:
  * max_body_bytes, max_value_bytes, admin_queue_max, max_batch_items,
  * max_page_cells, max_page_bytes, max_scan_cells and max_scan_ms (each is
- * a bound checked per request, and stored atomically). Everything else in
- * cfg is ignored (the listener, threads and connection limits are fixed
- * when the daemon starts). Requests already past their checks keep the
- * limits they were checked against. */
-void api_server_reload(struct api_server *s, const struct api_config *cfg);
+ * a bound checked per request, and stored atomically), and reads the
+ * tokens file, the cluster secret file and the TLS certificate and key
+ * again (their paths as at start). Everything else in cfg is ignored (the
+ * listener, threads and connection limits are fixed when the daemon
+ * starts). Requests already past their checks keep the limits they were
+ * checked against. Returns -CELLAR_EINVAL with err set when a file no
+ * longer loads; the previous tokens or certificate then stay in force. */
+int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err,
+                      size_t errlen);
+
+/* Whether the server speaks HTTPS. */
+bool api_server_tls(const struct api_server *s);
 
 /* The listening socket (bound or inherited) for the watchdog's self-probe,
  * or -1 once the server has been quiesced. Borrowed: do not close it. */

@@ -18,6 +18,7 @@ enum kind {
     K_UINT,      /* plain unsigned integer */
     K_SECONDS,   /* seconds, stored as milliseconds (uint64_t) */
     K_SECONDS_U, /* seconds, stored as unsigned */
+    K_BOOL,      /* true or false */
     K_STRING,    /* special-cased by key */
 };
 
@@ -37,8 +38,17 @@ static const struct key keys[] = {
     {"log_level", K_STRING, 0, 0, 0, 0},
     {"durability", K_STRING, 0, 0, 0, 0},
     {"cors_origins", K_STRING, 0, 0, 0, 0},
+    {"tokens_file", K_STRING, 0, 0, 0, 0},
+    {"cluster_secret_file", K_STRING, 0, 0, 0, 0},
+    {"tls_cert_file", K_STRING, 0, 0, 0, 0},
+    {"tls_key_file", K_STRING, 0, 0, 0, 0},
+    {"insecure", K_BOOL, 0, 1, F(api.insecure)},
+    {"metrics_auth", K_BOOL, 0, 1, F(api.metrics_auth)},
+    {"readyz_auth", K_BOOL, 0, 1, F(api.readyz_auth)},
     {"http_threads", K_UINT, 0, 256, F(api.threads)},
     {"http_connection_limit", K_UINT, 1, 1000000, F(api.connection_limit)},
+    {"http_connection_limit_per_ip", K_UINT, 0, 1000000, F(api.connection_limit_per_ip)},
+    {"http_request_timeout_s", K_SECONDS_U, 1, 86400, F(api.request_timeout_s)},
     {"http_connection_timeout_s", K_SECONDS_U, 1, 86400, F(api.connection_timeout_s)},
     {"http_connection_memory_bytes", K_SIZE, 4096, 64ull << 20, F(api.connection_memory_bytes)},
     {"max_body_bytes", K_SIZE, 1024, 1ull << 30, F(api.max_body_bytes)},
@@ -128,6 +138,9 @@ static void store_field(struct svc_config *cfg, const struct key *k, uint64_t v)
 {
     char *field = (char *)cfg + k->offset;
     switch (k->width) {
+    case 1:
+        *(uint8_t *)field = (uint8_t)v;
+        break;
     case 2:
         *(uint16_t *)field = (uint16_t)v;
         break;
@@ -142,9 +155,42 @@ static void store_field(struct svc_config *cfg, const struct key *k, uint64_t v)
     }
 }
 
+/* The path-valued keys and where they go. */
+static char *path_field(struct svc_config *cfg, const char *key, size_t *size)
+{
+    struct {
+        const char *key;
+        char *field;
+        size_t size;
+    } paths[] = {
+        {"tokens_file", cfg->api.tokens_file, sizeof(cfg->api.tokens_file)},
+        {"cluster_secret_file", cfg->api.cluster_secret_file,
+         sizeof(cfg->api.cluster_secret_file)},
+        {"tls_cert_file", cfg->api.tls_cert_file, sizeof(cfg->api.tls_cert_file)},
+        {"tls_key_file", cfg->api.tls_key_file, sizeof(cfg->api.tls_key_file)},
+    };
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        if (strcmp(paths[i].key, key) == 0) {
+            *size = paths[i].size;
+            return paths[i].field;
+        }
+    }
+    return NULL;
+}
+
 static int set_string(struct svc_config *cfg, const char *key, const char *value, char *err,
                       size_t errlen)
 {
+    size_t size = 0;
+    char *path = path_field(cfg, key, &size);
+    if (path) {
+        if (strlen(value) >= size) {
+            snprintf(err, errlen, "%s: expected a path shorter than %zu bytes", key, size);
+            return -CELLAR_EINVAL;
+        }
+        snprintf(path, size, "%s", value);
+        return 0;
+    }
     if (strcmp(key, "listen") == 0) {
         if (api_config_set_listen(&cfg->api, value) < 0) {
             snprintf(err, errlen, "listen: expected HOST:PORT, got \"%s\"", value);
@@ -198,6 +244,14 @@ int svc_config_set(struct svc_config *cfg, const char *key, const char *value, c
             continue;
         if (k->kind == K_STRING)
             return set_string(cfg, key, value, err, errlen);
+        if (k->kind == K_BOOL) {
+            if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+                snprintf(err, errlen, "%s: expected true or false, got \"%s\"", key, value);
+                return -CELLAR_EINVAL;
+            }
+            store_field(cfg, k, strcmp(value, "true") == 0);
+            return 0;
+        }
         uint64_t v = 0;
         if (parse_u64(value, k->kind == K_SIZE, &v) < 0 || v < k->min || v > k->max) {
             snprintf(err, errlen, "%s: expected %s in %llu..%llu, got \"%s\"", key,
@@ -284,6 +338,11 @@ static bool string_differs(const char *key, const struct svc_config *a, const st
         return a->registry.writer.sync != b->registry.writer.sync;
     if (strcmp(key, "cors_origins") == 0)
         return strcmp(a->api.cors_origins, b->api.cors_origins) != 0;
+    size_t size;
+    const char *pa = path_field((struct svc_config *)a, key, &size);
+    const char *pb = path_field((struct svc_config *)b, key, &size);
+    if (pa && pb)
+        return strcmp(pa, pb) != 0;
     return false; /* a string key this function does not know yet */
 }
 

@@ -32,6 +32,7 @@
  * sd_notify. It owns the server struct (`struct node`) and passes pieces
  * down; there is no global state.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -45,6 +46,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "api/auth.h"
 #include "api/server.h"
 #include "replication/registry.h"
 #include "service/config.h"
@@ -67,6 +69,7 @@ struct node {
     const char *config_path; /* NULL: no file */
     const char *cli_listen;
     const char *cli_data_dir;
+    bool cli_insecure;
 
     struct store_engine *engine;
     struct repl_registry *registry;
@@ -81,6 +84,8 @@ struct node {
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: cellard [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
+                 "               [--insecure]\n"
+                 "       cellard --hash-token < FILE\n"
                  "       cellard --help | --version\n"
                  "\n"
                  "Cellar node: a key-value store with tables, rows and sorted cells,\n"
@@ -92,6 +97,11 @@ static void usage(FILE *out)
                  "  --config FILE       a config file of key = value lines (see README.md);\n"
                  "                      --listen and --data-dir override it; SIGHUP\n"
                  "                      reads it again\n"
+                 "  --insecure          serve clients on other hosts even without access\n"
+                 "                      tokens (anyone who reaches the node may read and\n"
+                 "                      change every table)\n"
+                 "  --hash-token        read a token from stdin (up to the first newline)\n"
+                 "                      and print its SHA-256, for the tokens file\n"
                  "  --help              this text\n"
                  "  --version           the version\n");
 }
@@ -188,6 +198,28 @@ static int read_config(const struct node *n, struct svc_config *cfg, char *err, 
         snprintf(err, errlen, "--%s", msg);
         return -CELLAR_EINVAL;
     }
+    if (n->cli_insecure)
+        cfg->api.insecure = true;
+    return 0;
+}
+
+/* --hash-token: the tokens file's hash column for the token on stdin. */
+static int hash_token(void)
+{
+    char line[4096];
+    size_t len = fread(line, 1, sizeof(line), stdin);
+    const char *nl = memchr(line, '\n', len);
+    if (nl)
+        len = (size_t)(nl - line);
+    if (len && line[len - 1] == '\r')
+        len--;
+    if (len == 0 || (!nl && len == sizeof(line))) {
+        fprintf(stderr, "cellard --hash-token: expected one token (1..4095 bytes) on stdin\n");
+        return 2;
+    }
+    char hex[65];
+    api_sha256_hex(line, len, hex);
+    printf("%s\n", hex);
     return 0;
 }
 
@@ -196,7 +228,8 @@ static int parse_args(int argc, char **argv, struct node *n)
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'}, {"data-dir", required_argument, NULL, 'd'},
         {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},      {"insecure", no_argument, NULL, 'i'},
+        {"hash-token", no_argument, NULL, 't'},   {NULL, 0, NULL, 0},
     };
     int c;
     opterr = 0; /* our own one-line messages instead of getopt's */
@@ -217,6 +250,11 @@ static int parse_args(int argc, char **argv, struct node *n)
         case 'V':
             printf("cellard %s\n", CELLAR_VERSION);
             exit(0);
+        case 'i':
+            n->cli_insecure = true;
+            break;
+        case 't':
+            exit(hash_token());
         default:
             fail_start(EINVAL, "bad command line option \"%s\" (see cellard --help)",
                        argv[optind - 1]);
@@ -345,7 +383,8 @@ static void reload(struct node *n)
     n->cfg.api.max_page_bytes = next.api.max_page_bytes;
     n->cfg.api.max_scan_cells = next.api.max_scan_cells;
     n->cfg.api.max_scan_ms = next.api.max_scan_ms;
-    api_server_reload(n->server, &n->cfg.api);
+    if (api_server_reload(n->server, &n->cfg.api, err, sizeof(err)) < 0)
+        log_err("reload: %s; the previous access tokens and certificate stay in force", err);
     reload_cors_origins(n, &next);
 
     log_notice("reloaded %s: %u settings applied, %u need a restart", n->config_path, ctx.applied,
@@ -404,6 +443,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     json_object_seed(0);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
 
     log_info("cellard %s starting, data in %s", CELLAR_VERSION, n.cfg.data_dir);
     n.watchdog_us = svc_watchdog_interval_us();
@@ -417,6 +457,12 @@ int main(int argc, char **argv)
                  (unsigned long long)(n.cfg.registry.writer.test_wedge_after_ms / 1000));
     if (take_listen_socket(&n) < 0) {
         rc = 1;
+        goto out;
+    }
+    char why[1024];
+    if (api_config_check(&n.cfg.api, why, sizeof(why)) < 0) {
+        fail_start(EINVAL, "%s", why);
+        rc = 2;
         goto out;
     }
     if (make_dirs(n.cfg.data_dir) < 0) {

@@ -13,13 +13,17 @@
  * address (a wildcard address is replaced by loopback), one "GET /healthz"
  * with "Connection: close", and a read of the status line; any answer but
  * 200 within the timeout fails it. It uses the node's real accept path and
- * MHD workers, so it proves what a client would see.
+ * MHD workers, so it proves what a client would see. When the node serves
+ * HTTPS the probe goes through libcurl instead (a TLS handshake, then the
+ * same request; the node's own certificate is not verified: it is the
+ * node talking to itself over loopback).
  *
  * Threads: main thread only.
  */
 #include "service/watchdog.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -145,10 +149,62 @@ static int wait_fd(int fd, short events, uint64_t deadline_ms)
     }
 }
 
+/* The HTTPS form of probe_http(), through libcurl. */
+static int probe_https(struct svc_watchdog *wd, char *why, size_t whylen)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (wd->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&wd->addr;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&wd->addr;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    }
+    char url[128];
+    snprintf(url, sizeof(url), wd->addr.ss_family == AF_INET6 ? "https://[%s]:%u/healthz"
+                                                              : "https://%s:%u/healthz",
+             host, port);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(why, whylen, "HTTPS probe: cannot create a curl handle");
+        return -CELLAR_ENOMEM;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)wd->probe_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    FILE *sink = fopen("/dev/null", "w");
+    if (sink)
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+    int rc = 0;
+    CURLcode res = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (res != CURLE_OK) {
+        snprintf(why, whylen, "HTTPS probe: %s", curl_easy_strerror(res));
+        rc = -CELLAR_EIO;
+    } else if (status != 200) {
+        snprintf(why, whylen, "HTTPS probe: GET /healthz answered %ld", status);
+        rc = -CELLAR_EIO;
+    }
+    if (sink)
+        fclose(sink);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 /* GET /healthz on the node's own socket. 0 when answered 200 in time;
  * otherwise a negative code and a reason in why. */
 static int probe_http(struct svc_watchdog *wd, char *why, size_t whylen)
 {
+    if (api_server_tls(wd->srv))
+        return probe_https(wd, why, whylen);
     static const char req[] = "GET /healthz HTTP/1.1\r\nHost: cellard-watchdog\r\n"
                               "Connection: close\r\n\r\n";
     uint64_t deadline = cellar_mono_ms() + wd->probe_timeout_ms;

@@ -36,10 +36,15 @@ def wait_for(cond, timeout, what):
 class Node:
     """One cellard process with its own data directory and log file."""
 
-    def __init__(self, data_dir=None, config=None):
+    def __init__(self, data_dir=None, config=None, args=None, ssl_context=None, headers=None):
+        """args: extra command-line arguments; ssl_context: speak HTTPS with
+        it; headers: sent with every request (e.g. Authorization)."""
         self.own_dir = data_dir is None
         self.dir = data_dir or tempfile.mkdtemp(prefix="cellar-it-")
         self.config = config or {}
+        self.args = list(args or [])
+        self.ssl_context = ssl_context
+        self.headers = dict(headers or {})
         self.proc = None
         self.port = None
         self.log_path = None
@@ -55,6 +60,7 @@ class Node:
                 for k, v in self.config.items():
                     f.write("%s = %s\n" % (k, v))
             args += ["--config", path]
+        args += self.args
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -97,14 +103,19 @@ class Node:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def conn(self, timeout=30):
+        if self.ssl_context:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.ssl_context)
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, conn=None):
         """One request; returns (status, headers dict (lower-case), body bytes)."""
         own = conn is None
         c = conn or self.conn()
+        h = dict(self.headers)
+        h.update(headers or {})
         try:
-            c.request(method, path, body=body, headers=headers or {})
+            c.request(method, path, body=body, headers=h)
             r = c.getresponse()
             data = r.read()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, data
