@@ -25,6 +25,9 @@ TEST_DEBS += systemd util-linux procps
 # The API suite (tests/api) runs on Debian's python3 with these; the
 # generated client's test (tests/client) needs node and npm (ENSURE_NPM).
 TEST_DEBS += python3-pytest python3-jsonschema python3-yaml python3-hypothesis
+# The HTTPS tests make a throwaway CA with openssl; the access tests make a
+# network namespace with iproute2.
+TEST_DEBS += openssl iproute2
 # Debian's python3, which sees the python3-* packages (a python3 of another
 # origin earlier on PATH would not).
 DEB_PYTHON := /usr/bin/python3
@@ -121,6 +124,9 @@ test: deps-test
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/systemd/run
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard $(DEB_PYTHON) -m pytest -q -p no:cacheprovider tests/api
+	@echo "API suite again, over HTTPS with a bearer token"
+	@CELLAR_API_SECURE=1 CELLARD=$(CURDIR)/$(BUILD)/cellard $(DEB_PYTHON) -m pytest -q \
+	    -p no:cacheprovider tests/api
 	@$(MAKE) --no-print-directory -s $(NPM_TOOLS)
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/client/run
 

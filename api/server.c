@@ -1111,8 +1111,9 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
                                             cfg->connection_limit_per_ip, NULL};
     if (s->tls) {
         flags |= MHD_USE_TLS;
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK,
-                                            (intptr_t)api_tls_retrieve, NULL};
+        /* MHD reads this option's function from ptr_value in an array. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                            (void *)api_tls_retrieve};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
                                             "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0"};
     }
@@ -1144,7 +1145,8 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     s->daemon = MHD_start_daemon(flags, cfg->listen_port, NULL, NULL, on_access, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->daemon) {
-        log_err("cannot listen on %s:%u (is the port in use?)", cfg->listen_host, cfg->listen_port);
+        log_err("cannot start serving on %s:%u (the port is in use, or a line above says why)",
+                cfg->listen_host, cfg->listen_port);
         rc = -CELLAR_ESYS;
         goto out;
     }

@@ -159,7 +159,7 @@ class Api:
     def _conn(self):
         c = getattr(self.local, "conn", None)
         if c is None:
-            c = http.client.HTTPConnection("127.0.0.1", self.node.port, timeout=60)
+            c = self.node.conn(timeout=300)
             self.local.conn = c
         return c
 
@@ -182,7 +182,8 @@ class Api:
                 parts.append("%s=%s" % (k, q(v if isinstance(v, (str, bytes)) else str(v))))
             if parts:
                 path += ("&" if "?" in path else "?") + "&".join(parts)
-        hdrs = dict(headers or {})
+        hdrs = dict(self.node.headers)
+        hdrs.update(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
@@ -200,7 +201,13 @@ class Api:
                 if r.will_close:
                     self._drop()
                 break
+            except TimeoutError:
+                # Not retried: the request may have been carried out (a
+                # second table create would then answer 409).
+                self._drop()
+                raise
             except (ConnectionError, http.client.HTTPException, OSError):
+                # A kept-alive connection the server closed: sent again once.
                 self._drop()
                 if attempt:
                     raise

@@ -135,6 +135,28 @@ class Node:
         return status, hdrs, (json.loads(data) if data else None)
 
 
+def make_test_pki(directory, names=("127.0.0.1",), ca=None):
+    """A throwaway CA (unless ca=(ca_pem, ca_key) is given) and a server
+    certificate for the IP addresses in names, made with openssl. Returns
+    a dict with the paths: ca, ca_key, cert, key."""
+    os.makedirs(directory, exist_ok=True)
+    p = lambda n: os.path.join(directory, n)
+    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    if ca is None:
+        run("openssl", "req", "-x509", *ec, "-keyout", p("ca.key"), "-out", p("ca.pem"),
+            "-days", "2", "-subj", "/CN=Cellar test CA")
+        ca = (p("ca.pem"), p("ca.key"))
+    run("openssl", "req", *ec, "-keyout", p("node.key"), "-out", p("node.csr"),
+        "-subj", "/CN=%s" % names[0])
+    with open(p("ext"), "w") as f:
+        f.write("subjectAltName=%s\n" % ",".join("IP:" + n for n in names))
+    run("openssl", "x509", "-req", "-in", p("node.csr"), "-CA", ca[0], "-CAkey", ca[1],
+        "-CAcreateserial", "-out", p("node.pem"), "-days", "2", "-extfile", p("ext"))
+    return {"ca": ca[0], "ca_key": ca[1], "cert": p("node.pem"), "key": p("node.key")}
+
+
 def quote(b):
     """Percent-encodes bytes (or str) as one path segment."""
     if isinstance(b, str):
