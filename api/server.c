@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "api/auth.h"
+#include "api/deadline.h"
 #include "api/internal.h"
 #include "api/tls.h"
 
@@ -69,6 +70,8 @@ struct api_server {
     struct api_tls *tls;
     struct api_tls **tls_gens;
     size_t n_tls_gens;
+
+    struct api_deadlines *deadlines; /* request and idle time limits */
 };
 
 void api_config_defaults(struct api_config *cfg)
@@ -1010,6 +1013,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     switch (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE)) {
     case API_REQ_NEW:
+        api_tracked_busy(api_deadlines_of(conn));
         dispatch(req);
         return MHD_YES;
     case API_REQ_WAITING:
@@ -1030,6 +1034,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct api_server *s = cls;
     struct api_request *req = *con_cls;
+    api_tracked_idle(api_deadlines_of(conn));
     if (!req)
         return;
     *con_cls = NULL;
@@ -1045,6 +1050,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req->allocs);
     free(req);
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The request line arrived: the request deadline starts. Returns the
+ * initial request context (none: on_access makes it). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    api_tracked_receiving(api_deadlines_of(conn));
+    return NULL;
 }
 
 /* Leaves URLs and query strings as they came: the router decodes each
@@ -1120,6 +1133,12 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                         (intptr_t)cfg->connection_memory_bytes, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    s->deadlines = api_deadlines_new((uint64_t)cfg->request_timeout_s * 1000u,
+                                     (uint64_t)cfg->connection_timeout_s * 1000u);
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                        (intptr_t)api_deadlines_notify, s->deadlines};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
     if (cfg->listen_fd >= 0) {
@@ -1228,6 +1247,7 @@ void api_server_stop(struct api_server *s)
     admin_stop(s);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    api_deadlines_free(s->deadlines);
     pthread_cond_destroy(&s->admin_cond);
     pthread_mutex_destroy(&s->admin_lock);
     api_metrics_free(s->metrics);
