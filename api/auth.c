@@ -326,7 +326,8 @@ const struct api_token *api_auth_find(const struct api_auth *a, const char *toke
     uintptr_t found = 0;
     for (size_t i = 0; i < a->n_tokens; i++) {
         /* mask is all ones when equal, zero otherwise: no branch on it. */
-        uintptr_t mask = (uintptr_t)0 - (uintptr_t)(ct_differs(h, a->tokens[i].hash, HASH_LEN) == 0);
+        uintptr_t mask =
+            (uintptr_t)0 - (uintptr_t)(ct_differs(h, a->tokens[i].hash, HASH_LEN) == 0);
         found |= mask & (uintptr_t)&a->tokens[i];
     }
     return (const struct api_token *)found;

@@ -130,8 +130,7 @@ static void reap(struct api_deadlines *d)
                      (unsigned long long)d->request_timeout_ms);
         } else {
             __atomic_add_fetch(&d->cut_idle, 1, __ATOMIC_RELAXED);
-            log_debug("http: cut a connection idle for %llu ms",
-                      (unsigned long long)(now - since));
+            log_debug("http: cut a connection idle for %llu ms", (unsigned long long)(now - since));
         }
     }
 }

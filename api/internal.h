@@ -95,8 +95,8 @@ struct api_request {
     void **allocs; /* api_alloc'ed blocks */
     size_t n_allocs;
     uint64_t start_us;
-    unsigned http_status; /* of the reply, for metrics */
-    int route;            /* index in the route table, -1 when none matched */
+    unsigned http_status;          /* of the reply, for metrics */
+    int route;                     /* index in the route table, -1 when none matched */
     const struct api_token *token; /* the bearer token that authorized it, or NULL */
 };
 

@@ -713,8 +713,8 @@ static int listen_address(const struct api_config *cfg, struct sockaddr_storage 
         }
         return 0;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(cfg->listen_host, NULL, &hints, &ai);
     if (gai != 0) {
@@ -1125,8 +1125,8 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     if (s->tls) {
         flags |= MHD_USE_TLS;
         /* MHD reads this option's function from ptr_value in an array. */
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
-                                            (void *)api_tls_retrieve};
+        opts[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)api_tls_retrieve};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
                                             "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0"};
     }
@@ -1137,8 +1137,7 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
                                      (uint64_t)cfg->connection_timeout_s * 1000u);
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
                                         (intptr_t)api_deadlines_notify, s->deadlines};
-    opts[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)no_unescape, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
     if (cfg->listen_fd >= 0) {
@@ -1298,8 +1297,7 @@ static int reload_files(struct api_server *s, char *err, size_t errlen)
     return 0;
 }
 
-int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err,
-                      size_t errlen)
+int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err, size_t errlen)
 {
     /* Workers read the byte limits without a lock; they are word-sized and
      * stored atomically, so a request sees the old or the new value. */

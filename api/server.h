@@ -98,8 +98,7 @@ void api_server_stop(struct api_server *s);
  * starts). Requests already past their checks keep the limits they were
  * checked against. Returns -CELLAR_EINVAL with err set when a file no
  * longer loads; the previous tokens or certificate then stay in force. */
-int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err,
-                      size_t errlen);
+int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err, size_t errlen);
 
 /* Whether the server speaks HTTPS. */
 bool api_server_tls(const struct api_server *s);

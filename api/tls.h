@@ -36,7 +36,6 @@ void api_tls_serve(struct api_tls *t);
 /* The GnuTLS certificate retrieve callback for MHD_OPTION_HTTPS_CERT_CALLBACK. */
 int api_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
                      const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
-                     gnutls_pcert_st **pcert, unsigned int *pcert_length,
-                     gnutls_privkey_t *pkey);
+                     gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey);
 
 #endif

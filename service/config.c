@@ -164,8 +164,7 @@ static char *path_field(struct svc_config *cfg, const char *key, size_t *size)
         size_t size;
     } paths[] = {
         {"tokens_file", cfg->api.tokens_file, sizeof(cfg->api.tokens_file)},
-        {"cluster_secret_file", cfg->api.cluster_secret_file,
-         sizeof(cfg->api.cluster_secret_file)},
+        {"cluster_secret_file", cfg->api.cluster_secret_file, sizeof(cfg->api.cluster_secret_file)},
         {"tls_cert_file", cfg->api.tls_cert_file, sizeof(cfg->api.tls_cert_file)},
         {"tls_key_file", cfg->api.tls_key_file, sizeof(cfg->api.tls_key_file)},
     };

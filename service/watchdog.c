@@ -164,8 +164,8 @@ static int probe_https(struct svc_watchdog *wd, char *why, size_t whylen)
         port = ntohs(a->sin_port);
     }
     char url[128];
-    snprintf(url, sizeof(url), wd->addr.ss_family == AF_INET6 ? "https://[%s]:%u/healthz"
-                                                              : "https://%s:%u/healthz",
+    snprintf(url, sizeof(url),
+             wd->addr.ss_family == AF_INET6 ? "https://[%s]:%u/healthz" : "https://%s:%u/healthz",
              host, port);
     CURL *c = curl_easy_init();
     if (!c) {
