@@ -149,7 +149,10 @@ static int parse_tables(struct api_token *t, const char *list, char *msg, size_t
             return -CELLAR_EINVAL;
         }
         t->tables = cellar_xrealloc(t->tables, (t->n_tables + 1) * sizeof(*t->tables));
-        t->tables[t->n_tables++] = cellar_xmemdup(p, len);
+        char *name = cellar_xmalloc(len + 1);
+        memcpy(name, p, len);
+        name[len] = '\0';
+        t->tables[t->n_tables++] = name;
         if (!comma)
             return 0;
         p = comma + 1;
