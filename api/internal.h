@@ -55,6 +55,8 @@ typedef void (*api_handler_fn)(struct api_request *req);
 struct api_write_result {
     int status;                   /* 0, or why it was not committed */
     struct store_outcome outcome; /* valid when status == 0 */
+    uint64_t taken_us;            /* the writer took its group (cellar_mono_us) */
+    uint64_t committed_us;        /* the group's commit returned */
 };
 
 struct api_request {
@@ -96,6 +98,13 @@ struct api_request {
     uint64_t start_us;
     unsigned http_status; /* of the reply, for metrics */
     int route;            /* index in the route table, -1 when none matched */
+
+    /* Phases, cellar_mono_us(), for the slow request log (0: not reached). */
+    uint64_t dispatch_us; /* the whole request was read; the handler runs */
+    uint64_t deferred_us; /* handed to writers or the admin thread */
+    uint64_t resumed_us;  /* the completion runs */
+    uint64_t answered_us; /* a response was queued */
+    int64_t partition;    /* the row's partition, -1 when none or several */
 };
 
 /* Per-request allocation, freed with the request. Never returns NULL. */
@@ -270,6 +279,8 @@ struct api_metrics *api_metrics_new(void);
 void api_metrics_free(struct api_metrics *m);
 void api_metrics_record(struct api_metrics *m, int route, enum api_method method, unsigned status,
                         uint64_t elapsed_us);
+/* Logs the request when it took at least slow_request_ms (server.c). */
+void api_log_slow(struct api_request *req, uint64_t end_us);
 struct api_metrics *api_metrics(struct api_request *req);
 void api_h_metrics(struct api_request *req);
 

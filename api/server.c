@@ -78,6 +78,7 @@ void api_config_defaults(struct api_config *cfg)
     cfg->max_page_bytes = 4 * 1024 * 1024;
     cfg->max_scan_cells = 10000;
     cfg->max_scan_ms = 100;
+    cfg->slow_request_ms = 1000;
     cfg->cors_origins[0] = '\0';
 }
 
@@ -142,9 +143,7 @@ const char *api_header(struct api_request *req, const char *name)
 
 static uint64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return cellar_mono_us();
 }
 
 /* The request's Origin when cors_origins allows it, else NULL. */
@@ -184,6 +183,7 @@ void api_reply_response(struct api_request *req, unsigned status, struct MHD_Res
                                 "ETag, Location, Retry-After");
     }
     req->http_status = status;
+    req->answered_us = now_us();
     if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
         log_warn("could not queue a %u response to %s %s", status, req->method_name, req->url);
     MHD_destroy_response(resp);
@@ -569,6 +569,7 @@ bool api_json_only_fields(struct api_request *req, json_t *doc, const char *cons
 
 static void resume(struct api_request *req)
 {
+    req->resumed_us = now_us();
     __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
     MHD_resume_connection(req->conn);
 }
@@ -577,6 +578,7 @@ static void resume(struct api_request *req)
 struct write_slot {
     struct api_request *req;
     size_t index;
+    struct repl_writer *writer;
 };
 
 /* Writer thread: keep what the handler needs; the last one resumes. */
@@ -586,6 +588,7 @@ static void on_write_done(void *arg, int status, const struct store_outcome *out
     struct api_request *req = slot->req;
     struct api_write_result *r = &req->writes[slot->index];
     r->status = status;
+    repl_writer_group_times(slot->writer, &r->taken_us, &r->committed_us);
     if (out) {
         r->outcome = *out;
         if (out->check_value.data)
@@ -608,10 +611,11 @@ void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *con
     /* Held by this thread until every mutation is handed over, so no
      * callback can resume the request half-way through. */
     req->writes_pending = n + 1;
+    req->deferred_us = now_us();
     /* Suspend before publishing: a writer may call back at once. */
     MHD_suspend_connection(req->conn);
     for (size_t i = 0; i < n; i++) {
-        slots[i] = (struct write_slot){req, i};
+        slots[i] = (struct write_slot){req, i, writers[i]};
         int rc = repl_submit_take(writers[i], mutations[i], on_write_done, &slots[i]);
         if (rc < 0) {
             req->writes[i].status = rc;
@@ -635,6 +639,7 @@ void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_
     req->admin = admin;
     req->admin_next = NULL;
     req->state = API_REQ_WAITING;
+    req->deferred_us = now_us();
     MHD_suspend_connection(req->conn);
     pthread_mutex_lock(&s->admin_lock);
     if (s->admin_stop || s->admin_len >= s->cfg.admin_queue_max) {
@@ -788,6 +793,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->method = parse_method(method);
         req->start_us = now_us();
         req->route = -1;
+        req->partition = -1;
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
         *con_cls = req;
         const char *cl =
@@ -812,6 +818,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     switch (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE)) {
     case API_REQ_NEW:
+        req->dispatch_us = now_us();
         dispatch(req);
         return MHD_YES;
     case API_REQ_WAITING:
@@ -827,6 +834,54 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return MHD_YES;
 }
 
+static double ms_between(uint64_t from_us, uint64_t to_us)
+{
+    return from_us && to_us >= from_us ? (double)(to_us - from_us) / 1000.0 : 0.0;
+}
+
+/* One line for a request slower than slow_request_ms, with where the time
+ * went: reading the request, the handler, for writes the queue, the group
+ * commit and the wait to be resumed, for admin calls the admin thread, and
+ * sending the reply. */
+void api_log_slow(struct api_request *req, uint64_t end_us)
+{
+    uint64_t threshold = __atomic_load_n(&req->srv->cfg.slow_request_ms, __ATOMIC_RELAXED);
+    if (!threshold || end_us - req->start_us < threshold * 1000u)
+        return;
+    char phases[256];
+    size_t n = 0;
+    n += (size_t)snprintf(phases + n, sizeof(phases) - n, "read %.1f",
+                          ms_between(req->start_us, req->dispatch_us));
+    if (req->deferred_us) {
+        uint64_t taken = 0, committed = 0;
+        for (size_t i = 0; i < req->n_writes; i++) {
+            taken = req->writes[i].taken_us > taken ? req->writes[i].taken_us : taken;
+            committed =
+                req->writes[i].committed_us > committed ? req->writes[i].committed_us : committed;
+        }
+        n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", handler %.1f",
+                              ms_between(req->dispatch_us, req->deferred_us));
+        if (req->n_writes)
+            n += (size_t)snprintf(phases + n, sizeof(phases) - n,
+                                  ", queued %.1f, commit %.1f, resume %.1f",
+                                  ms_between(req->deferred_us, taken), ms_between(taken, committed),
+                                  ms_between(committed, req->resumed_us));
+        else
+            n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", admin %.1f",
+                                  ms_between(req->deferred_us, req->resumed_us));
+        n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", complete %.1f",
+                              ms_between(req->resumed_us, req->answered_us));
+    } else {
+        n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", handler %.1f",
+                              ms_between(req->dispatch_us, req->answered_us));
+    }
+    snprintf(phases + n, sizeof(phases) - n, ", send %.1f", ms_between(req->answered_us, end_us));
+    log_warn("slow request: %s %.200s -> %u in %.1f ms (route %s, partition %lld; ms: %s)",
+             req->method_name, req->url, req->http_status, ms_between(req->start_us, end_us),
+             req->route >= 0 ? api_route_name(req->route) : "unmatched", (long long)req->partition,
+             phases);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -835,9 +890,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
-    if (req->state == API_REQ_ANSWERED)
+    uint64_t end_us = now_us();
+    if (req->state == API_REQ_ANSWERED) {
         api_metrics_record(s->metrics, req->route, req->method, req->http_status,
-                           now_us() - req->start_us);
+                           end_us - req->start_us);
+        api_log_slow(req, end_us);
+    }
     cellar_buf_fini(&req->body);
     for (size_t i = 0; i < req->n_writes; i++)
         store_outcome_fini(&req->writes[i].outcome);

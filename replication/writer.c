@@ -104,6 +104,8 @@ struct repl_writer {
     uint64_t last_ts;       /* timestamp_ms of the last stamped mutation */
     uint64_t trimmed_below; /* log entries below this were trimmed */
     uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
+    uint64_t taken_us;      /* the current group: taken off the queue */
+    uint64_t committed_us;  /* the current group: its commit returned */
 
     /* Relaxed atomics; see repl_writer_stats. */
     uint64_t st_committed_decree;
@@ -112,6 +114,8 @@ struct repl_writer {
     uint64_t st_queue_depth;
     uint64_t st_failed_batches;
     uint64_t st_buckets[N_BUCKETS];
+    uint64_t st_commit_buckets[REPL_COMMIT_BUCKETS];
+    uint64_t st_commit_us_sum;
     uint64_t st_heartbeat_ms; /* cellar_mono_ms() of the last loop */
 };
 
@@ -229,12 +233,21 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
     }
     uint64_t last = w->next_decree - 1;
     if (rc == 0) {
+        uint64_t t0 = cellar_mono_us();
         rc = store_batch_commit(w->batch, last, w->cfg.sync);
+        w->committed_us = cellar_mono_us();
+        uint64_t us = w->committed_us - t0;
+        size_t b = 0;
+        while (b < REPL_COMMIT_BUCKETS - 1 && us > REPL_COMMIT_BUCKET_US(b))
+            b++;
+        stat_add(&w->st_commit_buckets[b], 1);
+        stat_add(&w->st_commit_us_sum, us);
         if (rc)
             log_err("writer %s: committing decrees %" PRIu64 "..%" PRIu64 " failed: %s", w->name,
                     last + 1 - n, last, cellar_strerror(rc));
     }
     if (rc) {
+        w->committed_us = cellar_mono_us();
         w->next_decree = store_partition_applied_decree(w->sp) + 1;
         stat_add(&w->st_failed_batches, 1);
     } else {
@@ -311,6 +324,7 @@ static void *writer_main(void *arg)
         size_t n = 0;
         struct repl_entry *group = take_group(w, &n);
         pthread_mutex_unlock(&w->mu);
+        w->taken_us = cellar_mono_us();
         run_group(w, group, n);
     }
     log_debug("writer %s: stopped at decree %" PRIu64, w->name, w->next_decree - 1);
@@ -453,6 +467,16 @@ void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *ou
     out->failed_batches = stat_get(&w->st_failed_batches);
     for (size_t i = 0; i < N_BUCKETS; i++)
         out->batch_size_buckets[i] = stat_get(&w->st_buckets[i]);
+    for (size_t i = 0; i < REPL_COMMIT_BUCKETS; i++)
+        out->commit_buckets[i] = stat_get(&w->st_commit_buckets[i]);
+    out->commit_us_sum = stat_get(&w->st_commit_us_sum);
+}
+
+void repl_writer_group_times(const struct repl_writer *w, uint64_t *taken_us,
+                             uint64_t *committed_us)
+{
+    *taken_us = w->taken_us;
+    *committed_us = w->committed_us;
 }
 
 uint64_t repl_writer_heartbeat_ms(const struct repl_writer *w)
