@@ -89,13 +89,23 @@ function M.seed()
 end
 
 -- Main thread, at the end: one JSON line with the figures bench/run reads.
+-- "q" is the latency quantile function on a grid (percent -> us), fine in
+-- the tail, so bench/run can merge the latencies of several runs.
+local grid = {}
+for p = 1, 99 do grid[#grid + 1] = p end
+for p = 99.1, 99.95, 0.1 do grid[#grid + 1] = p end
+grid[#grid + 1] = 99.99
 function M.done(summary, latency, requests)
    local e = summary.errors
+   local q = {}
+   for i, p in ipairs(grid) do
+      q[i] = string.format("[%g,%d]", p, latency:percentile(p))
+   end
    local line = string.format(
-      '{"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
+      '{"requests":%d,"duration_us":%d,"min_us":%d,"max_us":%d,"q":[%s],' ..
       '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\n',
-      summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-      latency:percentile(99), latency.max, e.connect, e.read, e.write, e.status, e.timeout)
+      summary.requests, summary.duration, latency.min, latency.max, table.concat(q, ","),
+      e.connect, e.read, e.write, e.status, e.timeout)
    local path = os.getenv("BENCH_OUT")
    if path then
       local f = assert(io.open(path, "a"))
