@@ -59,6 +59,15 @@ struct api_write_result {
     uint64_t committed_us;        /* the group's commit returned */
 };
 
+/* A table admin call's arguments and result: kept out of api_request,
+ * which every request allocates, because the envs make them large. */
+struct api_admin_args {
+    struct repl_table_meta table; /* admin results */
+    char name_arg[REPL_TABLE_NAME_MAX + 1];
+    char name_arg2[REPL_TABLE_NAME_MAX + 1];
+    struct repl_table_spec spec;
+};
+
 struct api_request {
     struct api_server *srv;
     struct MHD_Connection *conn;
@@ -83,11 +92,8 @@ struct api_request {
     size_t writes_pending; /* atomic: the last writer callback resumes */
 
     /* Result of deferred admin work. */
-    int status;                   /* 0 or -CELLAR_E* */
-    struct repl_table_meta table; /* admin results */
-    char name_arg[REPL_TABLE_NAME_MAX + 1];
-    char name_arg2[REPL_TABLE_NAME_MAX + 1];
-    struct repl_table_spec spec;
+    int status;                 /* 0 or -CELLAR_E* */
+    struct api_admin_args *adm; /* table admin calls only (handlers_tables.c) */
     bool flag_arg;
     bool force_b64; /* ?encoding=base64, for completions that build JSON */
 

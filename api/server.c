@@ -69,7 +69,7 @@ void api_config_defaults(struct api_config *cfg)
     cfg->threads = 0;
     cfg->connection_limit = 1024;
     cfg->connection_timeout_s = 60;
-    cfg->connection_memory_bytes = 64 * 1024;
+    cfg->connection_memory_bytes = 32 * 1024;
     cfg->max_body_bytes = 4 * 1024 * 1024;
     cfg->max_value_bytes = 1024 * 1024;
     cfg->admin_queue_max = 64;
@@ -777,6 +777,25 @@ static void dispatch(struct api_request *req)
     api_route(req);
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Whether the request line and headers leave room in the connection's
+ * memory (http_connection_memory_bytes) for the reply's headers. MHD
+ * refuses a request that does not fit its read buffer, but one that fits
+ * and leaves too little room would run and then have its reply dropped
+ * with the connection; such a request is refused first, with 414. */
+static bool request_fits(struct api_server *s, struct MHD_Connection *conn, const char *url)
+{
+    size_t bytes = strlen(url) + 32;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &bytes);
+    return bytes + 1024 <= s->cfg.connection_memory_bytes / 2;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -802,6 +821,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (cl && cellar_parse_i64(cl, strlen(cl), &declared) == 0 &&
             (uint64_t)declared > s->cfg.max_body_bytes)
             req->body_too_large = true; /* answered once the body is skipped */
+        if (!request_fits(s, conn, url))
+            api_reply_problem(req, 414, "URI_TOO_LONG",
+                              "the request line and headers take more than half of "
+                              "http_connection_memory_bytes (%zu)",
+                              s->cfg.connection_memory_bytes);
         return MHD_YES;
     }
     if (*upload_data_size) {

@@ -10,7 +10,10 @@
  * only marks the request, the reply is queued on the next one, so the
  * connection stays alive.
  *
- * Usage: ceiling PORT [THREADS]. Binds 127.0.0.1 only; stops on SIGTERM
+ * Usage: ceiling PORT [THREADS [MEMORY]]: MEMORY is the per-connection
+ * memory (MHD_OPTION_CONNECTION_MEMORY_LIMIT, default MHD's 32 KiB), which
+ * libmicrohttpd zeroes for every request, so bench/run gives it cellard's
+ * default. Binds 127.0.0.1 only; stops on SIGTERM
  * or SIGINT. Threads: MHD's workers run on_access; the main thread waits
  * for the signal.
  */
@@ -19,6 +22,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +55,7 @@ int main(int argc, char **argv)
     }
     unsigned port = (unsigned)strtoul(argv[1], NULL, 10);
     unsigned threads = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 0;
+    size_t memory = argc > 3 ? (size_t)strtoul(argv[3], NULL, 10) : 32 * 1024;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
@@ -72,6 +77,7 @@ int main(int argc, char **argv)
         {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, 1024, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)memory, NULL},
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
