@@ -612,6 +612,20 @@ void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *con
      * callback can resume the request half-way through. */
     req->writes_pending = n + 1;
     req->deferred_us = now_us();
+    if (n == 1) {
+        /* durability=os and an idle writer: commit here, no suspend. The
+         * callback runs before this returns and leaves the +1 to us. */
+        slots[0] = (struct write_slot){req, 0, writers[0]};
+        if (repl_commit_inline(writers[0], mutations[0], on_write_done, &slots[0])) {
+            req->writes_pending = 0;
+            req->resumed_us = now_us();
+            __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
+            req->complete(req);
+            if (req->state != API_REQ_ANSWERED)
+                api_reply_problem(req, 500, "INTERNAL", "the request produced no reply");
+            return;
+        }
+    }
     /* Suspend before publishing: a writer may call back at once. */
     MHD_suspend_connection(req->conn);
     for (size_t i = 0; i < n; i++) {

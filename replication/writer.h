@@ -70,6 +70,15 @@ void repl_writer_stop(struct repl_writer *w);
  * never called and m is already freed. */
 int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done, void *arg);
 
+/* Under durability=os (cfg.sync false), runs m at once on the calling
+ * thread as a group of its own when the writer has nothing queued and no
+ * group running: returns 1 after done was called (on this thread, with
+ * m's outcome; m is consumed). Otherwise returns 0 and has done nothing
+ * (m is still the caller's: submit it with repl_submit_take). Always 0
+ * under durability=fsync, while stopping, and with the test wedge set. */
+int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_done_fn done,
+                       void *arg);
+
 /* Counters for metrics; read without a lock (relaxed). */
 struct repl_writer_stats {
     uint64_t committed_decree; /* last durable decree */
