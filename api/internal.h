@@ -194,6 +194,17 @@ bool api_utf8_valid(const char *s, size_t len);
 void api_json_set_bytes(json_t *obj, const char *name, const void *data, size_t len,
                         bool force_base64);
 
+/* Direct JSON text for hot responses (codec.c): the same text jansson
+ * writes (compact, UTF-8 as is, control characters escaped). */
+void api_jw_string(struct cellar_buf *b, const char *s, size_t len); /* quoted */
+/* "name":"..." (valid UTF-8 without NUL, and not force_base64) or
+ * "name_base64":"..." (standard base64), as api_json_set_bytes decides. */
+void api_jw_bytes(struct cellar_buf *b, const char *name, const void *data, size_t len,
+                  bool force_base64);
+void api_jw_u64(struct cellar_buf *b, uint64_t v);
+/* A reply whose body is the JSON text in b (taken). */
+void api_reply_json_text(struct api_request *req, unsigned status, struct cellar_buf *b);
+
 /* Table and row access (access.c). A held table keeps the registry's read
  * lock: end it before replying when possible, always before returning. */
 struct api_table {

@@ -207,6 +207,15 @@ void api_reply_json(struct api_request *req, unsigned status, json_t *json)
     api_reply_response(req, status, text_response(text, strlen(text), "application/json"));
 }
 
+void api_reply_json_text(struct api_request *req, unsigned status, struct cellar_buf *b)
+{
+    size_t len = 0;
+    char *text = cellar_buf_steal(b, &len);
+    if (!text)
+        text = cellar_xmemdup("", 1);
+    api_reply_response(req, status, text_response(text, len, "application/json"));
+}
+
 void api_reply_empty(struct api_request *req, unsigned status)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
