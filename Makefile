@@ -7,6 +7,8 @@
 #                   (tests/integration, tests/systemd, tests/api, tests/client)
 #   make check      the same tests on an ASan+UBSan build (build-asan/)
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
+#   make bench      cellard against the libmicrohttpd ceiling, etcd and webdis
+#                   (bench/README.md); installs wrk and the peers first
 #   make install    binary, systemd units, sysusers.d/tmpfiles.d snippets and a
 #                   default config, under PREFIX (default /usr/local) and DESTDIR
 #   make clean
@@ -32,6 +34,8 @@ TEST_DEBS += openssl iproute2
 # origin earlier on PATH would not).
 DEB_PYTHON := /usr/bin/python3
 LINT_DEBS := clang-format cppcheck
+# make bench: the load generator and the peers it measures against.
+BENCH_DEBS := $(BUILD_DEBS) python3 wrk etcd-server webdis redis-server
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
         -Wno-unused-parameter
@@ -147,6 +151,21 @@ lint: deps-lint
 
 clean:
 	rm -rf build build-asan
+
+# --- Benchmark (bench/README.md) -------------------------------------------
+.PHONY: bench deps-bench
+
+deps-bench:
+	@scripts/ensure-deps $(BENCH_DEBS)
+
+$(BUILD)/bench/ceiling: bench/ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(shell pkg-config --libs libmicrohttpd 2>/dev/null) -lpthread
+
+bench: deps-bench
+	@$(MAKE) --no-print-directory $(BUILD)/cellard $(BUILD)/bench/ceiling
+	@$(DEB_PYTHON) bench/run --cellard $(BUILD)/cellard --ceiling $(BUILD)/bench/ceiling \
+	    --json $(BUILD)/bench/results.json
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)
 

@@ -63,6 +63,7 @@ bool api_row_begin(struct api_request *req, struct api_table *t, struct api_byte
     if (!api_key_valid(req, hk, true) || !api_table_begin(req, t))
         return false;
     *partition = repl_table_partition_of(t->table, hk->data, hk->len);
+    req->partition = (int64_t)*partition;
     return true;
 }
 

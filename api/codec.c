@@ -191,3 +191,83 @@ void api_json_set_bytes(json_t *obj, const char *name, const void *data, size_t 
     json_object_set_new(obj, key, json_stringn(tmp, n));
     free(tmp);
 }
+
+/* --- Direct JSON text (hot pages), the same text jansson would write ---- */
+
+void api_jw_string(struct cellar_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    cellar_buf_reserve(b, len + 2);
+    b->data[b->len++] = '"';
+    size_t run = 0; /* bytes copied as they are, pending */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        cellar_buf_append(b, s + i - run, run);
+        run = 0;
+        char esc[6] = {'\\', 0};
+        size_t n = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+            break;
+        }
+        cellar_buf_append(b, esc, n);
+    }
+    cellar_buf_append(b, s + len - run, run);
+    cellar_buf_append_byte(b, '"');
+}
+
+void api_jw_bytes(struct cellar_buf *b, const char *name, const void *data, size_t len,
+                  bool force_base64)
+{
+    size_t nlen = strlen(name);
+    cellar_buf_append_byte(b, '"');
+    cellar_buf_append(b, name, nlen);
+    if (!force_base64 && api_utf8_valid(data, len) && !memchr(data, 0, len)) {
+        cellar_buf_append(b, "\":", 2);
+        api_jw_string(b, data, len);
+        return;
+    }
+    cellar_buf_append(b, "_base64\":\"", 10);
+    size_t n = api_base64_encoded_len(len);
+    cellar_buf_reserve(b, n + 1);
+    b->len += api_base64_encode(data, len, b->data + b->len, false);
+    cellar_buf_append_byte(b, '"');
+}
+
+void api_jw_u64(struct cellar_buf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    cellar_buf_append(b, tmp + i, sizeof(tmp) - i);
+}

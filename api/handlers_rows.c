@@ -87,6 +87,29 @@ json_t *api_cell_json(const char *sk, size_t sklen, const char *value, size_t vl
     return cell;
 }
 
+/* api_cell_json's object as text, appended to a page's "cells" array. */
+static void cell_write(struct cellar_buf *b, bool first, const char *sk, size_t sklen,
+                       const char *value, size_t vlen, const struct store_value_header *hdr,
+                       bool values, bool force_b64)
+{
+    cellar_buf_append(b, first ? "{" : ",{", first ? 1 : 2);
+    api_jw_bytes(b, "sortkey", sk, sklen, force_b64);
+    if (values) {
+        cellar_buf_append_byte(b, ',');
+        api_jw_bytes(b, "value", value, vlen, force_b64);
+    }
+    cellar_buf_append(b, ",\"ttl\":", 7);
+    if (!hdr->expiry) {
+        cellar_buf_append(b, "null", 4);
+    } else {
+        uint64_t now_ms = cellar_now_ms(), end_ms = (uint64_t)hdr->expiry * 1000;
+        api_jw_u64(b, end_ms > now_ms ? (end_ms - now_ms) / 1000 : 0);
+    }
+    cellar_buf_append(b, ",\"etag\":\"", 9);
+    api_jw_u64(b, hdr->version);
+    cellar_buf_append(b, "\"}", 2);
+}
+
 bool api_encoding_param(struct api_request *req, bool *force_b64)
 {
     struct api_bytes enc;
@@ -101,21 +124,30 @@ bool api_encoding_param(struct api_request *req, bool *force_b64)
 
 /* --- GET: multi-get ----------------------------------------------------- */
 
-/* Replies with a page of a row's cells (cells is stolen), or with the read
- * error rc. next: the cursor, NULL at the end. */
-static void reply_row_page(struct api_request *req, int rc, const struct api_bytes *hk,
-                           json_t *cells, const char *next, bool force_b64)
+/* A row page is written as text while the cells are read: page_begin
+ * opens the document, page_end closes it and replies (or replies with the
+ * read error rc and drops the text). next: the cursor, NULL at the end. */
+static void page_begin(struct cellar_buf *b, const struct api_bytes *hk, bool force_b64)
+{
+    cellar_buf_append_byte(b, '{');
+    api_jw_bytes(b, "hashkey", hk->data, hk->len, force_b64);
+    cellar_buf_append(b, ",\"cells\":[", 10);
+}
+
+static void page_end(struct api_request *req, int rc, struct cellar_buf *b, const char *next)
 {
     if (rc < 0) {
-        json_decref(cells);
+        cellar_buf_fini(b);
         api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
         return;
     }
-    json_t *doc = json_object();
-    api_json_set_bytes(doc, "hashkey", hk->data, hk->len, force_b64);
-    json_object_set_new(doc, "cells", cells);
-    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
-    api_reply_json(req, 200, doc);
+    cellar_buf_append(b, "],\"next_cursor\":", 16);
+    if (next)
+        api_jw_string(b, next, strlen(next));
+    else
+        cellar_buf_append(b, "null", 4);
+    cellar_buf_append_byte(b, '}');
+    api_reply_json_text(req, 200, b);
 }
 
 struct sortkey_list {
@@ -186,7 +218,9 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
         return;
     struct store_partition *p = repl_table_partition(t.table, part);
     uint32_t now_s = api_now_s();
-    json_t *cells = json_array();
+    struct cellar_buf page = {0};
+    page_begin(&page, &hk, force_b64);
+    bool first = true;
     int rc = 0;
     for (size_t i = 0; i < l->n && rc == 0; i++) {
         if (i > 0 && bytes_cmp(&l->keys[i - 1], &l->keys[i]) == 0)
@@ -199,12 +233,13 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
         }
         if (rc < 0)
             break;
-        json_array_append_new(cells, api_cell_json(l->keys[i].data, l->keys[i].len, c.value,
-                                                   c.value_len, &c.hdr, values, force_b64));
+        cell_write(&page, first, l->keys[i].data, l->keys[i].len, c.value, c.value_len, &c.hdr,
+                   values, force_b64);
+        first = false;
         store_cell_release(&c);
     }
     api_table_end(&t);
-    reply_row_page(req, rc, &hk, cells, NULL, force_b64);
+    page_end(req, rc, &page, NULL);
 }
 
 void api_h_row_get(struct api_request *req)
@@ -290,16 +325,16 @@ void api_h_row_get(struct api_request *req)
     struct store_iter *it = NULL;
     int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, reverse,
                             now_s, &it);
-    json_t *cells = json_array();
+    struct cellar_buf page = {0};
+    page_begin(&page, &hk, force_b64);
     const char *next = NULL;
     size_t examined = 0, returned = 0, bytes = 0;
     struct store_item item;
     while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {
         examined++;
         if (!item.expired && filter_match(ftype, &filter, item.sk, item.sklen)) {
-            json_array_append_new(cells,
-                                  api_cell_json(item.sk, item.sklen, item.value, item.value_len,
-                                                &item.hdr, values, force_b64));
+            cell_write(&page, returned == 0, item.sk, item.sklen, item.value, item.value_len,
+                       &item.hdr, values, force_b64);
             returned++;
             bytes += values ? item.value_len : 0;
         }
@@ -317,7 +352,7 @@ void api_h_row_get(struct api_request *req)
     }
     store_iter_free(it);
     api_table_end(&t);
-    reply_row_page(req, rc, &hk, cells, next, force_b64);
+    page_end(req, rc, &page, next);
 }
 
 /* --- count -------------------------------------------------------------- */

@@ -33,6 +33,17 @@ json_t *api_table_json(const struct repl_table_meta *m)
 
 /* Copies the table name segment into dst; replies 400 and returns false
  * when it is not a valid name. */
+/* The arguments and result of an admin call, allocated by the first use:
+ * they are large (a table's envs), and only table requests need them. */
+static struct api_admin_args *adm(struct api_request *req)
+{
+    if (!req->adm) {
+        req->adm = api_alloc(req, sizeof(*req->adm));
+        memset(req->adm, 0, sizeof(*req->adm));
+    }
+    return req->adm;
+}
+
 static bool table_name(struct api_request *req, char *dst)
 {
     const struct api_bytes *seg = &req->segs[SEG_TABLE];
@@ -100,29 +111,29 @@ void api_h_table_get(struct api_request *req)
 
 static void create_admin(struct api_request *req)
 {
-    req->spec.name = req->name_arg;
-    req->status = repl_table_create(api_registry(req), &req->spec, &req->table);
+    adm(req)->spec.name = adm(req)->name_arg;
+    req->status = repl_table_create(api_registry(req), &adm(req)->spec, &adm(req)->table);
 }
 
 static void create_done(struct api_request *req)
 {
     if (req->status == -CELLAR_EEXIST) {
-        api_reply_problem(req, 409, "TABLE_EXISTS", "a table named %s exists", req->name_arg);
+        api_reply_problem(req, 409, "TABLE_EXISTS", "a table named %s exists", adm(req)->name_arg);
         return;
     }
     if (req->status < 0) {
-        api_reply_error(req, req->status, "cannot create table %s: %s", req->name_arg,
+        api_reply_error(req, req->status, "cannot create table %s: %s", adm(req)->name_arg,
                         cellar_strerror(req->status));
         return;
     }
-    json_t *doc = api_table_json(&req->table);
+    json_t *doc = api_table_json(&adm(req)->table);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     char loc[200];
-    snprintf(loc, sizeof(loc), "/v1/tables/%s", req->table.name);
+    snprintf(loc, sizeof(loc), "/v1/tables/%s", adm(req)->table.name);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
     api_reply_response(req, 201, resp);
 }
@@ -131,7 +142,7 @@ void api_h_table_put(struct api_request *req)
 {
     static const char *const fields[] = {"partition_count", "replica_count", "default_ttl", "envs",
                                          NULL};
-    if (!table_name(req, req->name_arg))
+    if (!table_name(req, adm(req)->name_arg))
         return;
     json_t *doc = api_json_body(req, true);
     if (!doc)
@@ -166,7 +177,7 @@ void api_h_table_put(struct api_request *req)
                 ok = false;
                 break;
             }
-            struct repl_env *e = &req->spec.envs[req->spec.n_envs++];
+            struct repl_env *e = &adm(req)->spec.envs[adm(req)->spec.n_envs++];
             snprintf(e->key, sizeof(e->key), "%s", k);
             snprintf(e->value, sizeof(e->value), "%s", json_string_value(v));
         }
@@ -174,9 +185,9 @@ void api_h_table_put(struct api_request *req)
     json_decref(doc);
     if (!ok)
         return;
-    req->spec.partition_count = (uint32_t)pc;
-    req->spec.replica_count = (uint32_t)rc;
-    req->spec.default_ttl_s = ttl;
+    adm(req)->spec.partition_count = (uint32_t)pc;
+    adm(req)->spec.replica_count = (uint32_t)rc;
+    adm(req)->spec.default_ttl_s = ttl;
     api_defer_admin(req, create_admin, create_done);
 }
 
@@ -184,30 +195,31 @@ void api_h_table_put(struct api_request *req)
 
 static void drop_admin(struct api_request *req)
 {
-    req->status = repl_table_drop(api_registry(req), req->name_arg, req->flag_arg, &req->table);
+    req->status =
+        repl_table_drop(api_registry(req), adm(req)->name_arg, req->flag_arg, &adm(req)->table);
 }
 
 static void table_done(struct api_request *req)
 {
     if (req->status == -CELLAR_ENOTFOUND) {
-        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", req->name_arg);
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", adm(req)->name_arg);
         return;
     }
     if (req->status == -CELLAR_EEXIST) {
         api_reply_problem(req, 409, "TABLE_EXISTS", "a table named %s exists; give a new_name",
-                          req->name_arg2[0] ? req->name_arg2 : req->name_arg);
+                          adm(req)->name_arg2[0] ? adm(req)->name_arg2 : adm(req)->name_arg);
         return;
     }
     if (req->status < 0) {
         api_reply_error(req, req->status, "%s", cellar_strerror(req->status));
         return;
     }
-    api_reply_json(req, 200, api_table_json(&req->table));
+    api_reply_json(req, 200, api_table_json(&adm(req)->table));
 }
 
 void api_h_table_delete(struct api_request *req)
 {
-    if (!table_name(req, req->name_arg))
+    if (!table_name(req, adm(req)->name_arg))
         return;
     if (api_query_bool(req, "purge", false, &req->flag_arg) < 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "purge must be true or false");
@@ -218,14 +230,15 @@ void api_h_table_delete(struct api_request *req)
 
 static void recall_admin(struct api_request *req)
 {
-    req->status = repl_table_recall(api_registry(req), req->name_arg,
-                                    req->name_arg2[0] ? req->name_arg2 : NULL, &req->table);
+    req->status =
+        repl_table_recall(api_registry(req), adm(req)->name_arg,
+                          adm(req)->name_arg2[0] ? adm(req)->name_arg2 : NULL, &adm(req)->table);
 }
 
 void api_h_table_recall(struct api_request *req)
 {
     static const char *const fields[] = {"new_name", NULL};
-    if (!table_name(req, req->name_arg))
+    if (!table_name(req, adm(req)->name_arg))
         return;
     json_t *doc = api_json_body(req, true);
     if (!doc)
@@ -239,7 +252,7 @@ void api_h_table_recall(struct api_request *req)
                               "new_name must be 1 to 128 characters of A-Z a-z 0-9 _ . -");
             ok = false;
         } else {
-            snprintf(req->name_arg2, sizeof(req->name_arg2), "%s", json_string_value(nn));
+            snprintf(adm(req)->name_arg2, sizeof(adm(req)->name_arg2), "%s", json_string_value(nn));
         }
     }
     json_decref(doc);
@@ -251,9 +264,9 @@ void api_h_table_recall(struct api_request *req)
 
 static void patch_admin(struct api_request *req)
 {
-    req->status =
-        repl_table_update(api_registry(req), req->name_arg, req->flag_arg, req->spec.default_ttl_s,
-                          req->spec.n_envs, req->spec.envs, &req->table);
+    req->status = repl_table_update(api_registry(req), adm(req)->name_arg, req->flag_arg,
+                                    adm(req)->spec.default_ttl_s, adm(req)->spec.n_envs,
+                                    adm(req)->spec.envs, &adm(req)->table);
 }
 
 static void patch_done(struct api_request *req)
@@ -271,7 +284,7 @@ static void patch_done(struct api_request *req)
 void api_h_table_patch(struct api_request *req)
 {
     static const char *const fields[] = {"default_ttl", "envs", NULL};
-    if (!table_name(req, req->name_arg))
+    if (!table_name(req, adm(req)->name_arg))
         return;
     json_t *doc = api_json_body(req, false);
     if (!doc)
@@ -280,7 +293,7 @@ void api_h_table_patch(struct api_request *req)
     bool ok = api_json_only_fields(req, doc, fields) &&
               api_json_int(req, doc, "default_ttl", 0, INT32_MAX, &ttl);
     req->flag_arg = ttl >= 0;
-    req->spec.default_ttl_s = ttl;
+    adm(req)->spec.default_ttl_s = ttl;
     json_t *envs = json_object_get(doc, "envs");
     if (ok && envs) {
         if (!json_is_object(envs) || json_object_size(envs) > REPL_ENVS_MAX) {
@@ -306,7 +319,7 @@ void api_h_table_patch(struct api_request *req)
                 ok = false;
                 break;
             }
-            struct repl_env *e = &req->spec.envs[req->spec.n_envs++];
+            struct repl_env *e = &adm(req)->spec.envs[adm(req)->spec.n_envs++];
             snprintf(e->key, sizeof(e->key), "%s", k);
             snprintf(e->value, sizeof(e->value), "%s", is_str ? json_string_value(v) : "");
         }
@@ -318,7 +331,7 @@ void api_h_table_patch(struct api_request *req)
 
 static void compact_admin(struct api_request *req)
 {
-    req->status = repl_table_compact(api_registry(req), req->name_arg);
+    req->status = repl_table_compact(api_registry(req), adm(req)->name_arg);
 }
 
 static void compact_done(struct api_request *req)
@@ -332,6 +345,6 @@ static void compact_done(struct api_request *req)
 
 void api_h_table_compact(struct api_request *req)
 {
-    if (table_name(req, req->name_arg))
+    if (table_name(req, adm(req)->name_arg))
         api_defer_admin(req, compact_admin, compact_done);
 }

@@ -56,6 +56,17 @@ typedef void (*api_handler_fn)(struct api_request *req);
 struct api_write_result {
     int status;                   /* 0, or why it was not committed */
     struct store_outcome outcome; /* valid when status == 0 */
+    uint64_t taken_us;            /* the writer took its group (cellar_mono_us) */
+    uint64_t committed_us;        /* the group's commit returned */
+};
+
+/* A table admin call's arguments and result: kept out of api_request,
+ * which every request allocates, because the envs make them large. */
+struct api_admin_args {
+    struct repl_table_meta table; /* admin results */
+    char name_arg[REPL_TABLE_NAME_MAX + 1];
+    char name_arg2[REPL_TABLE_NAME_MAX + 1];
+    struct repl_table_spec spec;
 };
 
 struct api_request {
@@ -82,11 +93,8 @@ struct api_request {
     size_t writes_pending; /* atomic: the last writer callback resumes */
 
     /* Result of deferred admin work. */
-    int status;                   /* 0 or -CELLAR_E* */
-    struct repl_table_meta table; /* admin results */
-    char name_arg[REPL_TABLE_NAME_MAX + 1];
-    char name_arg2[REPL_TABLE_NAME_MAX + 1];
-    struct repl_table_spec spec;
+    int status;                 /* 0 or -CELLAR_E* */
+    struct api_admin_args *adm; /* table admin calls only (handlers_tables.c) */
     bool flag_arg;
     bool force_b64; /* ?encoding=base64, for completions that build JSON */
 
@@ -98,6 +106,13 @@ struct api_request {
     unsigned http_status;          /* of the reply, for metrics */
     int route;                     /* index in the route table, -1 when none matched */
     const struct api_token *token; /* the bearer token that authorized it, or NULL */
+
+    /* Phases, cellar_mono_us(), for the slow request log (0: not reached). */
+    uint64_t dispatch_us; /* the whole request was read; the handler runs */
+    uint64_t deferred_us; /* handed to writers or the admin thread */
+    uint64_t resumed_us;  /* the completion runs */
+    uint64_t answered_us; /* a response was queued */
+    int64_t partition;    /* the row's partition, -1 when none or several */
 };
 
 /* Whether the request may use a route that needs perm (on table, when the
@@ -187,6 +202,17 @@ bool api_utf8_valid(const char *s, size_t len);
  * and not force_base64. */
 void api_json_set_bytes(json_t *obj, const char *name, const void *data, size_t len,
                         bool force_base64);
+
+/* Direct JSON text for hot responses (codec.c): the same text jansson
+ * writes (compact, UTF-8 as is, control characters escaped). */
+void api_jw_string(struct cellar_buf *b, const char *s, size_t len); /* quoted */
+/* "name":"..." (valid UTF-8 without NUL, and not force_base64) or
+ * "name_base64":"..." (standard base64), as api_json_set_bytes decides. */
+void api_jw_bytes(struct cellar_buf *b, const char *name, const void *data, size_t len,
+                  bool force_base64);
+void api_jw_u64(struct cellar_buf *b, uint64_t v);
+/* A reply whose body is the JSON text in b (taken). */
+void api_reply_json_text(struct api_request *req, unsigned status, struct cellar_buf *b);
 
 /* Table and row access (access.c). A held table keeps the registry's read
  * lock: end it before replying when possible, always before returning. */
@@ -280,6 +306,8 @@ struct api_metrics *api_metrics_new(void);
 void api_metrics_free(struct api_metrics *m);
 void api_metrics_record(struct api_metrics *m, int route, enum api_method method, unsigned status,
                         uint64_t elapsed_us);
+/* Logs the request when it took at least slow_request_ms (server.c). */
+void api_log_slow(struct api_request *req, uint64_t end_us);
 struct api_metrics *api_metrics(struct api_request *req);
 void api_h_metrics(struct api_request *req);
 

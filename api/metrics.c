@@ -3,14 +3,18 @@
  * page in Prometheus text format (version 0.0.4).
  *
  * Design: fixed arrays indexed by (route, method, status) and (route,
- * latency bucket), bumped with relaxed atomic adds when a request
+ * method, latency bucket), bumped with relaxed atomic adds when a request
  * completes, so recording costs no lock. The page also reports the table
- * registry (tables, partitions) and the partition writers (group commits,
- * mutations, queue depth, group size histogram).
+ * registry (tables, partitions), the partition writers (group commits,
+ * mutations, queue depth, group size and commit time histograms) and, per
+ * partition, RocksDB's figures and the queue depth, plus the shared block
+ * cache (usage, hits and misses).
  *
  * Threads: api_metrics_record from MHD workers (completion callback);
  * the page from an MHD worker.
  */
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/internal.h"
@@ -20,15 +24,15 @@
 static const unsigned statuses[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
                                     412, 413, 414, 415, 422, 429, 500, 503, 504, 507, 0};
 #define N_STATUSES (sizeof(statuses) / sizeof(statuses[0])) /* last: any other */
-static const double bounds_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                  0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+static const double bounds_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                  0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define N_BUCKETS (sizeof(bounds_s) / sizeof(bounds_s[0]) + 1) /* last: +Inf */
 
 struct api_metrics {
     uint64_t requests[MAX_ROUTES + 1][N_METHODS][N_STATUSES]; /* last route: unmatched */
-    uint64_t latency[MAX_ROUTES + 1][N_BUCKETS];
-    uint64_t latency_sum_us[MAX_ROUTES + 1];
-    uint64_t latency_count[MAX_ROUTES + 1];
+    uint64_t latency[MAX_ROUTES + 1][N_METHODS][N_BUCKETS];
+    uint64_t latency_sum_us[MAX_ROUTES + 1][N_METHODS];
+    uint64_t latency_count[MAX_ROUTES + 1][N_METHODS];
 };
 
 struct api_metrics *api_metrics_new(void)
@@ -62,16 +66,16 @@ void api_metrics_record(struct api_metrics *m, int route, enum api_method method
                         uint64_t elapsed_us)
 {
     size_t r = route < 0 ? MAX_ROUTES : (size_t)route;
-    size_t s = 0;
+    size_t s = 0, k = method_index(method);
     while (statuses[s] && statuses[s] != status)
         s++;
-    __atomic_add_fetch(&m->requests[r][method_index(method)][s], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->requests[r][k][s], 1, __ATOMIC_RELAXED);
     size_t b = 0;
     while (b < N_BUCKETS - 1 && (double)elapsed_us / 1e6 > bounds_s[b])
         b++;
-    __atomic_add_fetch(&m->latency[r][b], 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&m->latency_sum_us[r], elapsed_us, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&m->latency_count[r], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->latency[r][k][b], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->latency_sum_us[r][k], elapsed_us, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->latency_count[r][k], 1, __ATOMIC_RELAXED);
 }
 
 static uint64_t load(const uint64_t *p)
@@ -82,6 +86,127 @@ static uint64_t load(const uint64_t *p)
 static const char *route_label(size_t r)
 {
     return r == MAX_ROUTES ? "unmatched" : api_route_name((int)r);
+}
+
+/* One partition's figures, gathered under the registry lock and printed
+ * after it, family by family. */
+struct part_row {
+    char table[REPL_TABLE_NAME_MAX + 1];
+    uint32_t index;
+    uint64_t queue_depth, committed_decree;
+    struct store_partition_props props;
+};
+
+struct part_rows {
+    struct part_row *rows;
+    size_t n, cap;
+    struct store_engine *engine; /* of the first partition: every one shares it */
+};
+
+static void collect_partition(void *arg, const char *table, uint32_t index,
+                              struct store_partition *p, struct repl_writer *w)
+{
+    struct part_rows *pr = arg;
+    if (pr->n == pr->cap) {
+        pr->cap = pr->cap ? 2 * pr->cap : 16;
+        pr->rows = cellar_xrealloc(pr->rows, pr->cap * sizeof(*pr->rows));
+    }
+    struct part_row *row = &pr->rows[pr->n++];
+    snprintf(row->table, sizeof(row->table), "%s", table);
+    row->index = index;
+    struct repl_writer_stats ws;
+    repl_writer_stats(w, &ws);
+    row->queue_depth = ws.queue_depth;
+    row->committed_decree = ws.committed_decree;
+    store_partition_props(p, &row->props);
+    if (!pr->engine)
+        pr->engine = store_partition_engine(p);
+}
+
+/* The group commit time histogram, the per-partition gauges and the block
+ * cache. */
+static void storage_metrics(struct cellar_buf *b, const struct repl_registry_stats *st,
+                            struct repl_registry *reg)
+{
+    cellar_buf_printf(b, "# HELP cellar_write_fsync_seconds Time of one group commit: the "
+                         "RocksDB write and, under durability=fsync, the WAL fsync.\n"
+                         "# TYPE cellar_write_fsync_seconds histogram\n");
+    uint64_t cum = 0, commits = 0;
+    for (size_t k = 0; k < REPL_COMMIT_BUCKETS; k++) {
+        cum += st->writers.commit_buckets[k];
+        if (k < REPL_COMMIT_BUCKETS - 1)
+            cellar_buf_printf(b, "cellar_write_fsync_seconds_bucket{le=\"%g\"} %llu\n",
+                              (double)REPL_COMMIT_BUCKET_US(k) / 1e6, (unsigned long long)cum);
+    }
+    commits = cum;
+    cellar_buf_printf(
+        b,
+        "cellar_write_fsync_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "cellar_write_fsync_seconds_sum %.6f\ncellar_write_fsync_seconds_count %llu\n",
+        (unsigned long long)commits, (double)st->writers.commit_us_sum / 1e6,
+        (unsigned long long)commits);
+
+    struct part_rows pr = {0};
+    repl_registry_foreach_partition(reg, collect_partition, &pr);
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } gauges[] = {
+        {"cellar_partition_write_queue_depth", "Mutations waiting in the partition's write queue.",
+         offsetof(struct part_row, queue_depth)},
+        {"cellar_partition_committed_decree", "The partition's last durable decree.",
+         offsetof(struct part_row, committed_decree)},
+        {"cellar_rocksdb_estimated_keys", "RocksDB's estimate of the cells in the partition.",
+         offsetof(struct part_row, props.estimate_keys)},
+        {"cellar_rocksdb_sst_bytes", "Size of the partition's SST files.",
+         offsetof(struct part_row, props.sst_bytes)},
+        {"cellar_rocksdb_memtable_bytes", "Size of the partition's memtables.",
+         offsetof(struct part_row, props.memtable_bytes)},
+        {"cellar_rocksdb_pending_compaction_bytes",
+         "Bytes RocksDB estimates compaction has to rewrite in the partition.",
+         offsetof(struct part_row, props.pending_compaction_bytes)},
+        {"cellar_rocksdb_running_compactions", "Compactions running in the partition.",
+         offsetof(struct part_row, props.running_compactions)},
+    };
+    for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+        cellar_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help,
+                          gauges[g].name);
+        for (size_t i = 0; i < pr.n; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&pr.rows[i] + gauges[g].offset, sizeof(v));
+            cellar_buf_printf(b, "%s{table=\"%s\",partition=\"%u\"} %llu\n", gauges[g].name,
+                              pr.rows[i].table, pr.rows[i].index, (unsigned long long)v);
+        }
+    }
+    if (pr.engine) {
+        struct store_cache_stats cs;
+        store_engine_cache_stats(pr.engine, &cs);
+        uint64_t lookups = cs.hits + cs.misses;
+        cellar_buf_printf(
+            b,
+            "# HELP cellar_rocksdb_block_cache_capacity_bytes The node's shared block cache.\n"
+            "# TYPE cellar_rocksdb_block_cache_capacity_bytes gauge\n"
+            "cellar_rocksdb_block_cache_capacity_bytes %llu\n"
+            "# HELP cellar_rocksdb_block_cache_usage_bytes Bytes in the block cache.\n"
+            "# TYPE cellar_rocksdb_block_cache_usage_bytes gauge\n"
+            "cellar_rocksdb_block_cache_usage_bytes %llu\n"
+            "# HELP cellar_rocksdb_block_cache_pinned_bytes Bytes of the block cache in use.\n"
+            "# TYPE cellar_rocksdb_block_cache_pinned_bytes gauge\n"
+            "cellar_rocksdb_block_cache_pinned_bytes %llu\n"
+            "# HELP cellar_rocksdb_block_cache_hits_total Block cache lookups that hit.\n"
+            "# TYPE cellar_rocksdb_block_cache_hits_total counter\n"
+            "cellar_rocksdb_block_cache_hits_total %llu\n"
+            "# HELP cellar_rocksdb_block_cache_misses_total Block cache lookups that missed.\n"
+            "# TYPE cellar_rocksdb_block_cache_misses_total counter\n"
+            "cellar_rocksdb_block_cache_misses_total %llu\n"
+            "# HELP cellar_rocksdb_block_cache_hit_ratio Hits over lookups since start.\n"
+            "# TYPE cellar_rocksdb_block_cache_hit_ratio gauge\n"
+            "cellar_rocksdb_block_cache_hit_ratio %.4f\n",
+            (unsigned long long)cs.capacity, (unsigned long long)cs.usage,
+            (unsigned long long)cs.pinned, (unsigned long long)cs.hits,
+            (unsigned long long)cs.misses, lookups ? (double)cs.hits / (double)lookups : 0.0);
+    }
+    free(pr.rows);
 }
 
 void api_h_metrics(struct api_request *req)
@@ -112,30 +237,35 @@ void api_h_metrics(struct api_request *req)
         }
     }
     cellar_buf_printf(&b, "# HELP cellar_http_request_duration_seconds Time from the first byte "
-                          "of a request to its completion, by route.\n"
+                          "of a request to its completion, by route and method.\n"
                           "# TYPE cellar_http_request_duration_seconds histogram\n");
     for (size_t r = 0; r <= MAX_ROUTES; r++) {
-        if ((r >= routes && r != MAX_ROUTES) || !load(&m->latency_count[r]))
+        if (r >= routes && r != MAX_ROUTES)
             continue;
-        uint64_t cum = 0;
-        for (size_t k = 0; k < N_BUCKETS; k++) {
-            cum += load(&m->latency[r][k]);
-            if (k < N_BUCKETS - 1)
-                cellar_buf_printf(&b,
-                                  "cellar_http_request_duration_seconds_bucket{route=\"%s\","
-                                  "le=\"%g\"} %llu\n",
-                                  route_label(r), bounds_s[k], (unsigned long long)cum);
-            else
-                cellar_buf_printf(&b,
-                                  "cellar_http_request_duration_seconds_bucket{route=\"%s\","
-                                  "le=\"+Inf\"} %llu\n",
-                                  route_label(r), (unsigned long long)cum);
+        for (size_t k = 0; k < N_METHODS; k++) {
+            if (!load(&m->latency_count[r][k]))
+                continue;
+            char labels[128];
+            snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\"", route_label(r),
+                     method_label(k));
+            uint64_t cum = 0;
+            for (size_t i = 0; i < N_BUCKETS; i++) {
+                cum += load(&m->latency[r][k][i]);
+                char le[16];
+                if (i < N_BUCKETS - 1)
+                    snprintf(le, sizeof(le), "%g", bounds_s[i]);
+                else
+                    snprintf(le, sizeof(le), "+Inf");
+                cellar_buf_printf(
+                    &b, "cellar_http_request_duration_seconds_bucket{%s,le=\"%s\"} %llu\n", labels,
+                    le, (unsigned long long)cum);
+            }
+            cellar_buf_printf(&b,
+                              "cellar_http_request_duration_seconds_sum{%s} %.6f\n"
+                              "cellar_http_request_duration_seconds_count{%s} %llu\n",
+                              labels, (double)load(&m->latency_sum_us[r][k]) / 1e6, labels,
+                              (unsigned long long)load(&m->latency_count[r][k]));
         }
-        cellar_buf_printf(&b,
-                          "cellar_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                          "cellar_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                          route_label(r), (double)load(&m->latency_sum_us[r]) / 1e6, route_label(r),
-                          (unsigned long long)load(&m->latency_count[r]));
     }
 
     struct repl_registry_stats st;
@@ -175,6 +305,7 @@ void api_h_metrics(struct api_request *req)
                       "cellar_write_batch_size_sum %llu\ncellar_write_batch_size_count %llu\n",
                       (unsigned long long)cum, (unsigned long long)st.writers.mutations,
                       (unsigned long long)st.writers.batches);
+    storage_metrics(&b, &st, api_registry(req));
     size_t len = 0;
     char *text = cellar_buf_steal(&b, &len);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);

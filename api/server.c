@@ -83,7 +83,7 @@ void api_config_defaults(struct api_config *cfg)
     cfg->threads = 0;
     cfg->connection_limit = 1024;
     cfg->connection_timeout_s = 60;
-    cfg->connection_memory_bytes = 64 * 1024;
+    cfg->connection_memory_bytes = 32 * 1024;
     cfg->max_body_bytes = 4 * 1024 * 1024;
     cfg->max_value_bytes = 1024 * 1024;
     cfg->admin_queue_max = 64;
@@ -92,6 +92,7 @@ void api_config_defaults(struct api_config *cfg)
     cfg->max_page_bytes = 4 * 1024 * 1024;
     cfg->max_scan_cells = 10000;
     cfg->max_scan_ms = 100;
+    cfg->slow_request_ms = 1000;
     cfg->cors_origins[0] = '\0';
     cfg->metrics_auth = true;
     cfg->readyz_auth = false;
@@ -160,9 +161,7 @@ const char *api_header(struct api_request *req, const char *name)
 
 static uint64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return cellar_mono_us();
 }
 
 /* The request's Origin when cors_origins allows it, else NULL. */
@@ -202,6 +201,7 @@ void api_reply_response(struct api_request *req, unsigned status, struct MHD_Res
                                 "ETag, Location, Retry-After");
     }
     req->http_status = status;
+    req->answered_us = now_us();
     if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
         log_warn("could not queue a %u response to %s %s", status, req->method_name, req->url);
     MHD_destroy_response(resp);
@@ -223,6 +223,15 @@ void api_reply_json(struct api_request *req, unsigned status, json_t *json)
     json_decref(json);
     CELLAR_ASSERT(text);
     api_reply_response(req, status, text_response(text, strlen(text), "application/json"));
+}
+
+void api_reply_json_text(struct api_request *req, unsigned status, struct cellar_buf *b)
+{
+    size_t len = 0;
+    char *text = cellar_buf_steal(b, &len);
+    if (!text)
+        text = cellar_xmemdup("", 1);
+    api_reply_response(req, status, text_response(text, len, "application/json"));
 }
 
 void api_reply_empty(struct api_request *req, unsigned status)
@@ -587,6 +596,7 @@ bool api_json_only_fields(struct api_request *req, json_t *doc, const char *cons
 
 static void resume(struct api_request *req)
 {
+    req->resumed_us = now_us();
     __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
     MHD_resume_connection(req->conn);
 }
@@ -595,6 +605,7 @@ static void resume(struct api_request *req)
 struct write_slot {
     struct api_request *req;
     size_t index;
+    struct repl_writer *writer;
 };
 
 /* Writer thread: keep what the handler needs; the last one resumes. */
@@ -604,6 +615,7 @@ static void on_write_done(void *arg, int status, const struct store_outcome *out
     struct api_request *req = slot->req;
     struct api_write_result *r = &req->writes[slot->index];
     r->status = status;
+    repl_writer_group_times(slot->writer, &r->taken_us, &r->committed_us);
     if (out) {
         r->outcome = *out;
         if (out->check_value.data)
@@ -626,10 +638,25 @@ void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *con
     /* Held by this thread until every mutation is handed over, so no
      * callback can resume the request half-way through. */
     req->writes_pending = n + 1;
+    req->deferred_us = now_us();
+    if (n == 1) {
+        /* durability=os and an idle writer: commit here, no suspend. The
+         * callback runs before this returns and leaves the +1 to us. */
+        slots[0] = (struct write_slot){req, 0, writers[0]};
+        if (repl_commit_inline(writers[0], mutations[0], on_write_done, &slots[0])) {
+            req->writes_pending = 0;
+            req->resumed_us = now_us();
+            __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
+            req->complete(req);
+            if (req->state != API_REQ_ANSWERED)
+                api_reply_problem(req, 500, "INTERNAL", "the request produced no reply");
+            return;
+        }
+    }
     /* Suspend before publishing: a writer may call back at once. */
     MHD_suspend_connection(req->conn);
     for (size_t i = 0; i < n; i++) {
-        slots[i] = (struct write_slot){req, i};
+        slots[i] = (struct write_slot){req, i, writers[i]};
         int rc = repl_submit_take(writers[i], mutations[i], on_write_done, &slots[i]);
         if (rc < 0) {
             req->writes[i].status = rc;
@@ -653,6 +680,7 @@ void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_
     req->admin = admin;
     req->admin_next = NULL;
     req->state = API_REQ_WAITING;
+    req->deferred_us = now_us();
     MHD_suspend_connection(req->conn);
     pthread_mutex_lock(&s->admin_lock);
     if (s->admin_stop || s->admin_len >= s->cfg.admin_queue_max) {
@@ -973,6 +1001,25 @@ static void dispatch(struct api_request *req)
     api_route(req);
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Whether the request line and headers leave room in the connection's
+ * memory (http_connection_memory_bytes) for the reply's headers. MHD
+ * refuses a request that does not fit its read buffer, but one that fits
+ * and leaves too little room would run and then have its reply dropped
+ * with the connection; such a request is refused first, with 414. */
+static bool request_fits(struct api_server *s, struct MHD_Connection *conn, const char *url)
+{
+    size_t bytes = strlen(url) + 32;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &bytes);
+    return bytes + 1024 <= s->cfg.connection_memory_bytes / 2;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -989,6 +1036,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->method = parse_method(method);
         req->start_us = now_us();
         req->route = -1;
+        req->partition = -1;
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
         *con_cls = req;
         const char *cl =
@@ -997,6 +1045,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (cl && cellar_parse_i64(cl, strlen(cl), &declared) == 0 &&
             (uint64_t)declared > s->cfg.max_body_bytes)
             req->body_too_large = true; /* answered once the body is skipped */
+        if (!request_fits(s, conn, url))
+            api_reply_problem(req, 414, "URI_TOO_LONG",
+                              "the request line and headers take more than half of "
+                              "http_connection_memory_bytes (%zu)",
+                              s->cfg.connection_memory_bytes);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -1014,6 +1067,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     switch (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE)) {
     case API_REQ_NEW:
         api_tracked_busy(api_deadlines_of(conn));
+        req->dispatch_us = now_us();
         dispatch(req);
         return MHD_YES;
     case API_REQ_WAITING:
@@ -1029,6 +1083,54 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return MHD_YES;
 }
 
+static double ms_between(uint64_t from_us, uint64_t to_us)
+{
+    return from_us && to_us >= from_us ? (double)(to_us - from_us) / 1000.0 : 0.0;
+}
+
+/* One line for a request slower than slow_request_ms, with where the time
+ * went: reading the request, the handler, for writes the queue, the group
+ * commit and the wait to be resumed, for admin calls the admin thread, and
+ * sending the reply. */
+void api_log_slow(struct api_request *req, uint64_t end_us)
+{
+    uint64_t threshold = __atomic_load_n(&req->srv->cfg.slow_request_ms, __ATOMIC_RELAXED);
+    if (!threshold || end_us - req->start_us < threshold * 1000u)
+        return;
+    char phases[256];
+    size_t n = 0;
+    n += (size_t)snprintf(phases + n, sizeof(phases) - n, "read %.1f",
+                          ms_between(req->start_us, req->dispatch_us));
+    if (req->deferred_us) {
+        uint64_t taken = 0, committed = 0;
+        for (size_t i = 0; i < req->n_writes; i++) {
+            taken = req->writes[i].taken_us > taken ? req->writes[i].taken_us : taken;
+            committed =
+                req->writes[i].committed_us > committed ? req->writes[i].committed_us : committed;
+        }
+        n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", handler %.1f",
+                              ms_between(req->dispatch_us, req->deferred_us));
+        if (req->n_writes)
+            n += (size_t)snprintf(phases + n, sizeof(phases) - n,
+                                  ", queued %.1f, commit %.1f, resume %.1f",
+                                  ms_between(req->deferred_us, taken), ms_between(taken, committed),
+                                  ms_between(committed, req->resumed_us));
+        else
+            n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", admin %.1f",
+                                  ms_between(req->deferred_us, req->resumed_us));
+        n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", complete %.1f",
+                              ms_between(req->resumed_us, req->answered_us));
+    } else {
+        n += (size_t)snprintf(phases + n, sizeof(phases) - n, ", handler %.1f",
+                              ms_between(req->dispatch_us, req->answered_us));
+    }
+    snprintf(phases + n, sizeof(phases) - n, ", send %.1f", ms_between(req->answered_us, end_us));
+    log_warn("slow request: %s %.200s -> %u in %.1f ms (route %s, partition %lld; ms: %s)",
+             req->method_name, req->url, req->http_status, ms_between(req->start_us, end_us),
+             req->route >= 0 ? api_route_name(req->route) : "unmatched", (long long)req->partition,
+             phases);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1038,9 +1140,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
-    if (req->state == API_REQ_ANSWERED)
+    uint64_t end_us = now_us();
+    if (req->state == API_REQ_ANSWERED) {
         api_metrics_record(s->metrics, req->route, req->method, req->http_status,
-                           now_us() - req->start_us);
+                           end_us - req->start_us);
+        api_log_slow(req, end_us);
+    }
     cellar_buf_fini(&req->body);
     for (size_t i = 0; i < req->n_writes; i++)
         store_outcome_fini(&req->writes[i].outcome);

@@ -29,6 +29,7 @@ struct api_config {
     size_t max_page_bytes;          /* the largest `max_bytes` of a page */
     size_t max_scan_cells;          /* cells examined per request */
     uint64_t max_scan_ms;           /* time spent examining cells per request */
+    uint64_t slow_request_ms;       /* requests taking at least this long are logged; 0 = off */
     char cors_origins[1024];        /* comma-separated origins, "*", or "" (no CORS) */
 
     /* Access (api/auth.h). With no tokens file only loopback clients are

@@ -156,6 +156,13 @@ uint64_t cellar_mono_ms(void)
     return clock_ms(CLOCK_MONOTONIC);
 }
 
+uint64_t cellar_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 void cellar_buf_reserve(struct cellar_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1; /* room for the courtesy NUL */

@@ -85,6 +85,7 @@ void *cellar_xmemdup(const void *p, size_t n); /* n == 0 gives a valid 1-byte bl
 /* Clocks. Wall time for timestamps and expiry, monotonic for deadlines. */
 uint64_t cellar_now_ms(void);
 uint64_t cellar_mono_ms(void);
+uint64_t cellar_mono_us(void);
 
 /* A growable byte buffer. Zero-initialise it ({0}) before first use;
  * cellar_buf_fini() frees it. data is NUL-terminated when len > 0 is

@@ -823,7 +823,23 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
             for (size_t b = 0; b < sizeof(s.batch_size_buckets) / sizeof(s.batch_size_buckets[0]);
                  b++)
                 out->writers.batch_size_buckets[b] += s.batch_size_buckets[b];
+            for (size_t b = 0; b < REPL_COMMIT_BUCKETS; b++)
+                out->writers.commit_buckets[b] += s.commit_buckets[b];
+            out->writers.commit_us_sum += s.commit_us_sum;
         }
+    }
+    pthread_rwlock_unlock(&r->lock);
+}
+
+void repl_registry_foreach_partition(struct repl_registry *r, repl_partition_fn fn, void *arg)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    for (size_t i = 0; i < r->n_tables; i++) {
+        struct repl_table *t = r->tables[i];
+        if (t->meta.status != REPL_TABLE_AVAILABLE)
+            continue;
+        for (uint32_t p = 0; p < t->meta.partition_count; p++)
+            fn(arg, t->meta.name, p, t->parts[p], t->writers[p]);
     }
     pthread_rwlock_unlock(&r->lock);
 }

@@ -164,6 +164,13 @@ struct repl_registry_stats {
 };
 void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *out);
 
+/* Calls fn for every partition of every available table, in table order,
+ * with the registry's read lock held: fn must be quick and must not call
+ * back into the registry. For /metrics. */
+typedef void (*repl_partition_fn)(void *arg, const char *table, uint32_t index,
+                                  struct store_partition *p, struct repl_writer *w);
+void repl_registry_foreach_partition(struct repl_registry *r, repl_partition_fn fn, void *arg);
+
 /* Calls fn(arg, t) for each available table with the read lock held. */
 void repl_registry_foreach(struct repl_registry *r, void (*fn)(void *arg, struct repl_table *t),
                            void *arg);

@@ -30,6 +30,18 @@
  *   thread exits only once stopping is set and the queue is empty, and
  *   nothing is accepted after stopping is set.
  *
+ * Inline groups (durability=os only). repl_commit_inline lets the
+ * submitting thread run its own mutation as a group of one when the
+ * writer has nothing queued and no group running: the same run_group
+ * (decree, timestamp, apply, log, one commit, callback), only without the
+ * two thread hand-offs, which cost more than the commit itself when there
+ * is no fsync to share. `busy` says a group is running (the writer's or an
+ * inline one); the writer takes no group while it is set, and an inline
+ * caller finding the queue non-empty or busy set queues as usual, so
+ * groups still run one at a time and in decree order. Under fsync the
+ * writer thread always commits: an HTTP worker must not wait for a disk,
+ * and queued writes are what make the groups grow.
+ *
  * Liveness: the thread stamps a heartbeat (monotonic ms) every time it goes
  * round its loop, and while idle it waits with a timeout of
  * cfg.heartbeat_ms, so an idle writer keeps beating and only a writer stuck
@@ -41,8 +53,10 @@
  * Threads and locks:
  * - mu protects head, tail, depth, stopping, idle and wedged. Producers take it in
  *   repl_submit_take; the writer takes it to wait and to unlink a group.
- * - batch, outcomes, next_decree, last_ts and trimmed_below belong to the
- *   writer thread alone (set up before it starts).
+ * - batch, outcomes, next_decree, last_ts, trimmed_below, taken_us and
+ *   committed_us belong to whoever runs the current group: the writer
+ *   thread, or an inline caller while it holds `busy` (set and cleared
+ *   under mu, which orders the hand-over).
  * - the stats fields are written with relaxed atomics (by producers and the
  *   writer) and read without the lock by repl_writer_stats; the copy is not a
  *   consistent snapshot across fields.
@@ -95,6 +109,7 @@ struct repl_writer {
     bool stopping;
     bool idle;   /* the writer is waiting on wake: producers signal it */
     bool wedged; /* the test-only wedge has happened (it happens once) */
+    bool busy;   /* a group is running (the writer's or an inline one) */
 
     /* Writer thread only. */
     struct store_batch *batch;
@@ -104,6 +119,8 @@ struct repl_writer {
     uint64_t last_ts;       /* timestamp_ms of the last stamped mutation */
     uint64_t trimmed_below; /* log entries below this were trimmed */
     uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
+    uint64_t taken_us;      /* the current group: taken off the queue */
+    uint64_t committed_us;  /* the current group: its commit returned */
 
     /* Relaxed atomics; see repl_writer_stats. */
     uint64_t st_committed_decree;
@@ -112,6 +129,8 @@ struct repl_writer {
     uint64_t st_queue_depth;
     uint64_t st_failed_batches;
     uint64_t st_buckets[N_BUCKETS];
+    uint64_t st_commit_buckets[REPL_COMMIT_BUCKETS];
+    uint64_t st_commit_us_sum;
     uint64_t st_heartbeat_ms; /* cellar_mono_ms() of the last loop */
 };
 
@@ -203,8 +222,11 @@ static void maybe_trim(struct repl_writer *w, uint64_t applied)
     w->trimmed_below = below;
 }
 
-/* Applies, commits and completes one group (the writer thread, no lock). */
-static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
+/* Applies, commits and completes one group (whoever holds `busy`, no
+ * lock). inline_entry, when not NULL, is the caller's own entry, not
+ * malloc'ed. */
+static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
+                      const struct repl_entry *inline_entry)
 {
     if (n > w->outcomes_cap) {
         w->outcomes = cellar_xrealloc(w->outcomes, n * sizeof(*w->outcomes));
@@ -229,12 +251,21 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
     }
     uint64_t last = w->next_decree - 1;
     if (rc == 0) {
+        uint64_t t0 = cellar_mono_us();
         rc = store_batch_commit(w->batch, last, w->cfg.sync);
+        w->committed_us = cellar_mono_us();
+        uint64_t us = w->committed_us - t0;
+        size_t b = 0;
+        while (b < REPL_COMMIT_BUCKETS - 1 && us > REPL_COMMIT_BUCKET_US(b))
+            b++;
+        stat_add(&w->st_commit_buckets[b], 1);
+        stat_add(&w->st_commit_us_sum, us);
         if (rc)
             log_err("writer %s: committing decrees %" PRIu64 "..%" PRIu64 " failed: %s", w->name,
                     last + 1 - n, last, cellar_strerror(rc));
     }
     if (rc) {
+        w->committed_us = cellar_mono_us();
         w->next_decree = store_partition_applied_decree(w->sp) + 1;
         stat_add(&w->st_failed_batches, 1);
     } else {
@@ -251,7 +282,8 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
         if (i < touched)
             store_outcome_fini(&w->outcomes[i]);
         store_mutation_free(e->m);
-        free(e);
+        if (e != inline_entry)
+            free(e);
     }
 
     if (rc == 0)
@@ -298,7 +330,7 @@ static void *writer_main(void *arg)
         for (;;) {
             beat(w);
             maybe_wedge(w);
-            if (w->head || w->stopping)
+            if (!w->busy && (w->head || w->stopping))
                 break;
             w->idle = true;
             wait_one_beat(w);
@@ -310,8 +342,13 @@ static void *writer_main(void *arg)
         }
         size_t n = 0;
         struct repl_entry *group = take_group(w, &n);
+        w->busy = true;
         pthread_mutex_unlock(&w->mu);
-        run_group(w, group, n);
+        w->taken_us = cellar_mono_us();
+        run_group(w, group, n, NULL);
+        pthread_mutex_lock(&w->mu);
+        w->busy = false;
+        pthread_mutex_unlock(&w->mu);
     }
     log_debug("writer %s: stopped at decree %" PRIu64, w->name, w->next_decree - 1);
     return NULL;
@@ -444,6 +481,33 @@ int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_
     return rc;
 }
 
+int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_done_fn done,
+                       void *arg)
+{
+    CELLAR_ASSERT(w && m && done);
+    if (w->cfg.sync || w->cfg.test_wedge_after_ms)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    bool mine = !w->stopping && !w->busy && !w->head;
+    if (mine)
+        w->busy = true;
+    pthread_mutex_unlock(&w->mu);
+    if (!mine)
+        return 0;
+
+    struct repl_entry e = {
+        .next = NULL, .m = m, .size = store_mutation_size(m), .done = done, .arg = arg};
+    w->taken_us = cellar_mono_us();
+    run_group(w, &e, 1, &e);
+
+    pthread_mutex_lock(&w->mu);
+    w->busy = false;
+    if (w->idle && (w->head || w->stopping))
+        pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    return 1;
+}
+
 void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *out)
 {
     out->committed_decree = stat_get(&w->st_committed_decree);
@@ -453,6 +517,16 @@ void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *ou
     out->failed_batches = stat_get(&w->st_failed_batches);
     for (size_t i = 0; i < N_BUCKETS; i++)
         out->batch_size_buckets[i] = stat_get(&w->st_buckets[i]);
+    for (size_t i = 0; i < REPL_COMMIT_BUCKETS; i++)
+        out->commit_buckets[i] = stat_get(&w->st_commit_buckets[i]);
+    out->commit_us_sum = stat_get(&w->st_commit_us_sum);
+}
+
+void repl_writer_group_times(const struct repl_writer *w, uint64_t *taken_us,
+                             uint64_t *committed_us)
+{
+    *taken_us = w->taken_us;
+    *committed_us = w->committed_us;
 }
 
 uint64_t repl_writer_heartbeat_ms(const struct repl_writer *w)

@@ -70,6 +70,15 @@ void repl_writer_stop(struct repl_writer *w);
  * never called and m is already freed. */
 int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done, void *arg);
 
+/* Under durability=os (cfg.sync false), runs m at once on the calling
+ * thread as a group of its own when the writer has nothing queued and no
+ * group running: returns 1 after done was called (on this thread, with
+ * m's outcome; m is consumed). Otherwise returns 0 and has done nothing
+ * (m is still the caller's: submit it with repl_submit_take). Always 0
+ * under durability=fsync, while stopping, and with the test wedge set. */
+int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_done_fn done,
+                       void *arg);
+
 /* Counters for metrics; read without a lock (relaxed). */
 struct repl_writer_stats {
     uint64_t committed_decree; /* last durable decree */
@@ -79,8 +88,21 @@ struct repl_writer_stats {
     uint64_t failed_batches;   /* group commits that failed */
     /* histogram of group sizes: bucket i counts groups of size <= 2^i */
     uint64_t batch_size_buckets[12];
+    /* histogram of group commit times (the RocksDB write and, under
+     * durability=fsync, the WAL fsync): bucket i counts commits of at most
+     * REPL_COMMIT_BUCKET_US(i) microseconds, the last one all longer ones */
+    uint64_t commit_buckets[16];
+    uint64_t commit_us_sum;
 };
+#define REPL_COMMIT_BUCKET_US(i) (64ull << (i))
+#define REPL_COMMIT_BUCKETS 16
 void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *out);
+
+/* For a callback, about the group it belongs to: when the writer took the
+ * group off the queue and when its commit returned (cellar_mono_us()).
+ * Only valid on the writer thread during that group's callbacks. */
+void repl_writer_group_times(const struct repl_writer *w, uint64_t *taken_us,
+                             uint64_t *committed_us);
 
 /* Liveness: the cellar_mono_ms() at which the writer thread last went
  * round its loop (at least every cfg.heartbeat_ms while it is healthy, idle

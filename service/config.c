@@ -59,6 +59,7 @@ static const struct key keys[] = {
     {"max_page_bytes", K_SIZE, 1024, 1ull << 30, F(api.max_page_bytes)},
     {"max_scan_cells", K_UINT, 1, 100000000, F(api.max_scan_cells)},
     {"max_scan_ms", K_UINT, 1, 3600000, F(api.max_scan_ms)},
+    {"slow_request_ms", K_UINT, 0, 3600000, F(api.slow_request_ms)},
     {"write_queue_max", K_UINT, 1, 10000000, F(registry.writer.queue_max)},
     {"write_batch_max", K_UINT, 1, 100000, F(registry.writer.batch_max)},
     {"write_batch_max_bytes", K_SIZE, 1024, 1ull << 30, F(registry.writer.batch_max_bytes)},

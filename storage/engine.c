@@ -48,6 +48,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rocksdb/c.h>
 
@@ -282,6 +283,35 @@ char *store_engine_stats(struct store_engine *e)
 size_t store_engine_cache_usage(struct store_engine *e)
 {
     return rocksdb_cache_get_usage(e->cache);
+}
+
+/* The COUNT of one ticker in a statistics dump ("name COUNT : 123"). */
+static uint64_t ticker(const char *text, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = strstr(text, name); p; p = strstr(p + 1, name)) {
+        if ((p != text && p[-1] != '\n') || strncmp(p + len, " COUNT : ", 9) != 0)
+            continue;
+        uint64_t v = 0;
+        for (p += len + 9; *p >= '0' && *p <= '9'; p++)
+            v = v * 10 + (uint64_t)(*p - '0');
+        return v;
+    }
+    return 0;
+}
+
+void store_engine_cache_stats(struct store_engine *e, struct store_cache_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->capacity = rocksdb_cache_get_capacity(e->cache);
+    out->usage = rocksdb_cache_get_usage(e->cache);
+    out->pinned = rocksdb_cache_get_pinned_usage(e->cache);
+    char *text = store_engine_stats(e);
+    if (text) {
+        out->hits = ticker(text, "rocksdb.block.cache.hit");
+        out->misses = ticker(text, "rocksdb.block.cache.miss");
+    }
+    rocksdb_free(text);
 }
 
 struct rocksdb_options_t *store_engine_options_new(struct store_engine *e,

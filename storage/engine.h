@@ -53,6 +53,15 @@ char *store_engine_stats(struct store_engine *e);
 /* Block cache usage in bytes. */
 size_t store_engine_cache_usage(struct store_engine *e);
 
+/* The shared block cache: capacity, usage, pinned usage, and the lookups
+ * that hit and missed since start (from the statistics object; 0 when it
+ * cannot be read). For /metrics: the hit counts cost a statistics dump. */
+struct store_cache_stats {
+    uint64_t capacity, usage, pinned;
+    uint64_t hits, misses;
+};
+void store_engine_cache_stats(struct store_engine *e, struct store_cache_stats *out);
+
 /* --- For partition.c only ------------------------------------------------ */
 
 struct rocksdb_options_t; /* rocksdb/c.h's rocksdb_options_t */

@@ -374,6 +374,27 @@ uint64_t store_partition_estimate_keys(struct store_partition *p)
     return n;
 }
 
+static uint64_t prop_cf(struct store_partition *p, int cf, const char *name)
+{
+    uint64_t v = 0;
+    return rocksdb_property_int_cf(p->db, p->cf[cf], name, &v) == 0 ? v : 0;
+}
+
+void store_partition_props(struct store_partition *p, struct store_partition_props *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->estimate_keys = store_partition_estimate_keys(p);
+    for (int cf = 0; cf < CF_COUNT; cf++) {
+        out->sst_bytes += prop_cf(p, cf, "rocksdb.total-sst-files-size");
+        out->memtable_bytes += prop_cf(p, cf, "rocksdb.cur-size-all-mem-tables");
+        out->pending_compaction_bytes +=
+            prop_cf(p, cf, "rocksdb.estimate-pending-compaction-bytes");
+    }
+    uint64_t v = 0;
+    if (rocksdb_property_int(p->db, "rocksdb.num-running-compactions", &v) == 0)
+        out->running_compactions = v;
+}
+
 /* --- Point reads --------------------------------------------------------- */
 
 int store_get(struct store_partition *p, const void *hk, size_t hklen, const void *sk, size_t sklen,

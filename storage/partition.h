@@ -56,6 +56,18 @@ int store_partition_compact(struct store_partition *p);
 /* Approximate number of keys in the cells CF (RocksDB estimate). */
 uint64_t store_partition_estimate_keys(struct store_partition *p);
 
+/* RocksDB's figures for one partition, for /metrics. Sizes are summed over
+ * the column families; keys are the cells CF's estimate. A property RocksDB
+ * cannot give reads 0. */
+struct store_partition_props {
+    uint64_t estimate_keys;
+    uint64_t sst_bytes;                /* total-sst-files-size */
+    uint64_t memtable_bytes;           /* cur-size-all-mem-tables */
+    uint64_t pending_compaction_bytes; /* estimate-pending-compaction-bytes */
+    uint64_t running_compactions;      /* num-running-compactions (DB-wide) */
+};
+void store_partition_props(struct store_partition *p, struct store_partition_props *out);
+
 /* --- Point reads ------------------------------------------------------- */
 
 /* A cell read without copying: value and hdr.ctype point into pinned RocksDB

@@ -199,9 +199,19 @@ def test_value_and_body_limits():
     status, hdrs, data = node.request("PUT", path, b"x" * (200 * 1024))  # > max_body_bytes
     assert status == 413 and b"TOO_LARGE" in data
     assert len(node.request("GET", path)[2]) == 65536  # unchanged
-    # A URL beyond http_connection_memory_bytes (64K) is refused.
+    # A URL beyond http_connection_memory_bytes (32K) is refused.
     status, hdrs, data = node.request("PUT", cell_path("limits", "k" * 70000, "s"), b"v")
     assert status == 414, status
+    # So is one that fits but would leave less than half of it for the
+    # reply: refused before it runs (it used to be written and its reply
+    # dropped with the connection).
+    status, hdrs, data = node.request("PUT", cell_path("limits", "k" * 17000, "s"), b"v")
+    assert status == 414 and b"URI_TOO_LONG" in data, (status, data)
+    assert node.request("GET", cell_path("limits", "k" * 17000, "s"))[0] == 414
+    status, _, doc = node.json("POST", "/v1/tables/limits/batch-get",
+                               {"keys": [{"hashkey": "k" * 17000, "sortkey": "s"}]})
+    assert status == 200 and doc["results"][0]["found"] is False, doc
+    assert node.request("PUT", cell_path("limits", "k" * 14000, "s"), b"v")[0] == 201
 
 
 def test_routing_errors():

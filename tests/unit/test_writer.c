@@ -800,6 +800,77 @@ TEST(log_retention)
     fx_close(&f);
 }
 
+/* durability=os: an idle writer lets the caller commit its mutation as a
+ * group of one on its own thread; a busy or non-empty writer, fsync, and
+ * a stopping writer do not (the mutation stays the caller's). */
+TEST(inline_commit)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[5];
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < 5; i++)
+        recs[i].t = &t;
+    recs[1].block = true;
+    pthread_setname_np(pthread_self(), "inline-caller");
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.sync = false;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+
+    /* Idle: committed here, callback on this thread, before the return. */
+    CHECK_EQ_INT(repl_commit_inline(w, build_mutation(0, 0), on_done, &recs[0]), 1);
+    CHECK_EQ_INT(recs[0].calls, 1);
+    CHECK_EQ_INT(recs[0].status, 0);
+    CHECK_EQ_U64(recs[0].decree, 1);
+    CHECK(strcmp(t.thread_name, "inline-caller") == 0);
+
+    /* The writer runs a group (held in its callback): not inline. */
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 1), on_done, &recs[1]));
+    wait_entered(&t);
+    struct store_mutation *m = build_mutation(0, 2);
+    CHECK_EQ_INT(repl_commit_inline(w, m, on_done, &recs[2]), 0);
+    CHECK_EQ_INT(recs[2].calls, 0);
+    CHECK_OK(repl_submit_take(w, m, on_done, &recs[2])); /* still ours: queue it */
+    sem_post(&t.release);
+    tracker_wait(&t, 3);
+    CHECK_EQ_U64(recs[1].decree, 2);
+    CHECK_EQ_U64(recs[2].decree, 3);
+
+    /* Idle again (once the writer has left its group): inline again,
+     * decrees stay dense. */
+    m = build_mutation(0, 3);
+    uint64_t deadline = cellar_mono_ms() + DEADLINE_S * 1000u;
+    while (repl_commit_inline(w, m, on_done, &recs[3]) == 0) {
+        CHECK(cellar_mono_ms() < deadline);
+        sched_yield();
+    }
+    CHECK_EQ_U64(recs[3].decree, 4);
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.mutations, 4);
+    CHECK_EQ_U64(st.batches, 4);
+    repl_writer_stop(w);
+    CHECK_EQ_INT(get_int(&f, "t0", "count"), 4);
+
+    /* fsync: never inline. */
+    cfg.sync = true;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    m = build_mutation(0, 4);
+    CHECK_EQ_INT(repl_commit_inline(w, m, on_done, &recs[4]), 0);
+    CHECK_OK(repl_submit_take(w, m, on_done, &recs[4]));
+    tracker_wait(&t, 5);
+    CHECK_EQ_U64(recs[4].decree, 5);
+    repl_writer_stop(w);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
 TEST_MAIN(config_defaults_and_bad_config, group_commit_many_producers,
           sync_durability_survives_kill, queue_limit, group_limits, stop_drains_queue,
-          stop_refuses_new_and_commits_queued, decrees_continue_after_reopen, log_retention)
+          stop_refuses_new_and_commits_queued, decrees_continue_after_reopen, log_retention,
+          inline_commit)
