@@ -16,9 +16,10 @@ const MAX_EMPTY_PAGES = 20;
 export async function renderBrowse(root, table) {
   document.title = `${table} · Cellar`;
   const info = h("div", { class: "table-info" });
+  const head = h("div", { class: "view-head" }, h("h1", {}, table), info);
   root.append(
     h("nav", { class: "crumbs", "aria-label": "Breadcrumbs" }, h("a", { href: hrefs.tables() }, "Tables"), " / ", h("span", {}, table)),
-    h("div", { class: "view-head" }, h("h1", {}, table), info),
+    head,
   );
 
   const t = await attempt(() => call(paths.table(table)));
@@ -32,8 +33,8 @@ export async function renderBrowse(root, table) {
 
   // Open a row by hashkey.
   const hk = bytesField("Hashkey", { name: "open_hashkey", placeholder: "alice" });
-  const open = h("form", { class: "card inline-form open-row" }, h("h2", {}, "Open a row"), hk.el,
-    h("button", { type: "submit", class: "primary" }, "Open row"));
+  const open = h("form", { class: "inline-form open-row push-right" }, hk.el,
+    h("button", { type: "submit", class: "secondary" }, "Open row"));
   open.addEventListener("submit", (e) => {
     e.preventDefault();
     let bytes;
@@ -51,18 +52,19 @@ export async function renderBrowse(root, table) {
   const hkPrefix = bytesField("Hashkey prefix", { name: "hashkey_prefix" });
   const skPrefix = bytesField("Sortkey prefix", { name: "sortkey_prefix" });
   const size = h("select", { name: "page_size" }, PAGE_SIZES.map((n) => h("option", { value: n, selected: n === 50 }, String(n))));
-  const filters = h("form", { class: "card inline-form scan-filters" }, h("h2", {}, "Cells"), hkPrefix.el, skPrefix.el,
+  const filters = h("form", { class: "inline-form scan-filters" }, hkPrefix.el, skPrefix.el,
     field("Page size", size), h("button", { type: "submit", class: "primary" }, "Scan"));
 
   const body = h("tbody");
   const status = h("span", { class: "muted scan-status" });
   const more = h("button", { type: "button", class: "secondary more", hidden: true }, "More");
-  const results = h("div", { class: "card" },
+  const results = h("section", { class: "card" }, h("h2", {}, "Cells"), filters,
     h("table", { class: "grid cells" },
       h("thead", {}, h("tr", {}, h("th", {}, "Hashkey"), h("th", {}, "Sortkey"), h("th", {}, "Value"), h("th", { class: "num" }, "Size"), h("th", {}, "TTL"))),
       body),
     h("div", { class: "pager" }, status, more));
-  root.append(open, filters, results);
+  head.append(open);
+  root.append(results);
 
   let query = null;
   let cursor = null;

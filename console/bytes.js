@@ -62,10 +62,19 @@ export function fromBase64(text) {
   return out;
 }
 
-// The bytes in a form: "text", "hex" or "base64".
-export function encodeAs(bytes, form) {
-  if (form === "hex") return toHex(bytes);
-  if (form === "base64") return toBase64(bytes);
+// The bytes in a form: "text", "hex" or "base64"; wrap: hex in lines of 16
+// bytes and base64 in lines of 76 characters (for a text area).
+export function encodeAs(bytes, form, wrap = false) {
+  if (form === "hex") {
+    if (!wrap) return toHex(bytes);
+    const lines = [];
+    for (let i = 0; i < bytes.length; i += 16) lines.push(toHex(bytes.subarray(i, i + 16)));
+    return lines.join("\n");
+  }
+  if (form === "base64") {
+    const b = toBase64(bytes);
+    return wrap ? (b.match(/.{1,76}/g) || [""]).join("\n") : b;
+  }
   const t = asText(bytes);
   if (t === null) throw new Error("these bytes are not UTF-8 text");
   return t;

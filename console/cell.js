@@ -33,7 +33,7 @@ export async function renderCell(root, table, hk, sk) {
   const reload = h("button", { type: "button", class: "secondary", onclick: () => load() }, "Reload");
   const del = h("button", { type: "button", class: "danger push-right", onclick: () => remove() }, "Delete cell");
   const editHint = h("small", { class: "hint" });
-  const editor = h("form", { class: "card cell-editor" }, h("h2", {}, "Value"), value.el,
+  const editor = h("form", { class: "card cell-editor" }, value.el,
     h("div", { class: "form-grid two" }, field("Content-Type", ctype)),
     editHint,
     h("div", { class: "actions" }, save, reload, del));

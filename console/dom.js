@@ -138,7 +138,7 @@ export function bytesField(labelText, opts = {}) {
     const wanted = form.value;
     try {
       const bytes = decodeFrom(input.value, current);
-      input.value = encodeAs(bytes, wanted);
+      input.value = encodeAs(bytes, wanted, !!opts.multiline);
       current = wanted;
     } catch (e) {
       form.value = current;
@@ -160,12 +160,12 @@ export function bytesField(labelText, opts = {}) {
     set(bytes) {
       current = asText(bytes) === null ? "hex" : "text";
       form.value = current;
-      input.value = encodeAs(bytes, current);
+      input.value = encodeAs(bytes, current, !!opts.multiline);
     },
     setForm(f, bytes) {
       current = f;
       form.value = f;
-      input.value = encodeAs(bytes, f);
+      input.value = encodeAs(bytes, f, !!opts.multiline);
     },
     isEmpty() {
       return input.value === "";

@@ -34,23 +34,23 @@ export async function renderRow(root, table, hk) {
   const filter = bytesField("Sortkey filter", { name: "filter" });
   const reverse = h("input", { type: "checkbox", name: "reverse" });
   const size = h("select", { name: "page_size" }, PAGE_SIZES.map((n) => h("option", { value: n, selected: n === 50 }, String(n))));
-  const form = h("form", { class: "card inline-form row-filters" }, h("h2", {}, "Cells"),
-    start.el, h("label", { class: "check" }, startIncl, " inclusive"),
-    stop.el, h("label", { class: "check" }, stopIncl, " inclusive"),
-    field("Filter", filterType), filter.el,
-    h("label", { class: "check" }, reverse, " reverse"),
+  const form = h("form", { class: "inline-form row-filters" },
+    h("div", { class: "group" }, start.el, h("label", { class: "check" }, startIncl, " inclusive")),
+    h("div", { class: "group" }, stop.el, h("label", { class: "check" }, stopIncl, " inclusive")),
+    h("div", { class: "group" }, field("Filter", filterType), filter.el),
     field("Page size", size),
+    h("label", { class: "check" }, reverse, " reverse"),
     h("button", { type: "submit", class: "primary" }, "Read"));
 
   const body = h("tbody");
   const status = h("span", { class: "muted scan-status" });
   const more = h("button", { type: "button", class: "secondary more", hidden: true }, "More");
-  const results = h("div", { class: "card" },
+  const results = h("section", { class: "card" }, h("h2", {}, "Cells"), form,
     h("table", { class: "grid cells" },
       h("thead", {}, h("tr", {}, h("th", {}, "Sortkey"), h("th", {}, "Value"), h("th", { class: "num" }, "Size"), h("th", {}, "TTL"), h("th", { class: "num" }, "Version"))),
       body),
     h("div", { class: "pager" }, status, more));
-  root.append(form, results, putForm());
+  root.append(results, putForm());
 
   let query = null;
   let cursor = null;
