@@ -32,7 +32,7 @@ export async function renderBrowse(root, table) {
     h("span", { class: `status status-${meta.status}` }, meta.status));
 
   // Open a row by hashkey.
-  const hk = bytesField("Hashkey", { name: "open_hashkey", placeholder: "alice" });
+  const hk = bytesField("Open a row by hashkey", { name: "open_hashkey", placeholder: "alice" });
   const open = h("form", { class: "inline-form open-row push-right" }, hk.el,
     h("button", { type: "submit", class: "secondary" }, "Open row"));
   open.addEventListener("submit", (e) => {

@@ -27,7 +27,7 @@ export async function renderCell(root, table, hk, sk) {
   // What the page loaded: the base of every write.
   let loaded = null; // {bytes, etag, ttl, ctype} or null when the cell does not exist
 
-  const value = bytesField("Value", { name: "value", multiline: true, rows: 10 });
+  const value = bytesField("Value", { name: "value", multiline: true, rows: 6 });
   const ctype = h("input", { name: "content_type", spellcheck: "false" });
   const save = h("button", { type: "submit", class: "primary" }, "Save");
   const reload = h("button", { type: "button", class: "secondary", onclick: () => load() }, "Reload");
@@ -108,7 +108,8 @@ export async function renderCell(root, table, hk, sk) {
     ctype.value = loaded.ctype || "";
     ctype.placeholder = "application/octet-stream";
     ttl.value = loaded.ttl === null ? "" : String(loaded.ttl);
-    editHint.textContent = `Saving replaces version ${loaded.etag} only if nobody changed the cell since; the cell keeps its TTL.`;
+    editHint.textContent = `Saving replaces version ${loaded.etag} only if nobody changed the cell since` +
+      (loaded.ttl === null ? "." : `; the cell keeps its TTL (${ttlLabel(loaded.ttl)} left).`);
     del.disabled = false;
   }
 

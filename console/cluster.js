@@ -51,9 +51,10 @@ export async function renderCluster(root) {
     maps.append(h("p", { class: "muted" }, "No tables."));
     return;
   }
-  for (const table of t.data.tables) {
-    const d = await attempt(() => call(paths.table(table.name)));
-    if (!d) continue;
+  const details = await Promise.all(t.data.tables.map((table) => attempt(() => call(paths.table(table.name)))));
+  t.data.tables.forEach((table, i) => {
+    const d = details[i];
+    if (!d) return;
     const byPrimary = new Map();
     for (const p of d.data.partitions) byPrimary.set(p.primary, (byPrimary.get(p.primary) || 0) + 1);
     const summary = [...byPrimary].map(([node, n]) => `${n} on ${node || "no primary"}`).join(", ");
@@ -67,5 +68,5 @@ export async function renderCluster(root) {
           h("td", {}, p.secondaries.length ? p.secondaries.map((s) => h("code", {}, s, " ")) : h("span", { class: "muted" }, "none")),
           h("td", { class: "num" }, p.ballot),
           h("td", { class: "num" }, p.last_committed)))))));
-  }
+  });
 }

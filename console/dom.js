@@ -161,6 +161,7 @@ export function bytesField(labelText, opts = {}) {
       current = asText(bytes) === null ? "hex" : "text";
       form.value = current;
       input.value = encodeAs(bytes, current, !!opts.multiline);
+      if (opts.multiline) input.rows = Math.min(24, Math.max(opts.rows || 4, input.value.split("\n").length + 1));
     },
     setForm(f, bytes) {
       current = f;
