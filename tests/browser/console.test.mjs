@@ -27,7 +27,8 @@ const OPENAPI = process.env.OPENAPI;
 const require = createRequire(path.join(NPM_DIR, "package.json"));
 const { chromium } = require("playwright-core");
 
-const TIMEOUT = 15000;
+const TIMEOUT = 30000; // per wait; the machine may be busy
+const DOCS_TIMEOUT = 90000; // a 1.7 MB renderer and every operation of openapi.yaml
 
 // --- The node ------------------------------------------------------------
 
@@ -527,8 +528,8 @@ test("/docs renders the API reference from /openapi.yaml and tries an operation 
   assert.ok(operations > 30, `${operations} operations in openapi.yaml`);
   const resp = await page.goto(`${node.base}/docs`);
   assert.equal(resp.status(), 200);
-  await page.locator(".swagger-ui .info .title", { hasText: "Cellar REST API" }).waitFor();
-  await eventually(async () => assert.equal(await page.locator(".opblock").count(), operations), "every operation listed");
+  await page.locator(".swagger-ui .info .title", { hasText: "Cellar REST API" }).waitFor({ timeout: DOCS_TIMEOUT });
+  await eventually(async () => assert.equal(await page.locator(".opblock").count(), operations), "every operation listed", DOCS_TIMEOUT);
   await page.locator("#operations-cells-putCell").waitFor();
   await page.locator("#operations-cluster-getCluster").waitFor();
   await shot("docs.png", { fullPage: false });
