@@ -4,7 +4,8 @@
 #   make            release build of build/cellard and the unit tests
 #   make run        build and start one node on 127.0.0.1:8080, data in ./data
 #   make test       unit tests, then integration tests against the real binary
-#                   (tests/integration, tests/systemd, tests/api, tests/client)
+#                   (tests/integration, tests/systemd, tests/api, tests/client,
+#                   tests/browser: screenshots in build/test-output/browser/)
 #   make check      the same tests on an ASan+UBSan build (build-asan/)
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
 #   make bench      cellard against the libmicrohttpd ceiling, etcd and webdis
@@ -30,6 +31,8 @@ TEST_DEBS += python3-pytest python3-jsonschema python3-yaml python3-hypothesis
 # The HTTPS tests make a throwaway CA with openssl; the access tests make a
 # network namespace with iproute2.
 TEST_DEBS += openssl iproute2
+# The browser tests (tests/browser) drive Debian's chromium with playwright-core.
+TEST_DEBS += chromium
 # Debian's python3, which sees the python3-* packages (a python3 of another
 # origin earlier on PATH would not).
 DEB_PYTHON := /usr/bin/python3
@@ -53,6 +56,8 @@ LDFLAGS := $(SAN)
 LIB_SRCS := $(wildcard common/*.c storage/*.c replication/*.c api/*.c) \
             $(filter-out service/main.c,$(wildcard service/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/api/openapi_blob.o
+# The web console and /docs, built into the binary (see "Console" below).
+LIB_OBJS += $(BUILD)/obj/api/console_assets.o
 MAIN_OBJ := $(BUILD)/obj/service/main.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -85,6 +90,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libcellar.a
 
 deps:
 	@scripts/ensure-deps $(BUILD_DEBS)
+	@$(ENSURE_NPM)
 
 deps-test:
 	@scripts/ensure-deps $(TEST_DEBS)
@@ -106,10 +112,42 @@ NODE_DIR := build/node
 NPM_TOOLS := $(NODE_DIR)/node_modules/.cellar-installed
 
 $(NPM_TOOLS): tests/client/package.json tests/client/package-lock.json
-	@mkdir -p $(NODE_DIR)
-	cp tests/client/package.json tests/client/package-lock.json $(NODE_DIR)/
-	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(call npm_ci,tests/client)
+
+# $(call npm_ci,DIR): npm ci of DIR's pinned package.json and
+# package-lock.json into the folder above the target, a stamp file in its
+# node_modules/.
+define npm_ci
+	@$(ENSURE_NPM)
+	@mkdir -p $(@D)
+	cp $(1)/package.json $(1)/package-lock.json $(@D)/../
+	cd $(@D)/.. && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
+endef
+
+# Console: console/assets.txt names the files served at /, /docs and
+# /ui/...: ours in console/ and swagger-ui-dist (the /docs renderer), pinned
+# by console/package-lock.json and fetched into build/npm/console/.
+# scripts/embed-assets turns the list into an assembly file that .incbin's
+# each file with its Content-Type and ETag.
+CONSOLE_NPM := build/npm/console/node_modules/.cellar-installed
+BROWSER_NPM := build/npm/browser/node_modules/.cellar-installed
+
+$(CONSOLE_NPM): console/package.json console/package-lock.json
+	$(call npm_ci,console)
+
+$(BROWSER_NPM): tests/browser/package.json tests/browser/package-lock.json
+	$(call npm_ci,tests/browser)
+
+$(BUILD)/gen/console_assets.S: console/assets.txt scripts/embed-assets $(CONSOLE_NPM) \
+        $(wildcard console/*.html console/*.js console/*.css console/*.svg)
+	@mkdir -p $(dir $@)
+	scripts/embed-assets console/assets.txt > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/obj/api/console_assets.o: $(BUILD)/gen/console_assets.S
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cellard
@@ -133,6 +171,9 @@ test: deps-test
 	    -p no:cacheprovider tests/api
 	@$(MAKE) --no-print-directory -s $(NPM_TOOLS)
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/client/run
+	@$(MAKE) --no-print-directory -s $(BROWSER_NPM)
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard OUTPUT_DIR=$(CURDIR)/$(BUILD)/test-output/browser \
+	    tests/browser/run
 
 check: deps-test
 	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \

@@ -91,9 +91,8 @@ void api_h_table_get(struct api_request *req)
     const struct repl_table_meta *m = repl_table_meta(t);
     json_t *doc = api_table_json(m);
     json_t *parts = json_array();
-    const struct api_config *cfg = api_config(req);
     char primary[300];
-    snprintf(primary, sizeof(primary), "%s:%u", cfg->listen_host, cfg->listen_port);
+    api_node_address(req, primary, sizeof(primary));
     for (uint32_t i = 0; i < m->partition_count; i++) {
         struct repl_writer_stats st;
         repl_writer_stats(repl_table_writer(t, i), &st);

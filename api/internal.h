@@ -283,6 +283,13 @@ void api_h_row_patch(struct api_request *req);
 void api_h_row_delete(struct api_request *req);
 void api_h_row_count(struct api_request *req);
 void api_h_row_check_and_mutate(struct api_request *req);
+void api_h_cluster(struct api_request *req);
+/* GET /, /docs and /ui/{asset}: the embedded console (handlers_console.c). */
+void api_h_console(struct api_request *req);
+
+/* The address this node serves on, "host:port" ("[v6]:port") with the port
+ * it is actually bound to (handlers_cluster.c). */
+void api_node_address(struct api_request *req, char *buf, size_t size);
 
 /* Shared by row and batch handlers (handlers_rows.c). */
 #include "storage/partition.h"
