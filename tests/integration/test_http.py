@@ -199,9 +199,12 @@ def test_value_and_body_limits():
     status, hdrs, data = node.request("PUT", path, b"x" * (200 * 1024))  # > max_body_bytes
     assert status == 413 and b"TOO_LARGE" in data
     assert len(node.request("GET", path)[2]) == 65536  # unchanged
-    # A URL beyond http_connection_memory_bytes (32K) is refused.
+    # A URL beyond http_connection_memory_bytes (32K) is refused. libmicrohttpd
+    # answers 414 and closes with the rest of the URL unread, so the kernel
+    # may reset the connection before the client reads the answer (None).
     status, hdrs, data = node.request("PUT", cell_path("limits", "k" * 70000, "s"), b"v")
-    assert status == 414, status
+    assert status in (414, None), status
+    assert node.request("GET", "/healthz")[0] == 200
     # So is one that fits but would leave less than half of it for the
     # reply: refused before it runs (it used to be written and its reply
     # dropped with the connection).
