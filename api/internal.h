@@ -272,6 +272,9 @@ void api_metrics_record(struct api_metrics *m, int route, enum api_method method
                         uint64_t elapsed_us);
 struct api_metrics *api_metrics(struct api_request *req);
 void api_h_metrics(struct api_request *req);
+/* Appends the partition health families to a /metrics page
+ * (handlers_node.c). */
+void api_metrics_partition_health(struct cellar_buf *b, struct repl_registry *r);
 
 /* Whether the server is ready (readyz). */
 bool api_ready(struct api_request *req);

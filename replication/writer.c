@@ -21,6 +21,18 @@
  * applied + 1 so the decrees are reused, and every callback of the group
  * gets the error and a NULL outcome. Nothing of the group was applied.
  *
+ * A full disk. RocksDB refuses every write once it has hit ENOSPC (a
+ * background error), until its SstFileManager sees free space again and
+ * resumes the DB by itself. Meanwhile every group fails with
+ * -CELLAR_ENOSPC (507 to clients) and reuses its decrees, reads go on, and
+ * the partition's health says no space (storage/partition.h). The writer
+ * logs the first failure and the recovery, not every group. While short
+ * of space and idle, it probes once per heartbeat by committing an empty
+ * group (the applied decree rewritten unchanged), so the health clears as
+ * soon as writes are possible again, not only at the next client write.
+ * A failed partition (corruption) is refused at submit with
+ * -CELLAR_EUNAVAIL, before anything is queued.
+ *
  * Invariants:
  * - decrees are dense: next_decree == applied decree + 1 between groups;
  * - timestamps never go backwards within a partition, across groups and
@@ -104,6 +116,8 @@ struct repl_writer {
     uint64_t last_ts;       /* timestamp_ms of the last stamped mutation */
     uint64_t trimmed_below; /* log entries below this were trimmed */
     uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
+    bool short_of_space;    /* the last commit failed with -CELLAR_ENOSPC */
+    uint64_t probed_ms;     /* cellar_mono_ms() of the last no-space probe */
 
     /* Relaxed atomics; see repl_writer_stats. */
     uint64_t st_committed_decree;
@@ -203,6 +217,40 @@ static void maybe_trim(struct repl_writer *w, uint64_t applied)
     w->trimmed_below = below;
 }
 
+/* Logs the moments a partition runs out of space and gets it back: one
+ * line each, not one per failed group. rc is a commit's result; another
+ * error ends the no-space episode silently (it is logged where it
+ * happens). */
+static void note_space(struct repl_writer *w, int rc)
+{
+    bool short_now = rc == -CELLAR_ENOSPC;
+    if (short_now == w->short_of_space)
+        return;
+    w->short_of_space = short_now;
+    if (short_now)
+        log_err("writer %s: the disk is full: writes are refused (507) until space is freed; "
+                "reads go on",
+                w->name);
+    else if (rc == 0)
+        log_notice("writer %s: space is available again: writes resumed", w->name);
+}
+
+/* While short of space and idle: one empty commit (the applied decree,
+ * unchanged) per heartbeat tells whether RocksDB takes writes again. */
+static bool probe_due(const struct repl_writer *w)
+{
+    return w->short_of_space && cellar_mono_ms() - w->probed_ms >= w->cfg.heartbeat_ms;
+}
+
+static void probe_space(struct repl_writer *w)
+{
+    w->probed_ms = cellar_mono_ms();
+    int rc = store_batch_commit(w->batch, w->next_decree - 1, w->cfg.sync);
+    if (rc && rc != -CELLAR_ENOSPC)
+        log_warn("writer %s: probing for free space failed: %s", w->name, cellar_strerror(rc));
+    note_space(w, rc);
+}
+
 /* Applies, commits and completes one group (the writer thread, no lock). */
 static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
 {
@@ -230,7 +278,11 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n)
     uint64_t last = w->next_decree - 1;
     if (rc == 0) {
         rc = store_batch_commit(w->batch, last, w->cfg.sync);
-        if (rc)
+        note_space(w, rc);
+        if (rc == -CELLAR_ENOSPC)
+            log_debug("writer %s: committing decrees %" PRIu64 "..%" PRIu64 " failed: %s", w->name,
+                      last + 1 - n, last, cellar_strerror(rc));
+        else if (rc)
             log_err("writer %s: committing decrees %" PRIu64 "..%" PRIu64 " failed: %s", w->name,
                     last + 1 - n, last, cellar_strerror(rc));
     }
@@ -294,15 +346,21 @@ static void *writer_main(void *arg)
     struct repl_writer *w = arg;
     pthread_setname_np(pthread_self(), w->thread_name);
     for (;;) {
+        bool probe = false;
         pthread_mutex_lock(&w->mu);
         for (;;) {
             beat(w);
             maybe_wedge(w);
-            if (w->head || w->stopping)
+            if (w->head || w->stopping || (probe = probe_due(w)))
                 break;
             w->idle = true;
             wait_one_beat(w);
             w->idle = false;
+        }
+        if (!w->head && probe) {
+            pthread_mutex_unlock(&w->mu);
+            probe_space(w);
+            continue;
         }
         if (!w->head) { /* stopping and drained */
             pthread_mutex_unlock(&w->mu);
@@ -333,7 +391,7 @@ static uint64_t last_logged_timestamp(struct repl_writer *w, uint64_t applied)
         rc = store_mutation_decode(buf.data, buf.len, &m);
     if (rc == 0)
         ts = m->timestamp_ms;
-    else if (rc != -CELLAR_ENOTFOUND)
+    else if (rc != -CELLAR_ENOTFOUND && rc != -CELLAR_EUNAVAIL)
         log_warn("writer %s: reading log entry %" PRIu64 " failed: %s", w->name, applied,
                  cellar_strerror(rc));
     store_mutation_free(m);
@@ -422,6 +480,8 @@ int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {
         rc = -CELLAR_ESHUTDOWN;
+    } else if (store_partition_health(w->sp, NULL, 0) == STORE_HEALTH_FAILED) {
+        rc = -CELLAR_EUNAVAIL;
     } else if (w->depth >= w->cfg.queue_max) {
         rc = -CELLAR_EBUSY;
     } else {
