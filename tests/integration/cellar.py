@@ -135,6 +135,33 @@ def cell_path(table, hashkey, sortkey):
     return "/v1/tables/%s/rows/%s/cells/%s" % (table, quote(hashkey), quote(sortkey))
 
 
+def _crc64_table():
+    poly = 0xC96C5795D7870F42  # ECMA-182, reflected
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC64 = _crc64_table()
+
+
+def partition_of(hashkey, partition_count):
+    """The partition of a row: crc64(hashkey) & (count - 1), CRC-64/XZ."""
+    if isinstance(hashkey, str):
+        hashkey = hashkey.encode()
+    crc = 0xFFFFFFFFFFFFFFFF
+    for b in hashkey:
+        crc = _CRC64[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return (crc ^ 0xFFFFFFFFFFFFFFFF) & (partition_count - 1)
+
+
+assert partition_of(b"123456789", 1 << 63) == 0x995dc9bbdf1939fa & ((1 << 63) - 1)
+
+
 def run_tests(namespace):
     """Runs every test_* function of namespace in definition order in this
     process; prints one line per test and a final "N passed, N failed"."""
