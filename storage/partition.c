@@ -477,7 +477,7 @@ int store_partition_compact(struct store_partition *p)
     rocksdb_compactoptions_destroy(co);
     rocksdb_property_int(p->db, "rocksdb.background-errors", &errors_after);
     if (errors_after > errors_before) {
-        log_err("storage: compaction failed (see the partition's RocksDB LOG)");
+        log_err("storage: %s: compaction failed (a RocksDB background error)", p->dir);
         return -CELLAR_EIO;
     }
     return 0;

@@ -14,15 +14,21 @@ of one partition, in two ways:
   partition from then on (reads and writes), while the rest serves.
 
 Every value read back from a healthy partition is compared with what was
-written.
+written, and every /readyz and error response is validated against
+openapi.yaml (tests/api/oas.py).
 """
 import glob
+import json
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
 from cellar import Node, cell_path, partition_of, run_tests  # noqa: E402
+from oas import Spec  # noqa: E402
+
+SPEC = Spec(os.path.join(os.path.dirname(__file__), "..", "..", "openapi.yaml"))
 
 ROWS = 300
 
@@ -73,8 +79,15 @@ def metric(node, name, labels):
     return float(m.group(1))
 
 
+def readyz(node):
+    status, hdrs, data = node.request("GET", "/readyz")
+    SPEC.validate("GET", "/readyz", status, hdrs, data)
+    return status, json.loads(data)
+
+
 def check_unavailable(node, method, path, body=None):
     status, hdrs, data = node.request(method, path, body=body)
+    SPEC.validate(method, path, status, hdrs, data)
     assert status == 503, (method, path, status, data)
     if method != "HEAD":
         assert b'"PARTITION_UNAVAILABLE"' in data, data
@@ -122,7 +135,7 @@ def test_damaged_sst_footer_fails_its_partition_at_start():
         flip(sst, os.path.getsize(sst) - 24)  # the footer: the file cannot be opened
         node.start()  # must start and be ready despite the damage
 
-        status, _, doc = node.json("GET", "/readyz")
+        status, doc = readyz(node)
         assert status == 200, status
         assert doc["status"] == "degraded", doc
         assert [(p["table"], p["partition"], p["state"]) for p in doc["partitions"]] == \
@@ -168,7 +181,7 @@ def test_damaged_data_block_fails_its_partition_at_first_read():
 
         sst = cells_sst(node, tid, 2)
         flip(sst, 64)  # inside the first data block, while the node runs
-        status, _, doc = node.json("GET", "/readyz")
+        status, doc = readyz(node)
         assert status == 200 and doc["status"] == "ready", doc  # not noticed yet
 
         conn = node.conn()
@@ -187,7 +200,7 @@ def test_damaged_data_block_fails_its_partition_at_first_read():
         first = next(i for i in range(ROWS) if partition_of("h%d" % i, 4) == 2)
         check_unavailable(node, "PUT", cell_path("c", "h%d" % first, "s"), body=b"x")
 
-        status, _, doc = node.json("GET", "/readyz")
+        status, doc = readyz(node)
         assert status == 200 and doc["status"] == "degraded", doc
         assert [(p["table"], p["partition"], p["state"]) for p in doc["partitions"]] == \
             [("c", 2, "failed")], doc

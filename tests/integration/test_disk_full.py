@@ -32,7 +32,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
 from cellar import Node, cell_path, partition_of, wait_for  # noqa: E402
+from oas import Spec  # noqa: E402
+
+SPEC = Spec(os.path.join(os.path.dirname(__file__), "..", "..", "openapi.yaml"))
 
 NS_FLAG = "CELLAR_DISK_FULL_NS"
 FS_BYTES = 64 << 20
@@ -80,7 +84,9 @@ def disk_full(base, mnt):
         def put(i):
             key = ("row%d" % i, "c")
             val = value_of(i)
-            status, hdrs, body = node.request("PUT", cell_path("full", *key), body=val, conn=conn)
+            path = cell_path("full", *key)
+            status, hdrs, body = node.request("PUT", path, body=val, conn=conn)
+            SPEC.validate("PUT", path, status, hdrs, body)
             p = partition_of(key[0], PARTITIONS)
             if status == 201:
                 acked[key] = val
@@ -130,7 +136,9 @@ def disk_full(base, mnt):
             status, _, body = node.request("GET", cell_path("full", *key), conn=conn)
             assert status == 200 and body == val, (key, status, len(body))
 
-        status, _, doc = node.json("GET", "/readyz")
+        status, hdrs, body = node.request("GET", "/readyz")
+        SPEC.validate("GET", "/readyz", status, hdrs, body)
+        doc = json.loads(body)
         assert status == 200 and doc["status"] == "degraded", doc
         states = {(p["table"], p["partition"]): p["state"] for p in doc["partitions"]}
         assert states == {("full", p): "no_space" for p in range(PARTITIONS)}, doc
@@ -172,6 +180,10 @@ def disk_full(base, mnt):
               % (attempts, acked_while_filling, len(refused), failures, recovered_s,
                  len(acked), len(refused)))
         assert node.stop() == 0
+    except Exception:
+        if node.log_path:
+            print("    the node's log (last 4000 bytes):\n" + node.log_text()[-4000:])
+        raise
     finally:
         node.cleanup()
 
