@@ -45,7 +45,9 @@ class Node:
         self.log_path = None
         self.runs = 0
 
-    def start(self, timeout=30):
+    def start(self, timeout=None):
+        # CELLAR_START_TIMEOUT: slower runs (valgrind) wait longer.
+        timeout = timeout or float(os.environ.get("CELLAR_START_TIMEOUT", "30"))
         self.runs += 1
         self.log_path = os.path.join(self.dir, "cellard-%d.log" % self.runs)
         args = [CELLARD, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir, "data")]
