@@ -98,7 +98,9 @@ class Node:
         if self.own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def conn(self, timeout=30):
+    def conn(self, timeout=None):
+        # CELLAR_REQUEST_TIMEOUT: slower runs (valgrind) wait longer.
+        timeout = timeout or float(os.environ.get("CELLAR_REQUEST_TIMEOUT", "30"))
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, conn=None):
