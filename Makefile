@@ -7,6 +7,8 @@
 #                   (tests/integration, tests/systemd, tests/api, tests/client,
 #                   tests/browser: screenshots in build/test-output/browser/)
 #   make check      the same tests on an ASan+UBSan build (build-asan/)
+#   make valgrind   the black-box HTTP suite with every node under valgrind
+#                   memcheck (slow; not part of make test)
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
 #   make bench      cellard against the libmicrohttpd ceiling, etcd and webdis
 #                   (bench/README.md); installs wrk and the peers first
@@ -64,7 +66,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 
-.PHONY: all run test check lint clean deps deps-test deps-lint unit integration
+.PHONY: all run test check valgrind lint clean deps deps-test deps-lint unit integration
 
 all: $(BUILD)/cellard $(UNIT_BINS)
 
@@ -178,6 +180,11 @@ test: deps-test
 check: deps-test
 	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+valgrind: deps-test
+	@scripts/ensure-deps valgrind
+	@$(MAKE) --no-print-directory all
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/valgrind/run
 
 lint: deps-lint
 	@echo "clang-format"; clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')

@@ -317,6 +317,9 @@ void api_metrics_record(struct api_metrics *m, int route, enum api_method method
 void api_log_slow(struct api_request *req, uint64_t end_us);
 struct api_metrics *api_metrics(struct api_request *req);
 void api_h_metrics(struct api_request *req);
+/* Appends the partition health families to a /metrics page
+ * (handlers_node.c). */
+void api_metrics_partition_health(struct cellar_buf *b, struct repl_registry *r);
 
 /* Whether the server is ready (readyz). */
 bool api_ready(struct api_request *req);

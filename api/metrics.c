@@ -306,6 +306,7 @@ void api_h_metrics(struct api_request *req)
                       (unsigned long long)cum, (unsigned long long)st.writers.mutations,
                       (unsigned long long)st.writers.batches);
     storage_metrics(&b, &st, api_registry(req));
+    api_metrics_partition_health(&b, api_registry(req));
     size_t len = 0;
     char *text = cellar_buf_steal(&b, &len);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);

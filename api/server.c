@@ -370,6 +370,10 @@ void api_error_status(int err, unsigned *status, const char **code)
         *status = 507;
         *code = "INSUFFICIENT_STORAGE";
         return;
+    case CELLAR_EUNAVAIL:
+        *status = 503;
+        *code = "PARTITION_UNAVAILABLE";
+        return;
     default:
         *status = 500;
         *code = "INTERNAL";

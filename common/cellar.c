@@ -33,6 +33,7 @@ static const char *const err_names[CELLAR_ERR_COUNT] = {
     [CELLAR_ESYS] = "system call failed",
     [CELLAR_ETHROTTLED] = "over the rate limit",
     [CELLAR_EREADONLY] = "read-only",
+    [CELLAR_EUNAVAIL] = "partition unavailable",
 };
 
 const char *cellar_strerror(int err)

@@ -41,6 +41,7 @@ enum cellar_err {
     CELLAR_ESYS,       /* a system call failed (see the log) */
     CELLAR_ETHROTTLED, /* over a rate limit; retry later */
     CELLAR_EREADONLY,  /* the target refuses writes */
+    CELLAR_EUNAVAIL,   /* the partition has failed (corrupt, or could not open) */
     CELLAR_ERR_COUNT
 };
 

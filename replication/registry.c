@@ -177,9 +177,14 @@ static void partitions_close(uint32_t count, struct store_partition **parts,
     free(parts);
 }
 
+/* Opens a table's partitions and starts their writers. With tolerate (the
+ * node's start), a partition that cannot be opened is logged and stands in
+ * as a failed partition (store_partition_new_failed), so the node still
+ * serves every other one; otherwise (create, recall) it fails the call. */
 static int partitions_open(struct repl_registry *r, const struct repl_table_meta *m,
                            struct store_partition ***out_parts, struct repl_writer ***out_writers,
-                           repl_progress_fn progress, void *arg, size_t *done, size_t total)
+                           bool tolerate, repl_progress_fn progress, void *arg, size_t *done,
+                           size_t total)
 {
     int rc = 0;
     struct store_partition **parts = cellar_xcalloc(m->partition_count, sizeof(*parts));
@@ -197,7 +202,12 @@ static int partitions_open(struct repl_registry *r, const struct repl_table_meta
         if (rc < 0) {
             log_err("table %s: cannot open partition %" PRIu32 " in %s: %s", m->name, i, dir,
                     cellar_strerror(rc));
-            goto out;
+            if (!tolerate)
+                goto out;
+            char why[128];
+            snprintf(why, sizeof(why), "cannot open: %s (the log says more)", cellar_strerror(rc));
+            parts[i] = store_partition_new_failed(r->engine, dir, why);
+            rc = 0;
         }
         char name[32];
         snprintf(name, sizeof(name), "w%" PRIu32 ".%" PRIu32, m->id, i);
@@ -426,8 +436,8 @@ int repl_registry_open(struct store_engine *e, const char *data_dir,
         struct repl_table *t = r->tables[i];
         if (t->meta.status != REPL_TABLE_AVAILABLE)
             continue;
-        rc = partitions_open(r, &t->meta, &t->parts, &t->writers, progress, progress_arg, &done,
-                             total);
+        rc = partitions_open(r, &t->meta, &t->parts, &t->writers, true, progress, progress_arg,
+                             &done, total);
         if (rc < 0)
             goto out;
     }
@@ -553,7 +563,7 @@ int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spe
     if (rc < 0)
         goto out;
     r->next_id++;
-    rc = partitions_open(r, &t->meta, &t->parts, &t->writers, NULL, NULL, NULL, 0);
+    rc = partitions_open(r, &t->meta, &t->parts, &t->writers, false, NULL, NULL, NULL, 0);
     if (rc < 0) {
         partitions_destroy(r, &t->meta);
         goto out;
@@ -689,7 +699,7 @@ int repl_table_recall(struct repl_registry *r, const char *name, const char *new
     snprintf(m.name, sizeof(m.name), "%s", target);
     m.status = REPL_TABLE_AVAILABLE;
     m.drop_time_ms = 0;
-    rc = partitions_open(r, &m, &parts, &writers, NULL, NULL, NULL, 0);
+    rc = partitions_open(r, &m, &parts, &writers, false, NULL, NULL, NULL, 0);
     if (rc < 0)
         goto out;
     rc = meta_save(r, &m);
@@ -773,8 +783,14 @@ int repl_table_compact(struct repl_registry *r, const char *name)
         rc = -CELLAR_ENOTFOUND;
         goto out;
     }
-    for (uint32_t i = 0; i < t->meta.partition_count && rc == 0; i++)
+    for (uint32_t i = 0; i < t->meta.partition_count && rc == 0; i++) {
+        /* A failed partition is skipped: the others still get compacted. */
+        if (store_partition_health(t->parts[i], NULL, 0) == STORE_HEALTH_FAILED) {
+            log_warn("table %s: partition %" PRIu32 " has failed; not compacted", name, i);
+            continue;
+        }
         rc = store_partition_compact(t->parts[i]);
+    }
     log_info("table %s compacted: %s", name, rc == 0 ? "ok" : cellar_strerror(rc));
 out:
     pthread_mutex_unlock(&r->admin);
@@ -816,6 +832,9 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
             struct repl_writer_stats s;
             repl_writer_stats(t->writers[p], &s);
             out->partitions++;
+            enum store_health h = store_partition_health(t->parts[p], NULL, 0);
+            out->partitions_failed += h == STORE_HEALTH_FAILED;
+            out->partitions_no_space += h == STORE_HEALTH_NO_SPACE;
             out->writers.batches += s.batches;
             out->writers.mutations += s.mutations;
             out->writers.queue_depth += s.queue_depth;

@@ -73,7 +73,10 @@ struct repl_registry;
 typedef void (*repl_progress_fn)(void *arg, size_t done, size_t total);
 
 /* Opens the metadata store in <data_dir>/node and every partition of every
- * available table under <data_dir>/replicas/<id>.<index>. */
+ * available table under <data_dir>/replicas/<id>.<index>. A partition that
+ * cannot be opened does not stop the node: it is logged and served as a
+ * failed partition (its keys get -CELLAR_EUNAVAIL; store_partition_health
+ * says why). */
 int repl_registry_open(struct store_engine *e, const char *data_dir,
                        const struct repl_registry_config *cfg, repl_progress_fn progress,
                        void *progress_arg, struct repl_registry **out);
@@ -160,6 +163,8 @@ int repl_registry_purge_expired(struct repl_registry *r, uint64_t now_ms);
 struct repl_registry_stats {
     size_t tables;
     size_t partitions;
+    size_t partitions_failed;         /* STORE_HEALTH_FAILED */
+    size_t partitions_no_space;       /* STORE_HEALTH_NO_SPACE */
     struct repl_writer_stats writers; /* summed; committed_decree = max */
 };
 void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *out);

@@ -21,6 +21,18 @@
  * applied + 1 so the decrees are reused, and every callback of the group
  * gets the error and a NULL outcome. Nothing of the group was applied.
  *
+ * A full disk. RocksDB refuses every write once it has hit ENOSPC (a
+ * background error), until its SstFileManager sees free space again and
+ * resumes the DB by itself. Meanwhile every group fails with
+ * -CELLAR_ENOSPC (507 to clients) and reuses its decrees, reads go on, and
+ * the partition's health says no space (storage/partition.h). The writer
+ * logs the first failure and the recovery, not every group. While short
+ * of space and idle, it probes once per heartbeat by committing an empty
+ * group (the applied decree rewritten unchanged), so the health clears as
+ * soon as writes are possible again, not only at the next client write.
+ * A failed partition (corruption) is refused at submit with
+ * -CELLAR_EUNAVAIL, before anything is queued.
+ *
  * Invariants:
  * - decrees are dense: next_decree == applied decree + 1 between groups;
  * - timestamps never go backwards within a partition, across groups and
@@ -121,6 +133,8 @@ struct repl_writer {
     uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
     uint64_t taken_us;      /* the current group: taken off the queue */
     uint64_t committed_us;  /* the current group: its commit returned */
+    bool short_of_space;    /* the last commit failed with -CELLAR_ENOSPC */
+    uint64_t probed_ms;     /* cellar_mono_ms() of the last no-space probe */
 
     /* Relaxed atomics; see repl_writer_stats. */
     uint64_t st_committed_decree;
@@ -222,6 +236,40 @@ static void maybe_trim(struct repl_writer *w, uint64_t applied)
     w->trimmed_below = below;
 }
 
+/* Logs the moments a partition runs out of space and gets it back: one
+ * line each, not one per failed group. rc is a commit's result; another
+ * error ends the no-space episode silently (it is logged where it
+ * happens). */
+static void note_space(struct repl_writer *w, int rc)
+{
+    bool short_now = rc == -CELLAR_ENOSPC;
+    if (short_now == w->short_of_space)
+        return;
+    w->short_of_space = short_now;
+    if (short_now)
+        log_err("writer %s: the disk is full: writes are refused (507) until space is freed; "
+                "reads go on",
+                w->name);
+    else if (rc == 0)
+        log_notice("writer %s: space is available again: writes resumed", w->name);
+}
+
+/* While short of space and idle: one empty commit (the applied decree,
+ * unchanged) per heartbeat tells whether RocksDB takes writes again. */
+static bool probe_due(const struct repl_writer *w)
+{
+    return w->short_of_space && cellar_mono_ms() - w->probed_ms >= w->cfg.heartbeat_ms;
+}
+
+static void probe_space(struct repl_writer *w)
+{
+    w->probed_ms = cellar_mono_ms();
+    int rc = store_batch_commit(w->batch, w->next_decree - 1, w->cfg.sync);
+    if (rc && rc != -CELLAR_ENOSPC)
+        log_warn("writer %s: probing for free space failed: %s", w->name, cellar_strerror(rc));
+    note_space(w, rc);
+}
+
 /* Applies, commits and completes one group (whoever holds `busy`, no
  * lock). inline_entry, when not NULL, is the caller's own entry, not
  * malloc'ed. */
@@ -260,7 +308,11 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
             b++;
         stat_add(&w->st_commit_buckets[b], 1);
         stat_add(&w->st_commit_us_sum, us);
-        if (rc)
+        note_space(w, rc);
+        if (rc == -CELLAR_ENOSPC)
+            log_debug("writer %s: committing decrees %" PRIu64 "..%" PRIu64 " failed: %s", w->name,
+                      last + 1 - n, last, cellar_strerror(rc));
+        else if (rc)
             log_err("writer %s: committing decrees %" PRIu64 "..%" PRIu64 " failed: %s", w->name,
                     last + 1 - n, last, cellar_strerror(rc));
     }
@@ -326,15 +378,25 @@ static void *writer_main(void *arg)
     struct repl_writer *w = arg;
     pthread_setname_np(pthread_self(), w->thread_name);
     for (;;) {
+        bool probe = false;
         pthread_mutex_lock(&w->mu);
         for (;;) {
             beat(w);
             maybe_wedge(w);
-            if (!w->busy && (w->head || w->stopping))
+            if (!w->busy && (w->head || w->stopping || (probe = probe_due(w))))
                 break;
             w->idle = true;
             wait_one_beat(w);
             w->idle = false;
+        }
+        if (!w->head && probe) {
+            w->busy = true; /* the batch is the probe's: no inline group now */
+            pthread_mutex_unlock(&w->mu);
+            probe_space(w);
+            pthread_mutex_lock(&w->mu);
+            w->busy = false;
+            pthread_mutex_unlock(&w->mu);
+            continue;
         }
         if (!w->head) { /* stopping and drained */
             pthread_mutex_unlock(&w->mu);
@@ -370,7 +432,7 @@ static uint64_t last_logged_timestamp(struct repl_writer *w, uint64_t applied)
         rc = store_mutation_decode(buf.data, buf.len, &m);
     if (rc == 0)
         ts = m->timestamp_ms;
-    else if (rc != -CELLAR_ENOTFOUND)
+    else if (rc != -CELLAR_ENOTFOUND && rc != -CELLAR_EUNAVAIL)
         log_warn("writer %s: reading log entry %" PRIu64 " failed: %s", w->name, applied,
                  cellar_strerror(rc));
     store_mutation_free(m);
@@ -459,6 +521,8 @@ int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {
         rc = -CELLAR_ESHUTDOWN;
+    } else if (store_partition_health(w->sp, NULL, 0) == STORE_HEALTH_FAILED) {
+        rc = -CELLAR_EUNAVAIL;
     } else if (w->depth >= w->cfg.queue_max) {
         rc = -CELLAR_EBUSY;
     } else {
@@ -488,7 +552,10 @@ int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_don
     if (w->cfg.sync || w->cfg.test_wedge_after_ms)
         return 0;
     pthread_mutex_lock(&w->mu);
-    bool mine = !w->stopping && !w->busy && !w->head;
+    /* Only a healthy partition: a failed one is refused and a full one is
+     * probed by the writer thread, both on the queued path. */
+    bool mine = !w->stopping && !w->busy && !w->head &&
+                store_partition_health(w->sp, NULL, 0) == STORE_HEALTH_OK;
     if (mine)
         w->busy = true;
     pthread_mutex_unlock(&w->mu);

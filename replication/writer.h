@@ -48,7 +48,7 @@ void repl_writer_config_defaults(struct repl_writer_config *cfg);
 
 /* Called once per mutation. status is 0 (out holds the outcome, borrowed for
  * the call) or a negative code when the mutation was not committed
- * (-CELLAR_EIO, -CELLAR_ENOSPC, -CELLAR_ECORRUPT; out is NULL).
+ * (-CELLAR_EIO, -CELLAR_ENOSPC, -CELLAR_EUNAVAIL; out is NULL).
  * Callbacks must not block and must not call repl_writer_stop (the writer
  * would wait for itself). */
 typedef void (*repl_done_fn)(void *arg, int status, const struct store_outcome *out);
@@ -66,8 +66,9 @@ void repl_writer_stop(struct repl_writer *w);
 
 /* Queues m, taking ownership of it in every case. Returns 0 (done will be
  * called exactly once, from the writer thread, possibly before this returns)
- * or -CELLAR_EBUSY (queue full) / -CELLAR_ESHUTDOWN (stopping): then done is
- * never called and m is already freed. */
+ * or -CELLAR_EBUSY (queue full) / -CELLAR_ESHUTDOWN (stopping) /
+ * -CELLAR_EUNAVAIL (the partition has failed): then done is never called
+ * and m is already freed. */
 int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done, void *arg);
 
 /* Under durability=os (cfg.sync false), runs m at once on the calling

@@ -57,7 +57,14 @@
 
 #define PREFIX_EXTRACTOR_NAME "cellar.rowprefix"
 #define TTL_FILTER_NAME "cellar.ttl"
-#define ROCKSDB_WARN_LEVEL 2 /* InfoLogLevel::WARN_LEVEL */
+/* RocksDB's own LOG file gets only FATAL lines (and the header at open).
+ * In 7.8 the LOG is written through a WritableFileWriter, which asserts
+ * (and Debian builds it with assertions on) when it is written again after
+ * a failed write: on a full disk, the first failed LOG line and the next
+ * warning (the SstFileManager polling for space logs one every 5 s) would
+ * abort the node. Errors reach our own log through the statuses RocksDB
+ * returns. */
+#define ROCKSDB_LOG_LEVEL 4 /* InfoLogLevel::FATAL_LEVEL */
 
 struct store_engine {
     store_clock_fn clock; /* NULL = wall clock */
@@ -213,7 +220,7 @@ int store_engine_new(const struct store_engine_config *cfg, struct store_engine 
     rocksdb_options_set_max_background_jobs(e->base, cfg->background_threads + cfg->flush_threads);
     rocksdb_options_set_keep_log_file_num(e->base, 2);
     rocksdb_options_set_max_log_file_size(e->base, 1u << 20);
-    rocksdb_options_set_info_log_level(e->base, ROCKSDB_WARN_LEVEL);
+    rocksdb_options_set_info_log_level(e->base, ROCKSDB_LOG_LEVEL);
     if (cfg->rate_limit_bytes_per_sec > 0) {
         rocksdb_ratelimiter_t *rl =
             rocksdb_ratelimiter_create(cfg->rate_limit_bytes_per_sec, 100000, 10);

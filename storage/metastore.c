@@ -25,7 +25,14 @@
 
 #include "storage/keycodec.h"
 
-#define ROCKSDB_WARN_LEVEL 2 /* InfoLogLevel::WARN_LEVEL */
+/* RocksDB's own LOG file gets only FATAL lines (and the header at open).
+ * In 7.8 the LOG is written through a WritableFileWriter, which asserts
+ * (and Debian builds it with assertions on) when it is written again after
+ * a failed write: on a full disk, the first failed LOG line and the next
+ * warning (the SstFileManager polling for space logs one every 5 s) would
+ * abort the node. Errors reach our own log through the statuses RocksDB
+ * returns. */
+#define ROCKSDB_LOG_LEVEL 4 /* InfoLogLevel::FATAL_LEVEL */
 
 struct store_metastore {
     rocksdb_t *db;
@@ -51,7 +58,7 @@ int store_metastore_open(const char *dir, struct store_metastore **out)
     rocksdb_options_set_max_open_files(m->opts, 64);
     rocksdb_options_set_keep_log_file_num(m->opts, 2);
     rocksdb_options_set_max_log_file_size(m->opts, 1u << 20);
-    rocksdb_options_set_info_log_level(m->opts, ROCKSDB_WARN_LEVEL);
+    rocksdb_options_set_info_log_level(m->opts, ROCKSDB_LOG_LEVEL);
     rocksdb_block_based_table_options_t *bbto = rocksdb_block_based_options_create();
     rocksdb_cache_t *cache = rocksdb_cache_create_lru(1u << 20);
     rocksdb_block_based_options_set_block_cache(bbto, cache);

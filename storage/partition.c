@@ -22,13 +22,28 @@
  * Ascending row scans use prefix_same_as_start (the per-row bloom); reverse
  * and partition-wide scans use total_order_seek.
  *
+ * Health. A partition is ok, short of space, or failed. A commit that
+ * RocksDB refuses for a full disk sets no_space (writes are refused, reads
+ * go on; RocksDB's SstFileManager polls the free space and resumes writes
+ * by itself) and the next commit that succeeds clears it. Corruption seen
+ * anywhere (RocksDB reports "Corruption", or a stored cell does not decode)
+ * fails the partition for good: the first sighting logs why, and from then
+ * on every read, iterator and commit returns -CELLAR_EUNAVAIL at once, so
+ * nothing built on damaged data is served or written. A partition that
+ * could not be opened at all is a failed partition without a DB
+ * (store_partition_new_failed), so the node can still serve the others.
+ * Failure is not undone while the process runs: the files need repair (or
+ * a replica, later) and the node a restart.
+ *
  * Invariants: p->applied equals the "applied_decree" stored in meta, except
  * between a successful write and the atomic store that follows it. A batch
  * is empty after every commit, failed or not. RocksDB's errptr is NULL on
- * entry to every call and freed at the exit.
+ * entry to every call and freed at the exit. p->db is NULL only in a failed
+ * partition, and every entry point checks failure before touching it.
  *
  * Threads: store_get, the iterators, read_log and the getters from any
- * thread (p->ro is shared read-only; p->applied is atomic). A batch belongs
+ * thread (p->ro is shared read-only; p->applied, failed and no_space are
+ * atomic; reason is guarded by health_mu). A batch belongs
  * to one thread at a time (the partition's writer); commit and trim_log may
  * run concurrently with readers. open, close, destroy, checkpoint and
  * compact from one controlling thread.
@@ -37,6 +52,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +81,15 @@ struct store_partition {
     rocksdb_writeoptions_t *wo_sync;
     rocksdb_writeoptions_t *wo_nosync;
     uint64_t applied; /* __atomic: written by the committing thread only */
+    char *dir;        /* for logs */
+    int failed;       /* __atomic bool, sticky: see Health above */
+    int no_space;     /* __atomic bool: the last commit found the disk full */
+    pthread_mutex_t health_mu;
+    char reason[256]; /* why it failed; written once, under health_mu */
+    /* TEST ONLY (store_partition_test_fail_commits): commits left to fail,
+     * and with which code. */
+    unsigned test_fail_commits; /* __atomic */
+    int test_fail_err;
 };
 
 struct store_batch {
@@ -75,6 +100,7 @@ struct store_batch {
 };
 
 struct store_iter {
+    struct store_partition *p; /* borrowed: failed when corruption shows */
     rocksdb_iterator_t *it;    /* NULL for an empty range */
     rocksdb_readoptions_t *ro; /* outlives it: holds the bound slices */
     struct cellar_buf lower;   /* inclusive, when has_lower */
@@ -101,28 +127,72 @@ static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-/* Maps a RocksDB error string (Status::ToString) to a status code and logs
- * it. RocksDB reports a full disk as "IO error: No space left on device". */
+/* Maps a RocksDB error string (Status::ToString) to a status code. RocksDB
+ * reports a full disk as "IO error: No space left on device". */
+static int err_code(const char *err)
+{
+    if (strstr(err, "No space left") || strstr(err, "NoSpace"))
+        return -CELLAR_ENOSPC;
+    if (strncmp(err, "Corruption", 10) == 0)
+        return -CELLAR_ECORRUPT;
+    return -CELLAR_EIO;
+}
+
+/* err_code, and the error logged. */
 static int map_err(const char *what, const char *err)
 {
-    int rc = -CELLAR_EIO;
-    if (strstr(err, "No space left") || strstr(err, "NoSpace"))
-        rc = -CELLAR_ENOSPC;
-    else if (strncmp(err, "Corruption", 10) == 0)
-        rc = -CELLAR_ECORRUPT;
     log_err("storage: %s: %s", what, err);
+    return err_code(err);
+}
+
+static bool part_failed(const struct store_partition *p)
+{
+    return __atomic_load_n(&p->failed, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Fails p for good (see Health above) and says why in the log the first
+ * time. Returns -CELLAR_EUNAVAIL, what every later call on p returns. */
+static int part_fail(struct store_partition *p, const char *why)
+{
+    bool first = false;
+    pthread_mutex_lock(&p->health_mu);
+    if (!__atomic_load_n(&p->failed, __ATOMIC_RELAXED)) {
+        snprintf(p->reason, sizeof(p->reason), "%s", why);
+        __atomic_store_n(&p->failed, 1, __ATOMIC_RELEASE);
+        first = true;
+    }
+    pthread_mutex_unlock(&p->health_mu);
+    if (first)
+        log_err("storage: partition %s failed: %s; its keys are unavailable until it is "
+                "repaired and the node restarted",
+                p->dir, why);
+    return -CELLAR_EUNAVAIL;
+}
+
+/* map_err for a call on p: corruption fails the partition. */
+static int part_err(struct store_partition *p, const char *what, const char *err)
+{
+    int rc = map_err(what, err);
+    if (rc == -CELLAR_ECORRUPT) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s: %s", what, err);
+        rc = part_fail(p, why);
+    }
     return rc;
 }
 
 /* One pinned read of key in cf: 0 and *out (destroy it), -CELLAR_ENOTFOUND,
- * or -CELLAR_EIO. A read never reports a full disk. */
+ * -CELLAR_EIO or -CELLAR_EUNAVAIL. A read never reports a full disk. */
 static int pinned_get(struct store_partition *p, int cf, const char *key, size_t klen,
                       const char *what, rocksdb_pinnableslice_t **out)
 {
     char *err = NULL;
+    *out = NULL;
+    if (part_failed(p))
+        return -CELLAR_EUNAVAIL;
     *out = rocksdb_get_pinned_cf(p->db, p->ro, p->cf[cf], key, klen, &err);
     if (err) {
-        int rc = map_err(what, err);
+        int rc = part_err(p, what, err);
         rocksdb_free(err);
         *out = NULL;
         return rc == -CELLAR_ENOSPC ? -CELLAR_EIO : rc;
@@ -197,12 +267,29 @@ out:
 
 /* --- Open, close, destroy ------------------------------------------------ */
 
+static struct store_partition *part_new(struct store_engine *e, const char *dir)
+{
+    struct store_partition *p = cellar_xcalloc(1, sizeof(*p));
+    p->engine = e;
+    p->dir = cellar_xstrdup(dir);
+    pthread_mutex_init(&p->health_mu, NULL);
+    return p;
+}
+
+struct store_partition *store_partition_new_failed(struct store_engine *e, const char *dir,
+                                                   const char *why)
+{
+    struct store_partition *p = part_new(e, dir);
+    part_fail(p, why);
+    return p;
+}
+
 int store_partition_open(struct store_engine *e, const char *dir, struct store_partition **out)
 {
     char *err = NULL;
     int rc = 0;
-    struct store_partition *p = cellar_xcalloc(1, sizeof(*p));
-    p->engine = e;
+    *out = NULL;
+    struct store_partition *p = part_new(e, dir);
     p->db_opts = store_engine_options_new(e, STORE_OPTS_BASE);
     rocksdb_options_set_create_if_missing(p->db_opts, 1);
     rocksdb_options_set_create_missing_column_families(p->db_opts, 1);
@@ -259,6 +346,8 @@ void store_partition_close(struct store_partition *p)
     }
     if (p->db_opts)
         rocksdb_options_destroy(p->db_opts);
+    pthread_mutex_destroy(&p->health_mu);
+    free(p->dir);
     free(p);
 }
 
@@ -317,25 +406,51 @@ struct store_engine *store_partition_engine(const struct store_partition *p)
     return p->engine;
 }
 
+enum store_health store_partition_health(struct store_partition *p, char *reason, size_t n)
+{
+    if (part_failed(p)) {
+        if (reason && n) {
+            pthread_mutex_lock(&p->health_mu);
+            snprintf(reason, n, "%s", p->reason);
+            pthread_mutex_unlock(&p->health_mu);
+        }
+        return STORE_HEALTH_FAILED;
+    }
+    if (reason && n)
+        reason[0] = '\0';
+    return __atomic_load_n(&p->no_space, __ATOMIC_ACQUIRE) ? STORE_HEALTH_NO_SPACE
+                                                           : STORE_HEALTH_OK;
+}
+
+void store_partition_test_fail_commits(struct store_partition *p, int err, unsigned n)
+{
+    p->test_fail_err = err;
+    __atomic_store_n(&p->test_fail_commits, n, __ATOMIC_RELEASE);
+}
+
 int store_partition_checkpoint(struct store_partition *p, const char *dir)
 {
     char *err = NULL;
     rocksdb_checkpoint_t *cp = NULL;
     struct stat st;
     int rc = 0;
+    if (part_failed(p)) {
+        rc = -CELLAR_EUNAVAIL;
+        goto out;
+    }
     if (lstat(dir, &st) == 0) {
         rc = -CELLAR_EEXIST;
         goto out;
     }
     cp = rocksdb_checkpoint_object_create(p->db, &err);
     if (err) {
-        rc = map_err("checkpoint", err);
+        rc = part_err(p, "checkpoint", err);
         goto out;
     }
     /* log_size_for_flush 0: flush first, so the copy needs no WAL replay. */
     rocksdb_checkpoint_create(cp, dir, 0, &err);
     if (err) {
-        rc = map_err(dir, err);
+        rc = part_err(p, dir, err);
         goto out;
     }
 out:
@@ -350,6 +465,8 @@ int store_partition_compact(struct store_partition *p)
     /* CompactRange reports no status through the C API: a background error
      * counter that moved during the call is our only signal. */
     uint64_t errors_before = 0, errors_after = 0;
+    if (part_failed(p))
+        return -CELLAR_EUNAVAIL;
     rocksdb_property_int(p->db, "rocksdb.background-errors", &errors_before);
     rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
     /* Rewrite the bottommost level too, so the TTL filter sees every cell
@@ -360,7 +477,7 @@ int store_partition_compact(struct store_partition *p)
     rocksdb_compactoptions_destroy(co);
     rocksdb_property_int(p->db, "rocksdb.background-errors", &errors_after);
     if (errors_after > errors_before) {
-        log_err("storage: compaction failed (see the partition's RocksDB LOG)");
+        log_err("storage: %s: compaction failed (a RocksDB background error)", p->dir);
         return -CELLAR_EIO;
     }
     return 0;
@@ -369,6 +486,8 @@ int store_partition_compact(struct store_partition *p)
 uint64_t store_partition_estimate_keys(struct store_partition *p)
 {
     uint64_t n = 0;
+    if (part_failed(p))
+        return 0;
     if (rocksdb_property_int_cf(p->db, p->cf[CF_CELLS], "rocksdb.estimate-num-keys", &n) != 0)
         return 0;
     return n;
@@ -413,7 +532,7 @@ int store_get(struct store_partition *p, const void *hk, size_t hklen, const voi
     size_t len;
     rc = store_value_decode(raw, rawlen, &hdr, &data, &len);
     if (rc) {
-        log_err("storage: undecodable cell value (%zu bytes)", rawlen);
+        rc = part_fail(p, "a stored cell value does not decode");
         goto out;
     }
     if (store_value_expired(hdr.expiry, now_s)) {
@@ -446,9 +565,10 @@ void store_pin_free(void *pin)
 
 /* --- Iterators ----------------------------------------------------------- */
 
-static struct store_iter *iter_new(uint32_t now_s, bool reverse)
+static struct store_iter *iter_new(struct store_partition *p, uint32_t now_s, bool reverse)
 {
     struct store_iter *it = cellar_xcalloc(1, sizeof(*it));
+    it->p = p;
     it->now_s = now_s;
     it->reverse = reverse;
     return it;
@@ -506,11 +626,11 @@ static void iter_readoptions(struct store_iter *it)
 /* The common part of store_iter_row and store_batch_iter_row: bounds and
  * read options, or it->done (and no read options) for an empty range.
  * r == NULL means the whole row. */
-static struct store_iter *iter_row_setup(const void *hk, size_t hklen,
+static struct store_iter *iter_row_setup(struct store_partition *p, const void *hk, size_t hklen,
                                          const struct store_row_range *r, bool reverse,
                                          uint32_t now_s)
 {
-    struct store_iter *it = iter_new(now_s, reverse);
+    struct store_iter *it = iter_new(p, now_s, reverse);
     if (r && row_range_empty(r)) {
         it->done = true;
         return it;
@@ -528,7 +648,10 @@ int store_iter_row(struct store_partition *p, const void *hk, size_t hklen,
                    const struct store_row_range *r, bool reverse, uint32_t now_s,
                    struct store_iter **out)
 {
-    struct store_iter *it = iter_row_setup(hk, hklen, r, reverse, now_s);
+    *out = NULL;
+    if (part_failed(p))
+        return -CELLAR_EUNAVAIL;
+    struct store_iter *it = iter_row_setup(p, hk, hklen, r, reverse, now_s);
     if (!it->done)
         it->it = rocksdb_create_iterator_cf(p->db, it->ro, p->cf[CF_CELLS]);
     *out = it;
@@ -539,7 +662,10 @@ int store_iter_partition(struct store_partition *p, const void *lower, size_t lo
                          const void *upper, size_t upper_len, uint32_t now_s,
                          struct store_iter **out)
 {
-    struct store_iter *it = iter_new(now_s, false);
+    *out = NULL;
+    if (part_failed(p))
+        return -CELLAR_EUNAVAIL;
+    struct store_iter *it = iter_new(p, now_s, false);
     if (lower) {
         cellar_buf_append(&it->lower, lower, lower_len);
         it->has_lower = true;
@@ -567,7 +693,7 @@ static int iter_finish(struct store_iter *it)
     it->done = true;
     rocksdb_iter_get_error(it->it, &err);
     if (err) {
-        rc = map_err("iterator", err);
+        rc = part_err(it->p, "iterator", err);
         if (rc == -CELLAR_ENOSPC)
             rc = -CELLAR_EIO;
     }
@@ -631,7 +757,7 @@ int store_iter_next(struct store_iter *it, struct store_item *item)
             store_value_decode(v, vlen, &item->hdr, &item->value, &item->value_len) != 0) {
             log_err("storage: undecodable cell (key %zu bytes, value %zu bytes)", klen, vlen);
             it->done = true;
-            return -CELLAR_ECORRUPT;
+            return part_fail(it->p, "a stored cell does not decode");
         }
         item->expired = store_value_expired(item->hdr.expiry, it->now_s);
         return 1;
@@ -693,12 +819,14 @@ int store_batch_get(struct store_batch *b, const void *hk, size_t hklen, const v
     char *raw = NULL;
     size_t rawlen = 0;
     int rc = 0;
+    if (part_failed(p))
+        return -CELLAR_EUNAVAIL;
     cellar_buf_reset(&b->key);
     store_key_encode(&b->key, hk, hklen, sk, sklen);
     raw = rocksdb_writebatch_wi_get_from_batch_and_db_cf(b->wb, p->db, p->ro, p->cf[CF_CELLS],
                                                          b->key.data, b->key.len, &rawlen, &err);
     if (err) {
-        rc = map_err("batch get", err);
+        rc = part_err(p, "batch get", err);
         if (rc == -CELLAR_ENOSPC)
             rc = -CELLAR_EIO;
         goto out;
@@ -710,7 +838,7 @@ int store_batch_get(struct store_batch *b, const void *hk, size_t hklen, const v
     struct store_value v = {.raw = raw};
     rc = store_value_decode(raw, rawlen, &v.hdr, &v.value, &v.value_len);
     if (rc) {
-        log_err("storage: undecodable cell value (%zu bytes)", rawlen);
+        rc = part_fail(p, "a stored cell value does not decode");
         goto out;
     }
     if (store_value_expired(v.hdr.expiry, now_s)) {
@@ -749,7 +877,10 @@ int store_batch_iter_row(struct store_batch *b, const void *hk, size_t hklen,
                          const struct store_row_range *r, uint32_t now_s, struct store_iter **out)
 {
     struct store_partition *p = b->p;
-    struct store_iter *it = iter_row_setup(hk, hklen, r, false, now_s);
+    *out = NULL;
+    if (part_failed(p))
+        return -CELLAR_EUNAVAIL;
+    struct store_iter *it = iter_row_setup(p, hk, hklen, r, false, now_s);
     if (!it->done) {
         rocksdb_iterator_t *base = rocksdb_create_iterator_cf(p->db, it->ro, p->cf[CF_CELLS]);
         /* Takes over base; the result reads base's bounds from it->ro. */
@@ -805,17 +936,42 @@ int store_batch_commit(struct store_batch *b, uint64_t decree, bool sync)
     char *err = NULL;
     int rc = 0;
     uint8_t v[8];
-    cellar_store_u64be(v, decree);
-    rocksdb_writebatch_wi_put_cf(b->wb, p->cf[CF_META], META_APPLIED_KEY, strlen(META_APPLIED_KEY),
-                                 (const char *)v, sizeof(v));
-    rocksdb_write_writebatch_wi(p->db, sync ? p->wo_sync : p->wo_nosync, b->wb, &err);
-    if (err) {
-        rc = map_err("commit", err);
-        if (rc != -CELLAR_ENOSPC)
-            rc = -CELLAR_EIO;
+    if (part_failed(p)) {
+        rc = -CELLAR_EUNAVAIL;
         goto out;
     }
+    if (__atomic_load_n(&p->test_fail_commits, __ATOMIC_ACQUIRE) > 0) {
+        __atomic_sub_fetch(&p->test_fail_commits, 1, __ATOMIC_ACQ_REL);
+        rc = p->test_fail_err;
+        log_err("storage: commit: failed on purpose (test): %s", cellar_strerror(rc));
+        if (rc == -CELLAR_ECORRUPT)
+            rc = part_fail(p, "commit: corruption injected by a test");
+    } else {
+        cellar_store_u64be(v, decree);
+        rocksdb_writebatch_wi_put_cf(b->wb, p->cf[CF_META], META_APPLIED_KEY,
+                                     strlen(META_APPLIED_KEY), (const char *)v, sizeof(v));
+        rocksdb_write_writebatch_wi(p->db, sync ? p->wo_sync : p->wo_nosync, b->wb, &err);
+        if (err && err_code(err) == -CELLAR_ENOSPC) {
+            /* Every commit fails until RocksDB resumes: say it once. */
+            rc = -CELLAR_ENOSPC;
+            cellar_log(__atomic_load_n(&p->no_space, __ATOMIC_RELAXED) ? CELLAR_LOG_DEBUG
+                                                                       : CELLAR_LOG_ERR,
+                       "storage: commit: %s", err);
+        } else if (err) {
+            rc = part_err(p, "commit", err);
+            if (rc != -CELLAR_EUNAVAIL)
+                rc = -CELLAR_EIO;
+        }
+    }
+    if (rc == -CELLAR_ENOSPC) {
+        __atomic_store_n(&p->no_space, 1, __ATOMIC_RELEASE);
+        goto out;
+    }
+    if (rc)
+        goto out;
     __atomic_store_n(&p->applied, decree, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&p->no_space, __ATOMIC_RELAXED))
+        __atomic_store_n(&p->no_space, 0, __ATOMIC_RELEASE);
 out:
     rocksdb_writebatch_wi_clear(b->wb);
     rocksdb_free(err);
@@ -828,15 +984,15 @@ int store_partition_trim_log(struct store_partition *p, uint64_t below)
     int rc = 0;
     if (below == 0)
         return 0;
+    if (part_failed(p))
+        return -CELLAR_EUNAVAIL;
     uint8_t begin[8], end[8];
     cellar_store_u64be(begin, 0);
     cellar_store_u64be(end, below);
     rocksdb_delete_range_cf(p->db, p->wo_nosync, p->cf[CF_LOG], (const char *)begin, sizeof(begin),
                             (const char *)end, sizeof(end), &err);
     if (err)
-        rc = map_err("trim log", err);
-    if (rc == -CELLAR_ECORRUPT)
-        rc = -CELLAR_EIO;
+        rc = part_err(p, "trim log", err);
     rocksdb_free(err);
     return rc;
 }

@@ -13,6 +13,14 @@
  * Expired cells are invisible to store_get; iterators return them with
  * item.expired set, so callers can count them toward their work bound.
  *
+ * Health (store_partition_health): a commit refused for a full disk marks
+ * the partition short of space until a commit succeeds again (RocksDB
+ * resumes writes by itself once space is free). Corruption, seen by any
+ * read, iterator or commit, fails the partition for good: from then on
+ * every call that reads or writes it returns -CELLAR_EUNAVAIL. A partition
+ * that could not be opened is represented by a failed partition too
+ * (store_partition_new_failed), so callers need no NULL checks.
+ *
  * Threads: reads and iterators from any thread, concurrently. A store_batch
  * belongs to one thread at a time (the partition's writer). open, close,
  * destroy, checkpoint and compact from one controlling thread; close only
@@ -28,8 +36,31 @@
 struct store_partition;
 
 /* Opens (creating if missing) the partition stored in dir. Errors:
- * -CELLAR_EIO (RocksDB refused: the log says why), -CELLAR_ECORRUPT. */
+ * -CELLAR_EIO (RocksDB refused: the log says why), -CELLAR_ECORRUPT; then
+ * *out is NULL. */
 int store_partition_open(struct store_engine *e, const char *dir, struct store_partition **out);
+
+/* A partition that could not be opened: failed from the start with why
+ * (copied), no DB behind it; every call on it fails with -CELLAR_EUNAVAIL,
+ * store_partition_applied_decree is 0. Free it with store_partition_close. */
+struct store_partition *store_partition_new_failed(struct store_engine *e, const char *dir,
+                                                   const char *why);
+
+enum store_health {
+    STORE_HEALTH_OK = 0,
+    STORE_HEALTH_NO_SPACE, /* the last commit found the disk full; reads go on */
+    STORE_HEALTH_FAILED,   /* corrupt or never opened; nothing is served */
+};
+
+/* The partition's health; when failed, why is copied into reason (n bytes,
+ * may be NULL), otherwise reason is made empty. Any thread. */
+enum store_health store_partition_health(struct store_partition *p, char *reason, size_t n);
+
+/* TEST ONLY: the next n commits fail with err as if RocksDB had refused
+ * them, without reaching RocksDB, and with the same effect on health
+ * (-CELLAR_ENOSPC marks no space, -CELLAR_ECORRUPT fails the partition).
+ * For unit tests of the writer's failed-group path; nothing else calls it. */
+void store_partition_test_fail_commits(struct store_partition *p, int err, unsigned n);
 
 /* Waits for background work, closes the DB and frees p. Accepts NULL. */
 void store_partition_close(struct store_partition *p);
@@ -80,7 +111,8 @@ struct store_cell {
 };
 
 /* Reads one cell as of now_s (Unix seconds). Errors: -CELLAR_ENOTFOUND
- * (missing or expired; *out untouched), -CELLAR_EIO, -CELLAR_ECORRUPT. */
+ * (missing or expired; *out untouched), -CELLAR_EIO, -CELLAR_EUNAVAIL (the
+ * partition has failed, maybe just now: corruption). */
 int store_get(struct store_partition *p, const void *hk, size_t hklen, const void *sk, size_t sklen,
               uint32_t now_s, struct store_cell *out);
 
@@ -123,7 +155,7 @@ struct store_item {
 struct store_iter;
 
 /* Iterates the cells of row hk within r, ascending, or descending when
- * reverse. */
+ * reverse. -CELLAR_EUNAVAIL (and *out NULL) on a failed partition. */
 int store_iter_row(struct store_partition *p, const void *hk, size_t hklen,
                    const struct store_row_range *r, bool reverse, uint32_t now_s,
                    struct store_iter **out);
@@ -135,7 +167,8 @@ int store_iter_partition(struct store_partition *p, const void *lower, size_t lo
                          struct store_iter **out);
 
 /* Advances: 1 and *item filled, 0 at the end, or -CELLAR_EIO /
- * -CELLAR_ECORRUPT. The first call returns the first entry. */
+ * -CELLAR_EUNAVAIL (corruption: the partition has failed). The first call
+ * returns the first entry. */
 int store_iter_next(struct store_iter *it, struct store_item *item);
 
 /* Accepts NULL. */
@@ -164,7 +197,7 @@ struct store_value {
 void store_value_fini(struct store_value *v);
 
 /* Errors: -CELLAR_ENOTFOUND (missing or expired as of now_s), -CELLAR_EIO,
- * -CELLAR_ECORRUPT. */
+ * -CELLAR_EUNAVAIL. */
 int store_batch_get(struct store_batch *b, const void *hk, size_t hklen, const void *sk,
                     size_t sklen, uint32_t now_s, struct store_value *out);
 
@@ -193,14 +226,15 @@ size_t store_batch_bytes(struct store_batch *b);
 
 /* Writes the batch together with applied decree = decree, fsyncing the WAL
  * when sync, then clears the batch for reuse. On error nothing was applied
- * and the batch is cleared. Errors: -CELLAR_ENOSPC, -CELLAR_EIO. */
+ * and the batch is cleared. Errors: -CELLAR_ENOSPC (health: no space),
+ * -CELLAR_EIO, -CELLAR_EUNAVAIL (failed partition). */
 int store_batch_commit(struct store_batch *b, uint64_t decree, bool sync);
 
 /* Deletes log entries with decree < below (log retention). */
 int store_partition_trim_log(struct store_partition *p, uint64_t below);
 
 /* Reads the log entry of decree into out. -CELLAR_ENOTFOUND when trimmed
- * or never written. */
+ * or never written, -CELLAR_EUNAVAIL on a failed partition. */
 int store_partition_read_log(struct store_partition *p, uint64_t decree, struct cellar_buf *out);
 
 #endif

@@ -50,7 +50,9 @@ class Node:
         self.log_path = None
         self.runs = 0
 
-    def start(self, timeout=30):
+    def start(self, timeout=None):
+        # CELLAR_START_TIMEOUT: slower runs (valgrind) wait longer.
+        timeout = timeout or float(os.environ.get("CELLAR_START_TIMEOUT", "30"))
         self.runs += 1
         self.log_path = os.path.join(self.dir, "cellard-%d.log" % self.runs)
         args = [CELLARD, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir, "data")]
@@ -102,7 +104,9 @@ class Node:
         if self.own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def conn(self, timeout=30):
+    def conn(self, timeout=None):
+        # CELLAR_REQUEST_TIMEOUT: slower runs (valgrind) wait longer.
+        timeout = timeout or float(os.environ.get("CELLAR_REQUEST_TIMEOUT", "30"))
         if self.ssl_context:
             return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
                                                context=self.ssl_context)
@@ -166,6 +170,33 @@ def quote(b):
 
 def cell_path(table, hashkey, sortkey):
     return "/v1/tables/%s/rows/%s/cells/%s" % (table, quote(hashkey), quote(sortkey))
+
+
+def _crc64_table():
+    poly = 0xC96C5795D7870F42  # ECMA-182, reflected
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC64 = _crc64_table()
+
+
+def partition_of(hashkey, partition_count):
+    """The partition of a row: crc64(hashkey) & (count - 1), CRC-64/XZ."""
+    if isinstance(hashkey, str):
+        hashkey = hashkey.encode()
+    crc = 0xFFFFFFFFFFFFFFFF
+    for b in hashkey:
+        crc = _CRC64[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return (crc ^ 0xFFFFFFFFFFFFFFFF) & (partition_count - 1)
+
+
+assert partition_of(b"123456789", 1 << 63) == 0x995dc9bbdf1939fa & ((1 << 63) - 1)
 
 
 def run_tests(namespace):

@@ -3,7 +3,10 @@
  * engine and partition: group commit under concurrent producers, dense
  * decrees, callbacks exactly once and in order, the queue and group limits,
  * stop draining the queue, durability across a killed process, decrees and
- * timestamps continuing after a reopen, and log retention.
+ * timestamps continuing after a reopen, log retention, and the failure
+ * paths: a group whose commit fails (full disk, injected with
+ * store_partition_test_fail_commits) reuses its decrees, the no-space probe,
+ * a corrupt partition, and one that could not be opened.
  *
  * No test sleeps to wait out a race. Completions are counted under a mutex
  * and waited for on a condvar with a deadline; the writer is held still by
@@ -800,6 +803,202 @@ TEST(log_retention)
     fx_close(&f);
 }
 
+/* Polls the partition's health until it is want, for at most DEADLINE_S. */
+static void wait_health(struct fixture *f, enum store_health want)
+{
+    uint64_t deadline = cellar_mono_ms() + DEADLINE_S * 1000u;
+    while (store_partition_health(f->p, NULL, 0) != want) {
+        if (cellar_mono_ms() > deadline)
+            FAIL("health still %d, not %d, after %d s", store_partition_health(f->p, NULL, 0), want,
+                 DEADLINE_S);
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A group whose commit fails (a full disk, injected): every mutation of it
+ * gets -CELLAR_ENOSPC and no outcome, nothing of it is applied, its decrees
+ * are reused by the next group, and the health says no space until a
+ * commit succeeds. The state in memory and on disk (after a reopen) agree. */
+TEST(failed_group_reuses_decrees)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[5];
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < 5; i++)
+        recs[i].t = &t;
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    /* Decree 1 commits; its callback holds the writer while 1..3 queue. */
+    recs[0].block = true;
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    wait_entered(&t);
+    for (size_t i = 1; i <= 3; i++)
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    store_partition_test_fail_commits(f.p, -CELLAR_ENOSPC, 1);
+    sem_post(&t.release);
+    tracker_wait(&t, 4);
+
+    CHECK_EQ_INT(recs[0].status, 0);
+    CHECK_EQ_U64(recs[0].decree, 1);
+    for (size_t i = 1; i <= 3; i++) {
+        CHECK_EQ_INT(recs[i].calls, 1);
+        CHECK_EQ_INT(recs[i].status, -CELLAR_ENOSPC);
+        CHECK_EQ_U64(recs[i].decree, 0); /* no outcome */
+    }
+    CHECK_EQ_INT(store_partition_health(f.p, NULL, 0), STORE_HEALTH_NO_SPACE);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 1);
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.failed_batches, 1);
+    CHECK_EQ_U64(st.committed_decree, 1);
+    CHECK_EQ_U64(st.mutations, 1);
+
+    /* The next mutation (producer 0's #1 again) gets decree 2 back. */
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 1), on_done, &recs[4]));
+    tracker_wait(&t, 5);
+    CHECK_EQ_INT(recs[4].status, 0);
+    CHECK_EQ_U64(recs[4].decree, 2);
+    CHECK_EQ_INT(store_partition_health(f.p, NULL, 0), STORE_HEALTH_OK);
+    repl_writer_stop(w);
+
+    for (int round = 0; round < 2; round++) { /* in memory, then on disk */
+        char val[16];
+        uint64_t version = 0;
+        CHECK_EQ_U64(store_partition_applied_decree(f.p), 2);
+        CHECK_EQ_INT(get_int(&f, "t0", "count"), 2);
+        CHECK(get_cell(&f, "t0", "t0-1", val, sizeof(val), &version));
+        CHECK_EQ_U64(version, 2);
+        CHECK(!get_cell(&f, "t0", "t0-2", val, sizeof(val), &version));
+        CHECK(!get_cell(&f, "t0", "t0-3", val, sizeof(val), &version));
+        logged_timestamp(&f, 2); /* the log holds decree 2 ... */
+        struct cellar_buf buf = {0};
+        CHECK_EQ_INT(store_partition_read_log(f.p, 3, &buf), -CELLAR_ENOTFOUND); /* ... not 3 */
+        cellar_buf_fini(&buf);
+        fx_reopen(&f);
+    }
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* Short of space and idle, the writer probes once per heartbeat with an
+ * empty commit, so the health clears without a client write; the probes
+ * consume no decree. */
+TEST(no_space_probe_clears_health_when_idle)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[2];
+    memset(recs, 0, sizeof(recs));
+    recs[0].t = recs[1].t = &t;
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.heartbeat_ms = 20;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    /* The group and the first two probes fail, the third probe succeeds. */
+    store_partition_test_fail_commits(f.p, -CELLAR_ENOSPC, 3);
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    tracker_wait(&t, 1);
+    CHECK_EQ_INT(recs[0].status, -CELLAR_ENOSPC);
+    wait_health(&f, STORE_HEALTH_OK);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 0);
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[1]));
+    tracker_wait(&t, 2);
+    CHECK_EQ_INT(recs[1].status, 0);
+    CHECK_EQ_U64(recs[1].decree, 1);
+    repl_writer_stop(w);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* Corruption met by a commit fails the partition for good: the group gets
+ * -CELLAR_EUNAVAIL, later submits are refused at once (no callback), reads
+ * are refused, the health says failed and why. */
+TEST(corruption_fails_the_partition)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[3];
+    memset(recs, 0, sizeof(recs));
+    for (size_t i = 0; i < 3; i++)
+        recs[i].t = &t;
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    tracker_wait(&t, 1);
+    store_partition_test_fail_commits(f.p, -CELLAR_ECORRUPT, 1);
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 1), on_done, &recs[1]));
+    tracker_wait(&t, 2);
+    CHECK_EQ_INT(recs[1].status, -CELLAR_EUNAVAIL);
+    char why[256];
+    CHECK_EQ_INT(store_partition_health(f.p, why, sizeof(why)), STORE_HEALTH_FAILED);
+    CHECK(strstr(why, "corruption") != NULL);
+    CHECK_EQ_INT(repl_submit_take(w, build_mutation(0, 2), on_done, &recs[2]), -CELLAR_EUNAVAIL);
+    struct store_cell c;
+    memset(&c, 0, sizeof(c));
+    CHECK_EQ_INT(store_get(f.p, "t0", 2, "count", 5, store_engine_now(f.e), &c), -CELLAR_EUNAVAIL);
+    struct store_iter *it = NULL;
+    CHECK_EQ_INT(store_iter_row(f.p, "t0", 2, NULL, false, 0, &it), -CELLAR_EUNAVAIL);
+    CHECK(it == NULL);
+    repl_writer_stop(w);
+    CHECK_EQ_INT(recs[2].calls, 0);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 1);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
+/* A partition that could not be opened stands in as a failed one: a writer
+ * runs on it (the registry starts one per partition) and refuses every
+ * submit; every read is refused; it closes like any other. */
+TEST(writer_on_a_partition_that_could_not_open)
+{
+    struct store_engine_config ec;
+    store_engine_config_defaults(&ec);
+    ec.block_cache_bytes = 8u << 20;
+    struct store_engine *e = NULL;
+    CHECK_OK(store_engine_new(&ec, &e));
+    struct store_partition *p = store_partition_new_failed(e, "/nonexistent/p0", "cannot open");
+    char why[64];
+    CHECK_EQ_INT(store_partition_health(p, why, sizeof(why)), STORE_HEALTH_FAILED);
+    CHECK_BYTES(why, strlen(why), "cannot open");
+    CHECK_EQ_U64(store_partition_applied_decree(p), 0);
+    CHECK_EQ_U64(store_partition_estimate_keys(p), 0);
+    CHECK_EQ_INT(store_partition_compact(p), -CELLAR_EUNAVAIL);
+    struct cellar_buf buf = {0};
+    CHECK_EQ_INT(store_partition_read_log(p, 1, &buf), -CELLAR_EUNAVAIL);
+    struct store_iter *it = NULL;
+    CHECK_EQ_INT(store_iter_partition(p, NULL, 0, NULL, 0, 0, &it), -CELLAR_EUNAVAIL);
+
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(p, &cfg, "p0", &w));
+    struct tracker t;
+    tracker_init(&t);
+    struct rec r = {.t = &t};
+    CHECK_EQ_INT(repl_submit_take(w, build_mutation(0, 0), on_done, &r), -CELLAR_EUNAVAIL);
+    repl_writer_stop(w);
+    CHECK_EQ_INT(r.calls, 0);
+    tracker_fini(&t);
+    store_partition_close(p);
+    store_engine_free(e);
+}
+
 /* durability=os: an idle writer lets the caller commit its mutation as a
  * group of one on its own thread; a busy or non-empty writer, fsync, and
  * a stopping writer do not (the mutation stays the caller's). */
@@ -873,4 +1072,5 @@ TEST(inline_commit)
 TEST_MAIN(config_defaults_and_bad_config, group_commit_many_producers,
           sync_durability_survives_kill, queue_limit, group_limits, stop_drains_queue,
           stop_refuses_new_and_commits_queued, decrees_continue_after_reopen, log_retention,
-          inline_commit)
+          failed_group_reuses_decrees, no_space_probe_clears_health_when_idle,
+          corruption_fails_the_partition, writer_on_a_partition_that_could_not_open, inline_commit)
