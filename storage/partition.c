@@ -502,6 +502,8 @@ static uint64_t prop_cf(struct store_partition *p, int cf, const char *name)
 void store_partition_props(struct store_partition *p, struct store_partition_props *out)
 {
     memset(out, 0, sizeof(*out));
+    if (!p->db)
+        return; /* a partition that could not open: nothing to report */
     out->estimate_keys = store_partition_estimate_keys(p);
     for (int cf = 0; cf < CF_COUNT; cf++) {
         out->sst_bytes += prop_cf(p, cf, "rocksdb.total-sst-files-size");
