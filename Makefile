@@ -7,6 +7,8 @@
 #                   (tests/integration, tests/systemd, tests/api, tests/client)
 #   make check      the same tests on an ASan+UBSan build (build-asan/)
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
+#   make fuzz       every libFuzzer target in tests/fuzz for FUZZ_SECONDS (default 30)
+#                   each, built with clang in build-fuzz/ (tests/fuzz/fuzz.mk)
 #   make install    binary, systemd units, sysusers.d/tmpfiles.d snippets and a
 #                   default config, under PREFIX (default /usr/local) and DESTDIR
 #   make clean
@@ -118,6 +120,7 @@ integration: all
 test: deps-test
 	@$(MAKE) --no-print-directory all
 	@tests/run-unit $(UNIT_BINS)
+	@tests/fuzz/replay $(BUILD)/fuzz
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/systemd/run
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard $(DEB_PYTHON) -m pytest -q -p no:cacheprovider tests/api
@@ -140,7 +143,7 @@ lint: deps-lint
 	    --format stylish openapi.yaml
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)
 
@@ -182,3 +185,5 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/cellard $(DESTDIR)$(SYSUSERSDIR)/cellar.conf \
 	    $(DESTDIR)$(TMPFILESDIR)/cellar.conf \
 	    $(patsubst systemd/%,$(DESTDIR)$(UNITDIR)/%,$(UNITS))
+
+include tests/fuzz/fuzz.mk
