@@ -63,7 +63,8 @@ static size_t run_path(const char *path)
         names[n++] = cellar_xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_names);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_names);
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
         struct cellar_buf p = {0};
