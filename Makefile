@@ -12,6 +12,8 @@
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
 #   make bench      cellard against the libmicrohttpd ceiling, etcd and webdis
 #                   (bench/README.md); installs wrk and the peers first
+#   make fuzz       every libFuzzer target in tests/fuzz for FUZZ_SECONDS (default 30)
+#                   each, built with clang in build-fuzz/ (tests/fuzz/fuzz.mk)
 #   make install    binary, systemd units, sysusers.d/tmpfiles.d snippets and a
 #                   default config, under PREFIX (default /usr/local) and DESTDIR
 #   make clean
@@ -165,6 +167,7 @@ integration: all
 test: deps-test
 	@$(MAKE) --no-print-directory all
 	@tests/run-unit $(UNIT_BINS)
+	@tests/fuzz/replay $(BUILD)/fuzz
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/systemd/run
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard $(DEB_PYTHON) -m pytest -q -p no:cacheprovider tests/api
@@ -198,7 +201,7 @@ lint: deps-lint
 	    --format stylish openapi.yaml
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 # --- Benchmark (bench/README.md) -------------------------------------------
 .PHONY: bench deps-bench
@@ -255,3 +258,5 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/cellard $(DESTDIR)$(SYSUSERSDIR)/cellar.conf \
 	    $(DESTDIR)$(TMPFILESDIR)/cellar.conf \
 	    $(patsubst systemd/%,$(DESTDIR)$(UNITDIR)/%,$(UNITS))
+
+include tests/fuzz/fuzz.mk

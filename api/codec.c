@@ -2,7 +2,8 @@
  * codec.c - the byte codecs of the HTTP surface: percent-decoding of path
  * segments and query values (RFC 3986), standard base64 and base64url
  * (RFC 4648 sections 4 and 5), UTF-8 validation, and the JSON form of bytes
- * ("value" when valid UTF-8, "value_base64" otherwise).
+ * ("value" when valid UTF-8, "value_base64" otherwise), and the entity tags
+ * of If-Match and If-None-Match (RFC 9110 section 8.8.3).
  *
  * Decoders are strict: anything that is not exactly the encoding is
  * -CELLAR_EINVAL. They see network bytes and are written to be fuzzed.
@@ -270,4 +271,84 @@ void api_jw_u64(struct cellar_buf *b, uint64_t v)
         v /= 10;
     } while (v);
     cellar_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+/* --- Entity tags --------------------------------------------------------- */
+
+/* A canonical decimal uint64: 1..20 digits, no leading zero but "0" itself,
+ * no overflow. The only spelling of a version, so ETag comparison stays the
+ * character-by-character one of RFC 9110. */
+static bool parse_version(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* etagc of RFC 9110: "!", "#".."~" and obs-text. */
+static bool is_etagc(char c)
+{
+    uint8_t u = (uint8_t)c;
+    return u == 0x21 || (u >= 0x23 && u <= 0x7e) || u >= 0x80;
+}
+
+int api_etag_next(const char *s, size_t len, size_t *pos, struct api_etag *tag)
+{
+    size_t i = *pos;
+    /* Whitespace and empty list elements ("a, , b") are skipped. */
+    while (i < len && (is_ows(s[i]) || s[i] == ','))
+        i++;
+    if (i == len) {
+        *pos = i;
+        return 0;
+    }
+    bool weak = false;
+    if (len - i >= 2 && s[i] == 'W' && s[i + 1] == '/') {
+        weak = true;
+        i += 2;
+    }
+    if (i == len || s[i] != '"')
+        return -CELLAR_EINVAL;
+    size_t open = ++i;
+    while (i < len && s[i] != '"') {
+        if (!is_etagc(s[i]))
+            return -CELLAR_EINVAL;
+        i++;
+    }
+    if (i == len)
+        return -CELLAR_EINVAL; /* unterminated */
+    size_t close = i++;
+    /* Only whitespace, then a comma or the end, may follow a tag. */
+    while (i < len && is_ows(s[i]))
+        i++;
+    if (i < len) {
+        if (s[i] != ',')
+            return -CELLAR_EINVAL;
+        i++;
+    }
+    tag->weak = weak;
+    tag->version = 0;
+    tag->ours = parse_version(s + open, close - open, &tag->version);
+    *pos = i;
+    return 1;
+}
+
+size_t api_etag_format(uint64_t version, char *out)
+{
+    return (size_t)snprintf(out, API_ETAG_MAX, "\"%llu\"", (unsigned long long)version);
 }

@@ -3,16 +3,23 @@
  * client repeats its parameters and adds the cursor, and any node can
  * continue it. Layout before base64url: [u8 version = 1][u8 kind][u32 BE
  * partition][key bytes][u32 BE check] where the key is the last sortkey
- * examined (rows) or the last RocksDB key examined (scans; empty = start of
- * the partition) and check is the low 32 bits of the partition hash
- * (CRC-64) of everything before it, so a cursor cut short or changed is
- * refused rather than read as another position (it is an integrity check
- * against accidents, not a signature). Cursors come from clients, so
- * decoding checks everything and
- * a bad one is -CELLAR_EINVAL (400 INVALID_CURSOR), never a read elsewhere:
- * the key only ever narrows the range the request already names.
+ * examined (rows; partition 0) or the last RocksDB key examined (scans;
+ * empty = start of the partition).
  *
- * Pure functions, any thread.
+ * The check is the low 32 bits of the partition hash (CRC-64) of what the
+ * request reads - [u32 BE length][table name of the path], then for row
+ * cursors the row's hashkey - followed by everything before the check. So
+ * a cursor cut short or changed, or one of another table, another row or
+ * another kind, is refused rather than read as another position. It is an
+ * integrity check against accidents, not a signature: anyone can compute
+ * it, so nothing relies on it. What keeps a forged cursor harmless is that
+ * the position is checked against the request before it is used
+ * (api_cursor_row_range, api_cursor_scan_check): the key only ever narrows
+ * the range the request names, and a scan resumes only in a partition of
+ * the table, at a row that lives there. Every failure is -CELLAR_EINVAL,
+ * which handlers answer with 400 INVALID_CURSOR.
+ *
+ * Pure functions on the request's path, any thread.
  */
 #include <string.h>
 
@@ -23,6 +30,29 @@
 #define CURSOR_HEADER 6
 #define CURSOR_CHECK 4
 #define CURSOR_KEY_MAX (2 + STORE_HASHKEY_MAX + STORE_SORTKEY_MAX)
+#define SEG_TABLE 2
+#define SEG_HASHKEY 4
+
+/* The check of raw[0..n) for this request and kind into *out. -CELLAR_EINVAL
+ * when the path has no usable hashkey for a row cursor. */
+static int cursor_check(struct api_request *req, enum api_cursor_kind kind, const char *raw,
+                        size_t n, uint32_t *out)
+{
+    struct api_bytes table = {"", 0}, hk = {"", 0};
+    if (req->n_segs > SEG_TABLE)
+        table = req->segs[SEG_TABLE];
+    if (kind == API_CURSOR_ROW && api_path_key(req, SEG_HASHKEY, &hk) < 0)
+        return -CELLAR_EINVAL;
+    struct cellar_buf b = {0};
+    cellar_buf_reserve(&b, 4 + table.len + hk.len + n);
+    cellar_buf_append_u32be(&b, (uint32_t)table.len);
+    cellar_buf_append(&b, table.data, table.len);
+    cellar_buf_append(&b, hk.data, hk.len);
+    cellar_buf_append(&b, raw, n);
+    *out = (uint32_t)cellar_hash64(b.data, b.len);
+    cellar_buf_fini(&b);
+    return 0;
+}
 
 char *api_cursor_encode(struct api_request *req, enum api_cursor_kind kind, uint32_t partition,
                         const void *key, size_t key_len)
@@ -34,8 +64,11 @@ char *api_cursor_encode(struct api_request *req, enum api_cursor_kind kind, uint
     cellar_store_u32be(raw + 2, partition);
     if (key_len)
         memcpy(raw + CURSOR_HEADER, key, key_len);
-    cellar_store_u32be(raw + raw_len - CURSOR_CHECK,
-                       (uint32_t)cellar_hash64(raw, raw_len - CURSOR_CHECK));
+    uint32_t check = 0;
+    int rc = cursor_check(req, kind, raw, raw_len - CURSOR_CHECK, &check);
+    /* Only handlers that already read the row's hashkey encode row cursors. */
+    CELLAR_ASSERT(rc == 0);
+    cellar_store_u32be(raw + raw_len - CURSOR_CHECK, check);
     char *out = api_alloc(req, api_base64_encoded_len(raw_len) + 1);
     size_t n = api_base64_encode(raw, raw_len, out, true);
     out[n] = '\0';
@@ -49,20 +82,69 @@ int api_cursor_decode(struct api_request *req, const char *text, size_t len,
         return -CELLAR_EINVAL;
     char *raw = api_alloc(req, len + 1);
     size_t n = 0;
+    uint32_t check = 0;
     if (api_base64_decode(text, len, raw, &n, true) < 0 || n < CURSOR_HEADER + CURSOR_CHECK ||
         raw[0] != CURSOR_VERSION || raw[1] != (char)kind ||
-        cellar_load_u32be(raw + n - CURSOR_CHECK) != (uint32_t)cellar_hash64(raw, n - CURSOR_CHECK))
+        cursor_check(req, kind, raw, n - CURSOR_CHECK, &check) < 0 ||
+        cellar_load_u32be(raw + n - CURSOR_CHECK) != check)
         return -CELLAR_EINVAL;
     out->partition = cellar_load_u32be(raw + 2);
     out->key = raw + CURSOR_HEADER;
     out->key_len = n - CURSOR_HEADER - CURSOR_CHECK;
-    if (kind == API_CURSOR_ROW && out->key_len > STORE_SORTKEY_MAX)
+    if (kind == API_CURSOR_ROW && (out->partition != 0 || out->key_len > STORE_SORTKEY_MAX))
         return -CELLAR_EINVAL;
     if (kind == API_CURSOR_SCAN && out->key_len > 0) {
         const char *hk, *sk;
         size_t hklen, sklen;
-        if (store_key_decode(out->key, out->key_len, &hk, &hklen, &sk, &sklen) < 0 || hklen == 0)
+        if (store_key_decode(out->key, out->key_len, &hk, &hklen, &sk, &sklen) < 0 ||
+            sklen > STORE_SORTKEY_MAX)
             return -CELLAR_EINVAL;
     }
+    return 0;
+}
+
+static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+int api_cursor_row_range(const struct api_cursor *cur, bool reverse, struct store_row_range *r)
+{
+    /* A page's cursor is the last sortkey it examined, so it lies in the
+     * range; one that does not was not issued for these parameters. */
+    int lo = bytes_cmp(cur->key, cur->key_len, r->start, r->start_len);
+    if (lo < 0 || (lo == 0 && !r->start_incl))
+        return -CELLAR_EINVAL;
+    if (!r->stop_end) {
+        int hi = bytes_cmp(cur->key, cur->key_len, r->stop, r->stop_len);
+        if (hi > 0 || (hi == 0 && !r->stop_incl))
+            return -CELLAR_EINVAL;
+    }
+    /* Continue strictly past the last cell examined. */
+    if (!reverse) {
+        r->start = cur->key;
+        r->start_len = cur->key_len;
+        r->start_incl = false;
+    } else {
+        r->stop = cur->key;
+        r->stop_len = cur->key_len;
+        r->stop_incl = false;
+        r->stop_end = false;
+    }
+    return 0;
+}
+
+int api_cursor_scan_check(const struct api_cursor *cur, uint32_t count, int64_t only)
+{
+    if (cur->partition >= count || (only >= 0 && cur->partition != (uint64_t)only))
+        return -CELLAR_EINVAL;
+    if (cur->key_len == 0)
+        return 0;
+    const char *hk, *sk;
+    size_t hklen, sklen;
+    if (store_key_decode(cur->key, cur->key_len, &hk, &hklen, &sk, &sklen) < 0 ||
+        (uint32_t)(cellar_hash64(hk, hklen) & (count - 1)) != cur->partition)
+        return -CELLAR_EINVAL;
     return 0;
 }

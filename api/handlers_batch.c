@@ -19,11 +19,46 @@
 
 /* --- batch-get ---------------------------------------------------------- */
 
-void api_h_batch_get(struct api_request *req)
+int api_parse_batch_get(struct api_request *req, json_t *doc, struct api_bytes **hks,
+                        struct api_bytes **sks, size_t *n_keys)
 {
     static const char *const fields[] = {"keys", NULL};
     static const char *const key_fields[] = {"hashkey", "hashkey_base64", "sortkey",
                                              "sortkey_base64", NULL};
+    json_t *keys = json_object_get(doc, "keys");
+    if (!api_json_only_fields(req, doc, fields))
+        return -CELLAR_EINVAL;
+    if (!json_is_array(keys) || json_array_size(keys) == 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "keys is a non-empty array");
+        return -CELLAR_EINVAL;
+    }
+    size_t n = json_array_size(keys);
+    if (n > api_config(req)->max_batch_items) {
+        api_reply_problem(req, 400, "TOO_MANY_ITEMS", "at most %zu keys",
+                          api_config(req)->max_batch_items);
+        return -CELLAR_ETOOMANY;
+    }
+    struct api_bytes *h = api_alloc(req, n * sizeof(*h));
+    struct api_bytes *s = api_alloc(req, n * sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        json_t *k = json_array_get(keys, i);
+        if (!json_is_object(k) || !api_json_only_fields(req, k, key_fields) ||
+            api_json_bytes(req, k, "hashkey", true, &h[i]) < 0 ||
+            api_json_bytes(req, k, "sortkey", true, &s[i]) < 0 ||
+            !api_key_valid(req, &h[i], true) || !api_key_valid(req, &s[i], false)) {
+            if (!json_is_object(k))
+                api_reply_problem(req, 400, "INVALID_ARGUMENT", "each key is an object");
+            return -CELLAR_EINVAL;
+        }
+    }
+    *hks = h;
+    *sks = s;
+    *n_keys = n;
+    return 0;
+}
+
+void api_h_batch_get(struct api_request *req)
+{
     bool force_b64 = false;
     if (!api_encoding_param(req, &force_b64))
         return;
@@ -32,33 +67,9 @@ void api_h_batch_get(struct api_request *req)
         return;
     struct api_table t = {0};
     json_t *results = NULL;
-    json_t *keys = json_object_get(doc, "keys");
-    if (!api_json_only_fields(req, doc, fields))
-        goto out;
-    if (!json_is_array(keys) || json_array_size(keys) == 0) {
-        api_reply_problem(req, 400, "INVALID_ARGUMENT", "keys is a non-empty array");
-        goto out;
-    }
-    size_t n = json_array_size(keys);
-    if (n > api_config(req)->max_batch_items) {
-        api_reply_problem(req, 400, "TOO_MANY_ITEMS", "at most %zu keys",
-                          api_config(req)->max_batch_items);
-        goto out;
-    }
-    struct api_bytes *hks = api_alloc(req, n * sizeof(*hks));
-    struct api_bytes *sks = api_alloc(req, n * sizeof(*sks));
-    for (size_t i = 0; i < n; i++) {
-        json_t *k = json_array_get(keys, i);
-        if (!json_is_object(k) || !api_json_only_fields(req, k, key_fields) ||
-            api_json_bytes(req, k, "hashkey", true, &hks[i]) < 0 ||
-            api_json_bytes(req, k, "sortkey", true, &sks[i]) < 0 ||
-            !api_key_valid(req, &hks[i], true) || !api_key_valid(req, &sks[i], false)) {
-            if (!json_is_object(k))
-                api_reply_problem(req, 400, "INVALID_ARGUMENT", "each key is an object");
-            goto out;
-        }
-    }
-    if (!api_table_begin(req, &t))
+    struct api_bytes *hks = NULL, *sks = NULL;
+    size_t n = 0;
+    if (api_parse_batch_get(req, doc, &hks, &sks, &n) < 0 || !api_table_begin(req, &t))
         goto out;
     uint32_t now_s = api_now_s();
     results = json_array();
@@ -142,7 +153,9 @@ static size_t row_index(struct batch_rows *rows, const struct api_bytes *hk)
     return rows->n++;
 }
 
-void api_h_batch_write(struct api_request *req)
+int api_parse_batch_write(struct api_request *req, json_t *doc, int64_t table_ttl,
+                          struct api_bytes **hks, struct store_mutation ***mutations,
+                          size_t *n_rows)
 {
     static const char *const fields[] = {"set", "delete", NULL};
     static const char *const del_fields[] = {"hashkey", "hashkey_base64", "sortkey",
@@ -151,18 +164,11 @@ void api_h_batch_write(struct api_request *req)
         "hashkey", "hashkey_base64", "sortkey", "sortkey_base64",
         "value",   "value_base64",   "ttl",     NULL};
     const struct api_config *cfg = api_config(req);
-    struct batch_rows *rows = api_alloc(req, sizeof(*rows));
-    memset(rows, 0, sizeof(*rows));
-    req->scratch = rows;
-    if (!api_encoding_param(req, &rows->force_b64))
-        return;
-    json_t *doc = api_json_body(req, false);
-    if (!doc)
-        return;
-    struct api_table t = {0};
+    struct batch_rows rows = {0};
     struct store_mutation **muts = NULL;
     json_t *sets = json_object_get(doc, "set"), *dels = json_object_get(doc, "delete");
     size_t n = json_array_size(sets) + json_array_size(dels);
+    int rc = -CELLAR_EINVAL;
     if (!api_json_only_fields(req, doc, fields))
         goto out;
     if ((sets && !json_is_array(sets)) || (dels && !json_is_array(dels)) || n == 0) {
@@ -172,13 +178,11 @@ void api_h_batch_write(struct api_request *req)
     }
     if (n > cfg->max_batch_items) {
         api_reply_problem(req, 400, "TOO_MANY_ITEMS", "at most %zu items", cfg->max_batch_items);
+        rc = -CELLAR_ETOOMANY;
         goto out;
     }
-    if (!api_table_begin(req, &t))
-        goto out;
-    rows->hks = api_alloc(req, n * sizeof(*rows->hks));
+    rows.hks = api_alloc(req, n * sizeof(*rows.hks));
     muts = cellar_xcalloc(n, sizeof(*muts));
-    int64_t default_ttl = repl_table_meta(t.table)->default_ttl_s;
     /* Parse and check everything first, registering rows in order of first
      * appearance in "set", then in "delete". */
     struct batch_item *items = api_alloc(req, n * sizeof(*items));
@@ -202,16 +206,15 @@ void api_h_batch_write(struct api_request *req)
             if (!ok) {
                 if (!json_is_object(item))
                     api_reply_problem(req, 400, "INVALID_ARGUMENT", "each item is an object");
-                api_table_end(&t);
                 goto out;
             }
             if (is_set && it->val.len > cfg->max_value_bytes) {
-                api_table_end(&t);
                 api_reply_problem(req, 413, "TOO_LARGE", "a value is at most %zu bytes",
                                   cfg->max_value_bytes);
+                rc = -CELLAR_ETOOLARGE;
                 goto out;
             }
-            it->row = row_index(rows, &it->hk);
+            it->row = row_index(&rows, &it->hk);
         }
     }
     /* Deletes before sets, as in a row PATCH: a cell in both ends up set. */
@@ -224,10 +227,41 @@ void api_h_batch_write(struct api_request *req)
                 muts[it->row] = store_mutation_new(it->hk.data, it->hk.len);
             if (it->is_set)
                 store_mutation_put(muts[it->row], it->sk.data, it->sk.len, it->val.data,
-                                   it->val.len, NULL, 0, it->ttl ? it->ttl : default_ttl);
+                                   it->val.len, NULL, 0, it->ttl ? it->ttl : table_ttl);
             else
                 store_mutation_delete(muts[it->row], it->sk.data, it->sk.len);
         }
+    }
+    *hks = rows.hks;
+    *mutations = muts;
+    *n_rows = rows.n;
+    muts = NULL;
+    rc = 0;
+out:
+    for (size_t i = 0; muts && i < n; i++)
+        store_mutation_free(muts[i]);
+    free(muts);
+    return rc;
+}
+
+void api_h_batch_write(struct api_request *req)
+{
+    struct batch_rows *rows = api_alloc(req, sizeof(*rows));
+    memset(rows, 0, sizeof(*rows));
+    req->scratch = rows;
+    if (!api_encoding_param(req, &rows->force_b64))
+        return;
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    struct api_table t = {0};
+    struct store_mutation **muts = NULL;
+    if (!api_table_begin(req, &t))
+        goto out;
+    if (api_parse_batch_write(req, doc, repl_table_meta(t.table)->default_ttl_s, &rows->hks, &muts,
+                              &rows->n) < 0) {
+        api_table_end(&t);
+        goto out;
     }
     if (!api_admit_writes(req, &t, rows->n))
         goto out;
@@ -236,10 +270,10 @@ void api_h_batch_write(struct api_request *req)
         writers[r] = repl_table_writer(
             t.table, repl_table_partition_of(t.table, rows->hks[r].data, rows->hks[r].len));
     api_defer_writes(req, rows->n, writers, muts, batch_write_done);
-    memset(muts, 0, n * sizeof(*muts)); /* the writers have them now */
+    memset(muts, 0, rows->n * sizeof(*muts)); /* the writers have them now */
     api_table_end(&t);
 out:
-    for (size_t i = 0; muts && i < n; i++)
+    for (size_t i = 0; muts && i < rows->n; i++)
         store_mutation_free(muts[i]);
     free(muts);
     json_decref(doc);
@@ -280,8 +314,7 @@ void api_h_scan(struct api_request *req)
     if (!api_table_begin(req, &t))
         return;
     uint32_t count = repl_table_meta(t.table)->partition_count;
-    if (only >= (int64_t)count || (crc == 1 && cur.partition >= count) ||
-        (crc == 1 && only >= 0 && cur.partition != (uint32_t)only)) {
+    if (only >= (int64_t)count || (crc == 1 && api_cursor_scan_check(&cur, count, only) < 0)) {
         api_table_end(&t);
         api_reply_problem(req, 400, only >= (int64_t)count ? "INVALID_ARGUMENT" : "INVALID_CURSOR",
                           "the partition is not one of this table's %u", count);

@@ -43,53 +43,46 @@ static void cell_end(struct cell_ctx *c)
     api_table_end(&c->t);
 }
 
-/* Parses a strong ETag: a quoted decimal. */
-static bool parse_etag(const char *s, size_t len, uint64_t *out)
+/* If-None-Match of a read: "*" or a list of entity tags, compared weakly
+ * (RFC 9110 13.1.2). 0 and *match, or -CELLAR_EINVAL when the value is not
+ * such a list (an empty one included): a malformed precondition is 400,
+ * never silently ignored. */
+static int if_none_match(const char *v, uint64_t version, bool *match)
 {
-    if (len < 3 || s[0] != '"' || s[len - 1] != '"')
-        return false;
-    int64_t v = 0;
-    if (cellar_parse_i64(s + 1, len - 2, &v) < 0 || v < 0)
-        return false;
-    *out = (uint64_t)v;
-    return true;
+    *match = false;
+    if (strcmp(v, "*") == 0) {
+        *match = true;
+        return 0;
+    }
+    size_t len = strlen(v), pos = 0, n = 0;
+    struct api_etag tag;
+    int rc;
+    while ((rc = api_etag_next(v, len, &pos, &tag)) == 1) {
+        n++;
+        *match |= tag.ours && tag.version == version;
+    }
+    return rc < 0 || n == 0 ? -CELLAR_EINVAL : 0;
 }
 
-/* Whether an If-None-Match list ("*" or "a", W/"b", ...) names version. */
-static bool etag_list_matches(const char *list, uint64_t version)
+/* If-Match of a write: "*", or exactly one strong ETag of ours. 1 and
+ * *version for a tag, 0 for "*", -CELLAR_EINVAL for anything else. */
+static int if_match(const char *v, uint64_t *version)
 {
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        if (*p == '*')
-            return true;
-        if (p[0] == 'W' && p[1] == '/')
-            p += 2;
-        const char *end = p;
-        if (*end == '"') {
-            end = strchr(p + 1, '"');
-            if (!end)
-                return false;
-            end++;
-        } else {
-            while (*end && *end != ',')
-                end++;
-        }
-        uint64_t v;
-        if (parse_etag(p, (size_t)(end - p), &v) && v == version)
-            return true;
-        if (end == p)
-            break;
-        p = end;
-    }
-    return false;
+    if (strcmp(v, "*") == 0)
+        return 0;
+    size_t len = strlen(v), pos = 0;
+    struct api_etag tag, more;
+    if (api_etag_next(v, len, &pos, &tag) != 1 || tag.weak || !tag.ours ||
+        api_etag_next(v, len, &pos, &more) != 0)
+        return -CELLAR_EINVAL;
+    *version = tag.version;
+    return 1;
 }
 
 static void set_etag(struct MHD_Response *resp, uint64_t version)
 {
-    char etag[32];
-    snprintf(etag, sizeof(etag), "\"%" PRIu64 "\"", version);
+    char etag[API_ETAG_MAX];
+    api_etag_format(version, etag);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
 }
 
@@ -104,7 +97,13 @@ static bool wants_json(struct api_request *req)
 void api_h_cell_get(struct api_request *req)
 {
     struct cell_ctx c;
-    bool force_b64 = false;
+    bool force_b64 = false, not_modified = false;
+    const char *inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (inm && if_none_match(inm, 0, &not_modified) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "If-None-Match takes * or a list of ETags such as \"42\"");
+        return;
+    }
     if (!api_encoding_param(req, &force_b64) || !cell_begin(req, &c))
         return;
     struct store_partition *p = repl_table_partition(c.t.table, c.partition);
@@ -120,8 +119,7 @@ void api_h_cell_get(struct api_request *req)
         api_reply_error(req, rc, "cannot read the cell: %s", cellar_strerror(rc));
         return;
     }
-    const char *inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
-    if (inm && etag_list_matches(inm, cell.hdr.version)) {
+    if (inm && if_none_match(inm, cell.hdr.version, &not_modified) == 0 && not_modified) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         set_etag(resp, cell.hdr.version);
         store_cell_release(&cell);
@@ -173,10 +171,11 @@ static bool preconditions(struct api_request *req, struct store_mutation *m,
         return false;
     }
     if (im) {
-        uint64_t v;
-        if (strcmp(im, "*") == 0) {
+        uint64_t v = 0;
+        int rc = if_match(im, &v);
+        if (rc == 0) {
             store_mutation_set_check(m, STORE_CHECK_VALUE_EXIST, sk->data, sk->len, NULL, 0, false);
-        } else if (parse_etag(im, strlen(im), &v)) {
+        } else if (rc == 1) {
             store_mutation_set_version_check(m, sk->data, sk->len, v);
         } else {
             api_reply_problem(req, 400, "INVALID_ARGUMENT",
@@ -302,16 +301,23 @@ static void incr_done(struct api_request *req)
     api_reply_response(req, 200, resp);
 }
 
-void api_h_cell_incr(struct api_request *req)
+bool api_parse_incr(struct api_request *req, json_t *doc, int64_t *by, int64_t *ttl)
 {
     static const char *const fields[] = {"by", "ttl", NULL};
+    *by = 1;
+    *ttl = 0;
+    return api_json_only_fields(req, doc, fields) &&
+           api_json_int(req, doc, "by", INT64_MIN, INT64_MAX, by) &&
+           api_json_int(req, doc, "ttl", -1, INT32_MAX, ttl);
+}
+
+void api_h_cell_incr(struct api_request *req)
+{
     json_t *doc = api_json_body(req, true);
     if (!doc)
         return;
     int64_t by = 1, ttl = 0;
-    bool ok = api_json_only_fields(req, doc, fields) &&
-              api_json_int(req, doc, "by", INT64_MIN, INT64_MAX, &by) &&
-              api_json_int(req, doc, "ttl", -1, INT32_MAX, &ttl);
+    bool ok = api_parse_incr(req, doc, &by, &ttl);
     json_decref(doc);
     if (!ok)
         return;

@@ -301,18 +301,9 @@ void api_h_row_get(struct api_request *req)
         api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
         return;
     }
-    if (crc == 1) {
-        /* Continue strictly past the last cell examined. */
-        if (!reverse) {
-            r.start = cur.key;
-            r.start_len = cur.key_len;
-            r.start_incl = false;
-        } else {
-            r.stop = cur.key;
-            r.stop_len = cur.key_len;
-            r.stop_incl = false;
-            r.stop_end = false;
-        }
+    if (crc == 1 && api_cursor_row_range(&cur, reverse, &r) < 0) {
+        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not a position in this range");
+        return;
     }
 
     struct api_table t;
@@ -408,7 +399,11 @@ int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutatio
     json_array_foreach(dels, i, item)
     {
         struct api_bytes sk;
-        if (!json_is_object(item) || !api_json_only_fields(req, item, del_fields) ||
+        if (!json_is_object(item)) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT", "each delete item is an object");
+            return -CELLAR_EINVAL;
+        }
+        if (!api_json_only_fields(req, item, del_fields) ||
             api_json_bytes(req, item, "sortkey", true, &sk) < 0 || !api_key_valid(req, &sk, false))
             return -CELLAR_EINVAL;
         store_mutation_delete(m, sk.data, sk.len);
@@ -417,8 +412,12 @@ int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutatio
     {
         struct api_bytes sk, val;
         int64_t ttl = 0;
-        bool has_ttl = json_is_object(item) && json_object_get(item, "ttl");
-        if (!json_is_object(item) || !api_json_only_fields(req, item, set_fields) ||
+        if (!json_is_object(item)) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT", "each set item is an object");
+            return -CELLAR_EINVAL;
+        }
+        bool has_ttl = json_object_get(item, "ttl") != NULL;
+        if (!api_json_only_fields(req, item, set_fields) ||
             api_json_bytes(req, item, "sortkey", true, &sk) < 0 ||
             api_json_bytes(req, item, "value", true, &val) < 0 ||
             !api_json_int(req, item, "ttl", 0, INT32_MAX, &ttl) || !api_key_valid(req, &sk, false))
@@ -453,9 +452,26 @@ static void patch_done(struct api_request *req)
         api_reply_json(req, 200, json_pack("{s:b}", "applied", req->writes[0].outcome.applied));
 }
 
-void api_h_row_patch(struct api_request *req)
+int api_parse_patch(struct api_request *req, json_t *doc, int64_t table_ttl,
+                    struct store_mutation *m)
 {
     static const char *const fields[] = {"set", "delete", "ttl", NULL};
+    size_t n = 0;
+    int64_t ttl = 0;
+    if (!api_json_only_fields(req, doc, fields) || !body_ttl(req, doc, table_ttl, &ttl))
+        return -CELLAR_EINVAL;
+    int rc = api_parse_row_ops(req, doc, m, ttl, &n);
+    if (rc < 0)
+        return rc;
+    if (n == 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "set or delete at least one cell");
+        return -CELLAR_EINVAL;
+    }
+    return 0;
+}
+
+void api_h_row_patch(struct api_request *req)
+{
     json_t *doc = api_json_body(req, false);
     if (!doc)
         return;
@@ -463,19 +479,11 @@ void api_h_row_patch(struct api_request *req)
     struct api_bytes hk;
     uint32_t part;
     struct store_mutation *m = NULL;
-    size_t n = 0;
-    int64_t ttl = 0;
-    if (!api_json_only_fields(req, doc, fields) || !api_row_begin(req, &t, &hk, &part))
+    if (!api_row_begin(req, &t, &hk, &part))
         goto out;
     m = store_mutation_new(hk.data, hk.len);
-    if (!body_ttl(req, doc, repl_table_meta(t.table)->default_ttl_s, &ttl) ||
-        api_parse_row_ops(req, doc, m, ttl, &n) < 0) {
+    if (api_parse_patch(req, doc, repl_table_meta(t.table)->default_ttl_s, m) < 0) {
         api_table_end(&t);
-        goto out;
-    }
-    if (n == 0) {
-        api_table_end(&t);
-        api_reply_problem(req, 400, "INVALID_ARGUMENT", "set or delete at least one cell");
         goto out;
     }
     if (!api_admit_writes(req, &t, 1))
@@ -541,21 +549,14 @@ static bool is_int_check(enum store_check_type t)
     return t >= STORE_CHECK_VALUE_INT_LESS && t <= STORE_CHECK_VALUE_INT_GREATER;
 }
 
-void api_h_row_check_and_mutate(struct api_request *req)
+int api_parse_check_and_mutate(struct api_request *req, json_t *doc, int64_t table_ttl,
+                               struct store_mutation *m)
 {
     static const char *const fields[] = {"check", "set", "delete", "return_check_value",
                                          "ttl",   NULL};
     static const char *const check_fields[] = {"sortkey", "sortkey_base64", "type",
                                                "operand", "operand_base64", NULL};
-    if (!api_encoding_param(req, &req->force_b64))
-        return;
-    json_t *doc = api_json_body(req, false);
-    if (!doc)
-        return;
-    struct api_table t = {0};
-    struct api_bytes hk, sk, operand = {"", 0};
-    uint32_t part;
-    struct store_mutation *m = NULL;
+    struct api_bytes sk, operand = {"", 0};
     size_t n = 0;
     int64_t ttl = 0;
     enum store_check_type type;
@@ -563,42 +564,57 @@ void api_h_row_check_and_mutate(struct api_request *req)
     json_t *ret = json_object_get(doc, "return_check_value");
     json_t *jtype = json_is_object(check) ? json_object_get(check, "type") : NULL;
     if (!api_json_only_fields(req, doc, fields))
-        goto out;
+        return -CELLAR_EINVAL;
     if (!json_is_object(check) || !api_json_only_fields(req, check, check_fields)) {
         if (!json_is_object(check))
             api_reply_problem(req, 400, "INVALID_ARGUMENT", "check is a required object");
-        goto out;
+        return -CELLAR_EINVAL;
     }
     if (ret && !json_is_boolean(ret)) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "return_check_value is true or false");
-        goto out;
+        return -CELLAR_EINVAL;
     }
     req->flag_arg = json_is_true(ret);
     if (!json_is_string(jtype) ||
         store_check_parse(json_string_value(jtype), json_string_length(jtype), &type) < 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "check.type is not a known check type");
-        goto out;
+        return -CELLAR_EINVAL;
     }
     if (api_json_bytes(req, check, "sortkey", true, &sk) < 0 ||
         api_json_bytes(req, check, "operand", false, &operand) < 0 ||
         !api_key_valid(req, &sk, false))
-        goto out;
+        return -CELLAR_EINVAL;
     int64_t iv;
     if (is_int_check(type) && cellar_parse_i64(operand.data, operand.len, &iv) < 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT",
                           "an int check takes a decimal int64 operand");
-        goto out;
+        return -CELLAR_EINVAL;
     }
+    store_mutation_set_check(m, type, sk.data, sk.len, operand.data, operand.len, req->flag_arg);
+    if (!body_ttl(req, doc, table_ttl, &ttl))
+        return -CELLAR_EINVAL;
+    return api_parse_row_ops(req, doc, m, ttl, &n);
+}
+
+void api_h_row_check_and_mutate(struct api_request *req)
+{
+    if (!api_encoding_param(req, &req->force_b64))
+        return;
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    struct api_table t = {0};
+    struct api_bytes hk;
+    uint32_t part;
+    struct store_mutation *m = NULL;
     if (!api_row_begin(req, &t, &hk, &part))
         goto out;
     m = store_mutation_new(hk.data, hk.len);
-    store_mutation_set_check(m, type, sk.data, sk.len, operand.data, operand.len, req->flag_arg);
-    if (!body_ttl(req, doc, repl_table_meta(t.table)->default_ttl_s, &ttl) ||
-        api_parse_row_ops(req, doc, m, ttl, &n) < 0) {
+    if (api_parse_check_and_mutate(req, doc, repl_table_meta(t.table)->default_ttl_s, m) < 0) {
         api_table_end(&t);
         goto out;
     }
-    if (n > 0 && !api_admit_writes(req, &t, 1))
+    if (m->n_ops > 0 && !api_admit_writes(req, &t, 1))
         goto out;
     api_defer_write(req, repl_table_writer(t.table, part), m, cam_done);
     m = NULL;

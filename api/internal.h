@@ -155,6 +155,12 @@ void api_defer_write(struct api_request *req, struct repl_writer *w, struct stor
                      api_handler_fn complete);
 void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete);
 
+/* Splits req->url (the raw path) on '/' into req->segs, percent-decoding
+ * each segment once. -CELLAR_ETOOMANY beyond API_MAX_SEGMENTS segments,
+ * -CELLAR_EINVAL for a path without a leading '/' or with a malformed
+ * %-escape. */
+int api_split_path(struct api_request *req);
+
 /* Query parameters, percent-decoded (and base64url-decoded for key
  * parameters when ?key_encoding=base64url). Returns 1 and sets *out when
  * present, 0 when absent, -CELLAR_EINVAL when malformed. */
@@ -213,6 +219,25 @@ void api_jw_bytes(struct cellar_buf *b, const char *name, const void *data, size
 void api_jw_u64(struct cellar_buf *b, uint64_t v);
 /* A reply whose body is the JSON text in b (taken). */
 void api_reply_json_text(struct api_request *req, unsigned status, struct cellar_buf *b);
+/* One entity tag of an If-Match / If-None-Match list. A cell's ETag is its
+ * version as a canonical decimal in quotes ("42"); ours says the tag has
+ * that form (a tag such as "x", "007" or "-1" is well-formed but names no
+ * version). */
+struct api_etag {
+    bool weak;        /* W/"..." */
+    bool ours;        /* the opaque tag is a canonical decimal uint64 */
+    uint64_t version; /* when ours */
+};
+/* Reads the next entity tag of the field value s[0..len) from *pos,
+ * skipping whitespace and empty list elements. 1 and *tag when there is
+ * one, 0 at the end, -CELLAR_EINVAL when the value is not a comma-separated
+ * list of entity tags (unquoted, unterminated, a bad character, two tags
+ * without a comma, "*" inside a list). "*" alone is the caller's. */
+int api_etag_next(const char *s, size_t len, size_t *pos, struct api_etag *tag);
+#define API_ETAG_MAX 24 /* two quotes, up to 20 digits, NUL */
+/* Writes the ETag of a version (quoted decimal, NUL-terminated) into out (at
+ * least API_ETAG_MAX bytes); returns its length. */
+size_t api_etag_format(uint64_t version, char *out);
 
 /* Table and row access (access.c). A held table keeps the registry's read
  * lock: end it before replying when possible, always before returning. */
@@ -252,12 +277,25 @@ struct api_cursor {
     const char *key; /* request-owned */
     size_t key_len;
 };
-/* A request-owned, NUL-terminated base64url cursor. */
+/* A request-owned, NUL-terminated base64url cursor, bound to the table of
+ * the path and, for a row cursor, to the path's hashkey (which the caller
+ * has already checked). */
 char *api_cursor_encode(struct api_request *req, enum api_cursor_kind kind, uint32_t partition,
                         const void *key, size_t key_len);
-/* -CELLAR_EINVAL for anything that is not a cursor of this kind. */
+/* -CELLAR_EINVAL for anything that is not a cursor of this kind issued for
+ * this table (and row). The key is request-owned. */
 int api_cursor_decode(struct api_request *req, const char *text, size_t len,
                       enum api_cursor_kind kind, struct api_cursor *out);
+/* Narrows the row range r to what follows a row cursor (strictly after its
+ * key, or before it when reverse). -CELLAR_EINVAL, r unchanged, when the
+ * key lies outside r: no page of this range can have issued it. r then
+ * borrows the cursor's key. */
+int api_cursor_row_range(const struct api_cursor *cur, bool reverse, struct store_row_range *r);
+/* Whether a scan cursor can resume a scan of a table of count partitions
+ * (a power of two), restricted to partition only when only >= 0: its
+ * partition is in range, and its key, when any, is of a row that lives in
+ * that partition. -CELLAR_EINVAL otherwise. */
+int api_cursor_scan_check(const struct api_cursor *cur, uint32_t count, int64_t only);
 
 /* Handlers (handlers_*.c). */
 void api_h_healthz(struct api_request *req);
@@ -302,6 +340,30 @@ bool api_encoding_param(struct api_request *req, bool *force_b64);
 int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m,
                       int64_t default_ttl, size_t *n_items);
 
+/* Request bodies into mutations: the whole of each endpoint's body parsing,
+ * apart from the request (a path, a table), so that it can be fuzzed. Each
+ * replies (400, 413) and returns <0 on bad input, else returns 0 without
+ * replying. table_ttl is the table's default_ttl, for sets without one. */
+/* PATCH .../rows/{h}: appends the deletes then the sets to m. */
+int api_parse_patch(struct api_request *req, json_t *doc, int64_t table_ttl,
+                    struct store_mutation *m);
+/* POST .../check-and-mutate: sets m's check and appends the ops; sets
+ * req->flag_arg to return_check_value. */
+int api_parse_check_and_mutate(struct api_request *req, json_t *doc, int64_t table_ttl,
+                               struct store_mutation *m);
+/* POST .../batch-write: one new mutation per row, rows in order of first
+ * appearance; *hks (request-owned) names them. The caller frees each of
+ * the *n_rows mutations and the array. */
+int api_parse_batch_write(struct api_request *req, json_t *doc, int64_t table_ttl,
+                          struct api_bytes **hks, struct store_mutation ***mutations,
+                          size_t *n_rows);
+/* POST .../batch-get: the keys, in request order (request-owned arrays). */
+int api_parse_batch_get(struct api_request *req, json_t *doc, struct api_bytes **hks,
+                        struct api_bytes **sks, size_t *n_keys);
+/* POST .../incr: by (default 1) and ttl (default 0). Replies 400 and
+ * returns false on bad input. */
+bool api_parse_incr(struct api_request *req, json_t *doc, int64_t *by, int64_t *ttl);
+
 /* Route the request: sets req->route, replies 404/405 or calls a handler. */
 void api_route(struct api_request *req);
 size_t api_route_count(void);
@@ -320,6 +382,12 @@ void api_h_metrics(struct api_request *req);
 /* Appends the partition health families to a /metrics page
  * (handlers_node.c). */
 void api_metrics_partition_health(struct cellar_buf *b, struct repl_registry *r);
+
+/* A server with no daemon, no admin thread and no listening socket, for
+ * requests built by hand on a connection of the caller's (tests/fuzz, whose
+ * stand-ins for MHD's connection functions answer them). reg may be NULL
+ * when no handler that reads a table runs. api_server_stop frees it. */
+struct api_server *api_server_new_offline(const struct api_config *cfg, struct repl_registry *reg);
 
 /* Whether the server is ready (readyz). */
 bool api_ready(struct api_request *req);

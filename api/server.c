@@ -929,8 +929,7 @@ static enum api_method parse_method(const char *m)
     return 0;
 }
 
-/* Splits the raw path on '/' and percent-decodes each segment once. */
-static int split_path(struct api_request *req)
+int api_split_path(struct api_request *req)
 {
     const char *p = req->url;
     if (*p != '/')
@@ -960,7 +959,7 @@ static int split_path(struct api_request *req)
 
 static void dispatch(struct api_request *req)
 {
-    int rc = split_path(req);
+    int rc = api_split_path(req);
     if (rc == -CELLAR_ETOOMANY) {
         api_reply_problem(req, 404, "NOT_FOUND", "no such route");
         return;
@@ -1440,4 +1439,20 @@ unsigned api_server_connections(const struct api_server *s)
     const union MHD_DaemonInfo *info =
         s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
     return info ? info->num_connections : 0;
+}
+
+/* --- Offline servers (tests/fuzz) ---------------------------------------- */
+
+struct api_server *api_server_new_offline(const struct api_config *cfg, struct repl_registry *reg)
+{
+    struct api_server *s = cellar_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->reg = reg;
+    s->metrics = api_metrics_new();
+    pthread_mutex_init(&s->admin_lock, NULL);
+    pthread_cond_init(&s->admin_cond, NULL);
+    char err[256];
+    int rc = api_auth_load("", "", &s->auth, err, sizeof(err)); /* no tokens: loopback rules */
+    CELLAR_ASSERT(rc == 0);
+    return s;
 }

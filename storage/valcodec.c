@@ -50,7 +50,9 @@ int store_value_decode(const char *raw, size_t rawlen, struct store_value_header
             return -CELLAR_ECORRUPT;
         ctype_len = (uint8_t)raw[pos];
         pos++;
-        if (rawlen - pos < ctype_len)
+        /* encode writes the flag only with a content type; an empty one
+         * would decode to a non-NULL empty ctype, which encode never makes. */
+        if (ctype_len == 0 || rawlen - pos < ctype_len)
             return -CELLAR_ECORRUPT;
         ctype = raw + pos;
         pos += ctype_len;
