@@ -83,7 +83,7 @@ def test_corrupt_row_cursors_are_400(api, table):
         flipped = bytearray(raw)
         flipped[bit // 8] ^= 1 << (bit % 8)
         bad.append(b64url(bytes(flipped)))
-    bad += [good + "A", good + "AA", "A" * 40000, "%00", "", "AQ", good[:-1] + "+", "/" + good[1:], good + "=="]
+    bad += [good + "A", good + "AA", "A" * 12000, "%00", "", "AQ", good[:-1] + "+", "/" + good[1:], good + "=="]
     for b in bad:
         api.get(path, query={"limit": 5, "cursor": b}).problem(400, "INVALID_CURSOR")
     # Still serving, and the good cursor still works.
@@ -187,7 +187,7 @@ def test_forged_scan_cursors(api):
     assert all(part[g] >= p for g in got)
     assert {g for g in hks if part[g] > p} <= set(got)
     # A long key is a position like any other, in its own partition only.
-    big = b"x" * 40000
+    big = b"x" * 9000  # its cursor still fits half of the 32K connection memory
     key = cell_key(big, b"y" * 100)
     get(forge(SCAN, (crc64(big) + 1) & 3, key, name)).problem(400, "INVALID_CURSOR")
     get(forge(SCAN, crc64(big) & 3, key, name)).ok()
@@ -259,7 +259,7 @@ def test_huge_precondition_headers(api, table):
     r = api.get(path, headers={"If-None-Match": many}, validate=False)
     assert r.status in (304, 431, 400, 413), r
     r = api.put(path, b"x", headers={"If-Match": '"' + "9" * 20000 + '"'}, validate=False)
-    assert r.status in (400, 431, 413), r
+    assert r.status in (400, 414, 431, 413), r
     assert api.get(path).body == b"v"
 
 
