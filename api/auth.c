@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/internal.h"
 #include "common/cellar.h"
 #include "replication/registry.h"
 
@@ -95,17 +96,6 @@ static int read_file(const char *path, struct cellar_buf *out, char *err, size_t
         return -CELLAR_EINVAL;
     }
     return 0;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Splits line (NUL-terminated, modified) into at most max fields separated
@@ -191,7 +181,7 @@ static int parse_token_line(char *line, struct api_token *t, char *msg, size_t m
         return -CELLAR_EINVAL;
     }
     for (size_t i = 0; i < HASH_LEN; i++) {
-        int hi = hex_value(f[2][2 * i]), lo = hex_value(f[2][2 * i + 1]);
+        int hi = api_hex_value(f[2][2 * i]), lo = api_hex_value(f[2][2 * i + 1]);
         if (hi < 0 || lo < 0) {
             snprintf(msg, msglen, "the hash must be 64 hex digits");
             return -CELLAR_EINVAL;

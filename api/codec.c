@@ -13,7 +13,7 @@
 
 #include "api/internal.h"
 
-static int hexval(char c)
+int api_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -34,7 +34,7 @@ int api_pct_decode(const char *in, size_t len, char *out, size_t *out_len)
         }
         if (len - i < 3)
             return -CELLAR_EINVAL;
-        int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+        int hi = api_hex_value(in[i + 1]), lo = api_hex_value(in[i + 2]);
         if (hi < 0 || lo < 0)
             return -CELLAR_EINVAL;
         out[o++] = (char)((hi << 4) | lo);

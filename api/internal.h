@@ -206,6 +206,9 @@ int api_base64_decode(const char *in, size_t len, char *out, size_t *out_len, bo
 bool api_utf8_valid(const char *s, size_t len);
 /* Sets obj[name] (or obj[name_base64]) to the bytes: plain when valid UTF-8
  * and not force_base64. */
+/* The value of one hex digit (either case), or -1. */
+int api_hex_value(char c);
+
 void api_json_set_bytes(json_t *obj, const char *name, const void *data, size_t len,
                         bool force_base64);
 
