@@ -161,6 +161,30 @@ def make_test_pki(directory, names=("127.0.0.1",), ca=None):
     return {"ca": ca[0], "ca_key": ca[1], "cert": p("node.pem"), "key": p("node.key")}
 
 
+def mount_namespace_skip_reason(need):
+    """Why this environment clearly cannot make a private mount namespace
+    (need says what for), or None when it should work."""
+    if os.geteuid() != 0:
+        return "not root: %s needs CAP_SYS_ADMIN" % need
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        msg = r.stdout.decode("utf-8", "replace").strip()
+        if "Operation not permitted" in msg or "Permission denied" in msg:
+            return "unshare --mount refused (%s): the container lacks CAP_SYS_ADMIN" % msg
+    return None
+
+
+def metric(node, name, labels=None):
+    """The value of one /metrics sample; labels is the exact text inside
+    the braces (none: a sample without labels)."""
+    text = node.request("GET", "/metrics")[2].decode()
+    sel = re.escape(name) + (r"\{%s\}" % re.escape(labels) if labels else "")
+    m = re.search(r"^%s (\S+)$" % sel, text, re.M)
+    assert m, "%s missing from /metrics" % sel
+    return float(m.group(1))
+
+
 def quote(b):
     """Percent-encodes bytes (or str) as one path segment."""
     if isinstance(b, str):

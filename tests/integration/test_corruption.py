@@ -20,12 +20,11 @@ openapi.yaml (tests/api/oas.py).
 import glob
 import json
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
-from cellar import Node, cell_path, partition_of, run_tests  # noqa: E402
+from cellar import Node, cell_path, metric, partition_of, run_tests  # noqa: E402
 from oas import Spec  # noqa: E402
 
 SPEC = Spec(os.path.join(os.path.dirname(__file__), "..", "..", "openapi.yaml"))
@@ -70,13 +69,6 @@ def flip(path, offset, n=16):
         f.write(bytes(x ^ 0xFF for x in b))
         f.flush()
         os.fsync(f.fileno())
-
-
-def metric(node, name, labels):
-    text = node.request("GET", "/metrics")[2].decode()
-    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
-    assert m, "%s{%s} missing from /metrics" % (name, labels)
-    return float(m.group(1))
 
 
 def readyz(node):

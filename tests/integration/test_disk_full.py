@@ -24,7 +24,6 @@ the reason, and the summary line counts nothing.
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
-from cellar import Node, cell_path, partition_of, wait_for  # noqa: E402
+from cellar import (Node, cell_path, metric, mount_namespace_skip_reason,  # noqa: E402
+                    partition_of, wait_for)
 from oas import Spec  # noqa: E402
 
 SPEC = Spec(os.path.join(os.path.dirname(__file__), "..", "..", "openapi.yaml"))
@@ -44,26 +44,6 @@ LEAVE_FREE = 3 << 20      # what the filler leaves for the node
 PARTITIONS = 4
 VALUE_BYTES = 60000
 MAX_ATTEMPTS = 3000       # bounds the fill loop (3000 * 60 kB >> 64 MiB)
-
-
-def skip_reason():
-    if os.geteuid() != 0:
-        return "not root: mounting a size-limited tmpfs needs CAP_SYS_ADMIN"
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        msg = r.stdout.decode("utf-8", "replace").strip()
-        if "Operation not permitted" in msg or "Permission denied" in msg:
-            return "unshare --mount refused (%s): the container lacks CAP_SYS_ADMIN" % msg
-    return None
-
-
-def metric(node, name, labels=None):
-    text = node.request("GET", "/metrics")[2].decode()
-    sel = re.escape(name) + (r"\{%s\}" % re.escape(labels) if labels else "")
-    m = re.search(r"^%s (\S+)$" % sel, text, re.M)
-    assert m, "%s missing from /metrics" % sel
-    return float(m.group(1))
 
 
 def value_of(i):
@@ -190,7 +170,7 @@ def disk_full(base, mnt):
 
 def main():
     if os.environ.get(NS_FLAG) != "1":
-        reason = skip_reason()
+        reason = mount_namespace_skip_reason("mounting a size-limited tmpfs")
         if reason:
             print("  SKIPPED (1 test): %s" % reason)
             print("0 passed, 0 failed", flush=True)

@@ -34,7 +34,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from cellar import wait_for  # noqa: E402,F401  (one poll-with-deadline for every test)
+from cellar import mount_namespace_skip_reason, wait_for  # noqa: E402,F401  (shared with the integration tests)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -298,20 +298,6 @@ class UserManager:
 
 # --- namespace entry and the runner -------------------------------------------
 
-def skip_reason():
-    """Why this environment cannot run a private systemd, when it clearly
-    lacks the capability; None when it should work."""
-    if os.geteuid() != 0:
-        return "not root: a private mount namespace for /run/systemd needs CAP_SYS_ADMIN"
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        msg = r.stdout.decode("utf-8", "replace").strip()
-        if "Operation not permitted" in msg or "Permission denied" in msg:
-            return "unshare --mount refused (%s): the container lacks CAP_SYS_ADMIN" % msg
-    return None
-
-
 def make_inaccessible_nodes(d):
     """What PID 1 creates at boot in /run/systemd/inaccessible: one node of
     each type, mode 0000, that sandboxing (ProtectHome=, InaccessiblePaths=)
@@ -369,7 +355,7 @@ def run_tests(namespace, needs_namespace=True):
                 print("  FAIL  %s is missing (make test installs the systemd package)" % SYSTEMD)
                 print("0 passed, 1 failed", flush=True)
                 sys.exit(1)
-            reason = skip_reason()
+            reason = mount_namespace_skip_reason("a private mount namespace for /run/systemd")
             if reason and needs_namespace == "preferred":
                 print("  note: running outside a private namespace: %s" % reason)
             elif reason:
