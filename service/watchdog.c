@@ -149,6 +149,12 @@ static int wait_fd(int fd, short events, uint64_t deadline_ms)
     }
 }
 
+/* libcurl write callback: the probe needs the status only. */
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    return size * nmemb;
+}
+
 /* The HTTPS form of probe_http(), through libcurl. */
 static int probe_https(struct svc_watchdog *wd, char *why, size_t whylen)
 {
@@ -173,15 +179,12 @@ static int probe_https(struct svc_watchdog *wd, char *why, size_t whylen)
         return -CELLAR_ENOMEM;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)wd->probe_timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    FILE *sink = fopen("/dev/null", "w");
-    if (sink)
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
     int rc = 0;
     CURLcode res = curl_easy_perform(c);
     long status = 0;
@@ -193,8 +196,6 @@ static int probe_https(struct svc_watchdog *wd, char *why, size_t whylen)
         snprintf(why, whylen, "HTTPS probe: GET /healthz answered %ld", status);
         rc = -CELLAR_EIO;
     }
-    if (sink)
-        fclose(sink);
     curl_easy_cleanup(c);
     return rc;
 }
