@@ -86,30 +86,17 @@ void api_h_readyz(struct api_request *req)
     api_reply_json(req, 200, doc);
 }
 
-static void print_health(void *arg, const char *table, uint32_t index, struct store_partition *part,
-                         struct repl_writer *w)
+void api_metrics_partition_health(struct cellar_buf *b, const struct repl_registry_stats *st)
 {
-    cellar_buf_printf(arg, "cellar_partition_state{table=\"%s\",partition=\"%" PRIu32 "\"} %d\n",
-                      table, index, (int)store_partition_health(part, NULL, 0));
-}
-
-void api_metrics_partition_health(struct cellar_buf *b, struct repl_registry *r)
-{
-    struct repl_registry_stats st;
-    repl_registry_stats(r, &st);
     cellar_buf_printf(b,
                       "# HELP cellar_partitions_by_state Partitions by health: ok, no_space "
                       "(writes refused, reads served), failed (nothing served).\n"
                       "# TYPE cellar_partitions_by_state gauge\n"
                       "cellar_partitions_by_state{state=\"ok\"} %zu\n"
                       "cellar_partitions_by_state{state=\"no_space\"} %zu\n"
-                      "cellar_partitions_by_state{state=\"failed\"} %zu\n"
-                      "# HELP cellar_partition_state A partition's health: 0 ok, 1 no_space, "
-                      "2 failed.\n"
-                      "# TYPE cellar_partition_state gauge\n",
-                      st.partitions - st.partitions_failed - st.partitions_no_space,
-                      st.partitions_no_space, st.partitions_failed);
-    repl_registry_foreach_partition(r, print_health, b);
+                      "cellar_partitions_by_state{state=\"failed\"} %zu\n",
+                      st->partitions - st->partitions_failed - st->partitions_no_space,
+                      st->partitions_no_space, st->partitions_failed);
 }
 
 void api_h_openapi(struct api_request *req)

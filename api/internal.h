@@ -384,7 +384,7 @@ struct api_metrics *api_metrics(struct api_request *req);
 void api_h_metrics(struct api_request *req);
 /* Appends the partition health families to a /metrics page
  * (handlers_node.c). */
-void api_metrics_partition_health(struct cellar_buf *b, struct repl_registry *r);
+void api_metrics_partition_health(struct cellar_buf *b, const struct repl_registry_stats *st);
 
 /* A server with no daemon, no admin thread and no listening socket, for
  * requests built by hand on a connection of the caller's (tests/fuzz, whose

@@ -94,6 +94,7 @@ struct part_row {
     char table[REPL_TABLE_NAME_MAX + 1];
     uint32_t index;
     uint64_t queue_depth, committed_decree;
+    uint64_t state; /* enum store_health */
     struct store_partition_props props;
 };
 
@@ -118,6 +119,7 @@ static void collect_partition(void *arg, const char *table, uint32_t index,
     repl_writer_stats(w, &ws);
     row->queue_depth = ws.queue_depth;
     row->committed_decree = ws.committed_decree;
+    row->state = (uint64_t)store_partition_health(p, NULL, 0);
     store_partition_props(p, &row->props);
     if (!pr->engine)
         pr->engine = store_partition_engine(p);
@@ -156,6 +158,8 @@ static void storage_metrics(struct cellar_buf *b, const struct repl_registry_sta
          offsetof(struct part_row, queue_depth)},
         {"cellar_partition_committed_decree", "The partition's last durable decree.",
          offsetof(struct part_row, committed_decree)},
+        {"cellar_partition_state", "A partition's health: 0 ok, 1 no_space, 2 failed.",
+         offsetof(struct part_row, state)},
         {"cellar_rocksdb_estimated_keys", "RocksDB's estimate of the cells in the partition.",
          offsetof(struct part_row, props.estimate_keys)},
         {"cellar_rocksdb_sst_bytes", "Size of the partition's SST files.",
@@ -306,7 +310,7 @@ void api_h_metrics(struct api_request *req)
                       (unsigned long long)cum, (unsigned long long)st.writers.mutations,
                       (unsigned long long)st.writers.batches);
     storage_metrics(&b, &st, api_registry(req));
-    api_metrics_partition_health(&b, api_registry(req));
+    api_metrics_partition_health(&b, &st);
     size_t len = 0;
     char *text = cellar_buf_steal(&b, &len);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
