@@ -3,10 +3,12 @@
 #
 #   make            release build of build/cellard and the unit tests
 #   make run        build and start one node on 127.0.0.1:8080, data in ./data
-#   make test       unit tests, then integration tests against the real binary
-#                   (tests/integration, tests/systemd, tests/api, tests/client,
-#                   tests/browser: screenshots in build/test-output/browser/)
-#   make check      the same tests on an ASan+UBSan build (build-asan/)
+#   make test       make lint, then every suite: unit tests, fuzz corpus replay,
+#                   then the real binary (tests/integration, tests/systemd,
+#                   tests/api, tests/client, tests/browser: screenshots in
+#                   build/test-output/browser/)
+#   make check      the same suites (lint aside) on an ASan+UBSan build
+#                   (build-asan/); .ci/run runs make test, then make check
 #   make valgrind   the black-box HTTP suite with every node under valgrind
 #                   memcheck (slow; not part of make test)
 #   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
@@ -24,6 +26,7 @@ PKGS := libmicrohttpd jansson rocksdb libcurl libsystemd gnutls
 
 BUILD_DEBS := gcc make pkg-config libmicrohttpd-dev libjansson-dev librocksdb-dev \
               libcurl4-openssl-dev libsystemd-dev libgnutls28-dev
+LINT_DEBS := clang-format cppcheck
 TEST_DEBS := $(BUILD_DEBS) python3 curl
 # The lifecycle tests: systemd (a real user manager, systemd-analyze,
 # systemd-socket-activate), util-linux (unshare, mount), procps (kill, used
@@ -37,10 +40,11 @@ TEST_DEBS += python3-pytest python3-jsonschema python3-yaml python3-hypothesis
 TEST_DEBS += openssl iproute2
 # The browser tests (tests/browser) drive Debian's chromium with playwright-core.
 TEST_DEBS += chromium
+# make test runs make lint.
+TEST_DEBS += $(LINT_DEBS)
 # Debian's python3, which sees the python3-* packages (a python3 of another
 # origin earlier on PATH would not).
 DEB_PYTHON := /usr/bin/python3
-LINT_DEBS := clang-format cppcheck
 # make bench: the load generator and the peers it measures against.
 BENCH_DEBS := $(BUILD_DEBS) python3 wrk etcd-server webdis redis-server
 
@@ -68,7 +72,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 
-.PHONY: all run test check valgrind lint clean deps deps-test deps-lint unit integration
+.PHONY: all run test suites check valgrind lint clean deps deps-test deps-lint unit integration
 
 all: $(BUILD)/cellard $(UNIT_BINS)
 
@@ -165,6 +169,12 @@ integration: all
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
 
 test: deps-test
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory suites
+
+# Every test suite on the build in $(BUILD) (make test: release; make check:
+# ASan+UBSan).
+suites:
 	@$(MAKE) --no-print-directory all
 	@tests/run-unit $(UNIT_BINS)
 	@tests/fuzz/replay $(BUILD)/fuzz
@@ -181,7 +191,7 @@ test: deps-test
 	    tests/browser/run
 
 check: deps-test
-	@$(MAKE) --no-print-directory test BUILD=build-asan OPT=-O1 \
+	@$(MAKE) --no-print-directory suites BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 valgrind: deps-test

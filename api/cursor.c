@@ -103,21 +103,15 @@ int api_cursor_decode(struct api_request *req, const char *text, size_t len,
     return 0;
 }
 
-static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
 int api_cursor_row_range(const struct api_cursor *cur, bool reverse, struct store_row_range *r)
 {
     /* A page's cursor is the last sortkey it examined, so it lies in the
      * range; one that does not was not issued for these parameters. */
-    int lo = bytes_cmp(cur->key, cur->key_len, r->start, r->start_len);
+    int lo = cellar_bytes_cmp(cur->key, cur->key_len, r->start, r->start_len);
     if (lo < 0 || (lo == 0 && !r->start_incl))
         return -CELLAR_EINVAL;
     if (!r->stop_end) {
-        int hi = bytes_cmp(cur->key, cur->key_len, r->stop, r->stop_len);
+        int hi = cellar_bytes_cmp(cur->key, cur->key_len, r->stop, r->stop_len);
         if (hi > 0 || (hi == 0 && !r->stop_incl))
             return -CELLAR_EINVAL;
     }

@@ -38,7 +38,6 @@ struct api_deadlines {
     struct api_tracked *head;
     bool stop;
     pthread_t reaper;
-    uint64_t cut_late, cut_idle; /* atomic */
 };
 
 static void set_phase(struct api_tracked *t, enum phase p)
@@ -125,11 +124,9 @@ static void reap(struct api_deadlines *d)
             continue;
         shutdown(t->fd, SHUT_RDWR);
         if (phase == PHASE_RECEIVING) {
-            __atomic_add_fetch(&d->cut_late, 1, __ATOMIC_RELAXED);
             log_info("http: cut a connection whose request did not arrive within %llu ms",
                      (unsigned long long)d->request_timeout_ms);
         } else {
-            __atomic_add_fetch(&d->cut_idle, 1, __ATOMIC_RELAXED);
             log_debug("http: cut a connection idle for %llu ms", (unsigned long long)(now - since));
         }
     }
@@ -190,10 +187,4 @@ void api_deadlines_free(struct api_deadlines *d)
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->lock);
     free(d);
-}
-
-void api_deadlines_counts(const struct api_deadlines *d, uint64_t *late_requests, uint64_t *idle)
-{
-    *late_requests = __atomic_load_n(&d->cut_late, __ATOMIC_RELAXED);
-    *idle = __atomic_load_n(&d->cut_idle, __ATOMIC_RELAXED);
 }

@@ -53,7 +53,4 @@ void api_tracked_receiving(struct api_tracked *t);
 void api_tracked_busy(struct api_tracked *t);
 void api_tracked_idle(struct api_tracked *t);
 
-/* Connections cut so far for a late request and for idling too long. */
-void api_deadlines_counts(const struct api_deadlines *d, uint64_t *late_requests, uint64_t *idle);
-
 #endif

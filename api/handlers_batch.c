@@ -171,9 +171,8 @@ int api_parse_batch_write(struct api_request *req, json_t *doc, int64_t table_tt
     int rc = -CELLAR_EINVAL;
     if (!api_json_only_fields(req, doc, fields))
         goto out;
-    if ((sets && !json_is_array(sets)) || (dels && !json_is_array(dels)) || n == 0) {
-        api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                          "set and delete are arrays with at least one item between them");
+    if ((sets && !json_is_array(sets)) || (dels && !json_is_array(dels))) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "set and delete are arrays");
         goto out;
     }
     if (n > cfg->max_batch_items) {
@@ -181,8 +180,8 @@ int api_parse_batch_write(struct api_request *req, json_t *doc, int64_t table_tt
         rc = -CELLAR_ETOOMANY;
         goto out;
     }
-    rows.hks = api_alloc(req, n * sizeof(*rows.hks));
-    muts = cellar_xcalloc(n, sizeof(*muts));
+    rows.hks = api_alloc(req, (n ? n : 1) * sizeof(*rows.hks));
+    muts = cellar_xcalloc(n ? n : 1, sizeof(*muts));
     /* Parse and check everything first, registering rows in order of first
      * appearance in "set", then in "delete". */
     struct batch_item *items = api_alloc(req, n * sizeof(*items));
@@ -263,15 +262,19 @@ void api_h_batch_write(struct api_request *req)
         api_table_end(&t);
         goto out;
     }
+    if (rows->n == 0) {
+        /* Nothing to write: a no-op, no decree used. */
+        api_table_end(&t);
+        batch_write_done(req);
+        goto out;
+    }
     if (!api_admit_writes(req, &t, rows->n))
         goto out;
-    struct repl_writer **writers = api_alloc(req, rows->n * sizeof(*writers));
+    uint32_t *parts = api_alloc(req, rows->n * sizeof(*parts));
     for (size_t r = 0; r < rows->n; r++)
-        writers[r] = repl_table_writer(
-            t.table, repl_table_partition_of(t.table, rows->hks[r].data, rows->hks[r].len));
-    api_defer_writes(req, rows->n, writers, muts, batch_write_done);
+        parts[r] = repl_table_partition_of(t.table, rows->hks[r].data, rows->hks[r].len);
+    api_defer_writes(req, &t, rows->n, parts, muts, batch_write_done);
     memset(muts, 0, rows->n * sizeof(*muts)); /* the writers have them now */
-    api_table_end(&t);
 out:
     for (size_t i = 0; muts && i < rows->n; i++)
         store_mutation_free(muts[i]);

@@ -64,19 +64,26 @@ static int if_none_match(const char *v, uint64_t version, bool *match)
     return rc < 0 || n == 0 ? -CELLAR_EINVAL : 0;
 }
 
-/* If-Match of a write: "*", or exactly one strong ETag of ours. 1 and
- * *version for a tag, 0 for "*", -CELLAR_EINVAL for anything else. */
-static int if_match(const char *v, uint64_t *version)
+/* The versions an entity-tag list of a write's precondition names:
+ * If-Match compares strongly (a weak tag matches nothing), If-None-Match
+ * weakly (RFC 9110 8.8.3.2). A well-formed tag that is not one of ours
+ * names no version and matches nothing. 0 and the request-owned list, or
+ * -CELLAR_EINVAL when the value is not a non-empty list of entity tags. */
+static int tag_versions(struct api_request *req, const char *v, bool strong, uint64_t **versions,
+                        size_t *n)
 {
-    if (strcmp(v, "*") == 0)
-        return 0;
-    size_t len = strlen(v), pos = 0;
-    struct api_etag tag, more;
-    if (api_etag_next(v, len, &pos, &tag) != 1 || tag.weak || !tag.ours ||
-        api_etag_next(v, len, &pos, &more) != 0)
-        return -CELLAR_EINVAL;
-    *version = tag.version;
-    return 1;
+    size_t len = strlen(v), pos = 0, tags = 0;
+    struct api_etag tag;
+    int rc;
+    /* A list of len bytes holds fewer than len / 2 tags ("" and a comma). */
+    *versions = api_alloc(req, (len / 2 + 1) * sizeof(**versions));
+    *n = 0;
+    while ((rc = api_etag_next(v, len, &pos, &tag)) == 1) {
+        tags++;
+        if (tag.ours && !(strong && tag.weak))
+            (*versions)[(*n)++] = tag.version;
+    }
+    return rc < 0 || tags == 0 ? -CELLAR_EINVAL : 0;
 }
 
 static void set_etag(struct MHD_Response *resp, uint64_t version)
@@ -161,7 +168,7 @@ void api_h_cell_get(struct api_request *req)
 /* Reads If-Match / If-None-Match into a check on the mutation. Replies and
  * returns false when a header is malformed. */
 static bool preconditions(struct api_request *req, struct store_mutation *m,
-                          const struct api_bytes *sk, bool allow_if_none_match)
+                          const struct api_bytes *sk)
 {
     const char *im = api_header(req, MHD_HTTP_HEADER_IF_MATCH);
     const char *inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
@@ -170,27 +177,23 @@ static bool preconditions(struct api_request *req, struct store_mutation *m,
                           "send either If-Match or If-None-Match, not both");
         return false;
     }
-    if (im) {
-        uint64_t v = 0;
-        int rc = if_match(im, &v);
-        if (rc == 0) {
-            store_mutation_set_check(m, STORE_CHECK_VALUE_EXIST, sk->data, sk->len, NULL, 0, false);
-        } else if (rc == 1) {
-            store_mutation_set_version_check(m, sk->data, sk->len, v);
-        } else {
-            api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                              "If-Match takes * or one strong ETag such as \"42\"");
-            return false;
-        }
+    const char *v = im ? im : inm;
+    if (!v)
+        return true;
+    if (strcmp(v, "*") == 0) {
+        store_mutation_set_check(m, im ? STORE_CHECK_VALUE_EXIST : STORE_CHECK_VALUE_NOT_EXIST,
+                                 sk->data, sk->len, NULL, 0, false);
+        return true;
     }
-    if (inm) {
-        if (!allow_if_none_match || strcmp(inm, "*") != 0) {
-            api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                              "writes take only If-None-Match: * (create only)");
-            return false;
-        }
-        store_mutation_set_check(m, STORE_CHECK_VALUE_NOT_EXIST, sk->data, sk->len, NULL, 0, false);
+    uint64_t *versions;
+    size_t n;
+    if (tag_versions(req, v, im != NULL, &versions, &n) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "%s takes * or a list of entity tags such as \"42\"",
+                          im ? "If-Match" : "If-None-Match");
+        return false;
     }
+    store_mutation_set_version_check(m, sk->data, sk->len, versions, n, inm != NULL);
     return true;
 }
 
@@ -256,15 +259,14 @@ void api_h_cell_put(struct api_request *req)
     if (ttl == 0)
         ttl = repl_table_meta(c.t.table)->default_ttl_s;
     struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
-    if (!preconditions(req, m, &c.sk, true)) {
+    if (!preconditions(req, m, &c.sk)) {
         store_mutation_free(m);
         cell_end(&c);
         return;
     }
     store_mutation_put(m, c.sk.data, c.sk.len, req->body.data ? req->body.data : "", req->body.len,
                        ctype_len ? ctype : NULL, ctype_len, ttl);
-    api_defer_write(req, repl_table_writer(c.t.table, c.partition), m, put_done);
-    cell_end(&c);
+    api_defer_write(req, &c.t, c.partition, m, put_done);
 }
 
 void api_h_cell_delete(struct api_request *req)
@@ -273,14 +275,13 @@ void api_h_cell_delete(struct api_request *req)
     if (!cell_begin(req, &c) || !api_admit_writes(req, &c.t, 1))
         return;
     struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
-    if (!preconditions(req, m, &c.sk, false)) {
+    if (!preconditions(req, m, &c.sk)) {
         store_mutation_free(m);
         cell_end(&c);
         return;
     }
     store_mutation_delete(m, c.sk.data, c.sk.len);
-    api_defer_write(req, repl_table_writer(c.t.table, c.partition), m, delete_done);
-    cell_end(&c);
+    api_defer_write(req, &c.t, c.partition, m, delete_done);
 }
 
 /* --- incr --------------------------------------------------------------- */
@@ -326,6 +327,5 @@ void api_h_cell_incr(struct api_request *req)
         return;
     struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
     store_mutation_incr(m, c.sk.data, c.sk.len, by, ttl);
-    api_defer_write(req, repl_table_writer(c.t.table, c.partition), m, incr_done);
-    cell_end(&c);
+    api_defer_write(req, &c.t, c.partition, m, incr_done);
 }

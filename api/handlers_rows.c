@@ -179,21 +179,83 @@ static enum MHD_Result collect_sortkey(void *cls, enum MHD_ValueKind kind, const
     return MHD_YES;
 }
 
-static int bytes_cmp(const void *a, const void *b)
+static int keys_cmp(const void *a, const void *b)
 {
     const struct api_bytes *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->data, y->data, n);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    return cellar_bytes_cmp(x->data, x->len, y->data, y->len);
 }
 
-/* GET by an explicit sortkey list: found cells, sorted, no paging. */
+/* ?cursor= of a row page, narrowing the range r (or, for a sortkey list,
+ * setting *after to the key the page follows). Replies 400 and returns
+ * false when the cursor is not one of this table's and row's, or is not a
+ * position in r. */
+static bool row_cursor(struct api_request *req, bool reverse, struct store_row_range *r,
+                       struct api_bytes *after, bool *has_after)
+{
+    struct api_bytes ctext;
+    struct api_cursor cur = {0};
+    int crc = api_query(req, "cursor", &ctext);
+    *has_after = false;
+    if (crc == 0)
+        return true;
+    if (crc < 0 || api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_ROW, &cur) < 0) {
+        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
+        return false;
+    }
+    if (r && api_cursor_row_range(&cur, reverse, r) < 0) {
+        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not a position in this range");
+        return false;
+    }
+    if (after) {
+        *after = (struct api_bytes){cur.key, cur.key_len};
+        *has_after = true;
+    }
+    return true;
+}
+
+/* A page's bounds: cells returned, value bytes returned, and the work done
+ * (api_page_exhausted). */
+struct page_bounds {
+    int64_t limit, max_bytes;
+    uint64_t deadline_ms;
+    size_t examined, returned, bytes;
+};
+
+/* Counts one examined cell (returned or not) and says whether the page is
+ * full. */
+static bool page_full(struct api_request *req, struct page_bounds *pb, bool returned,
+                      size_t value_bytes)
+{
+    pb->examined++;
+    if (returned) {
+        pb->returned++;
+        pb->bytes += value_bytes;
+    }
+    return pb->returned == (size_t)pb->limit || pb->bytes >= (uint64_t)pb->max_bytes ||
+           api_page_exhausted(req, pb->examined, pb->deadline_ms);
+}
+
+/* A full page stopped at item: the cursor of its sortkey when the
+ * iterator has more, else NULL (the row's end). *rc takes the iterator's
+ * status. */
+static const char *next_row_cursor(struct api_request *req, struct store_iter *it,
+                                   struct store_item *item, int *rc)
+{
+    char *last = api_alloc(req, item->sklen + 1);
+    memcpy(last, item->sk, item->sklen);
+    size_t last_len = item->sklen;
+    *rc = store_iter_next(it, item);
+    return *rc == 1 ? api_cursor_encode(req, API_CURSOR_ROW, 0, last, last_len) : NULL;
+}
+
+/* GET by an explicit sortkey list: the listed cells that exist, sorted by
+ * sortkey, paged like a range (the cursor is the last sortkey examined). */
 static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool values,
-                           bool force_b64)
+                           bool force_b64, struct page_bounds *pb)
 {
     static const char *const exclusive[] = {"start",          "stop",        "start_inclusive",
                                             "stop_inclusive", "filter_type", "filter",
-                                            "reverse",        "cursor",      NULL};
+                                            "reverse",        NULL};
     for (size_t i = 0; exclusive[i]; i++) {
         if (MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, exclusive[i])) {
             api_reply_problem(req, 400, "INVALID_ARGUMENT",
@@ -210,7 +272,19 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
         if (!api_key_valid(req, &l->keys[i], false))
             return;
     }
-    qsort(l->keys, l->n, sizeof(*l->keys), bytes_cmp);
+    struct api_bytes after;
+    bool has_after;
+    if (!row_cursor(req, false, NULL, &after, &has_after))
+        return;
+    qsort(l->keys, l->n, sizeof(*l->keys), keys_cmp);
+    /* Each key once, and only those after the cursor. */
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if ((n > 0 && keys_cmp(&l->keys[n - 1], &l->keys[i]) == 0) ||
+            (has_after && keys_cmp(&l->keys[i], &after) <= 0))
+            continue;
+        l->keys[n++] = l->keys[i];
+    }
     struct api_table t;
     struct api_bytes hk;
     uint32_t part;
@@ -220,33 +294,37 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
     uint32_t now_s = api_now_s();
     struct cellar_buf page = {0};
     page_begin(&page, &hk, force_b64);
-    bool first = true;
+    const char *next = NULL;
     int rc = 0;
-    for (size_t i = 0; i < l->n && rc == 0; i++) {
-        if (i > 0 && bytes_cmp(&l->keys[i - 1], &l->keys[i]) == 0)
-            continue; /* asked twice, listed once */
+    for (size_t i = 0; i < n && rc == 0; i++) {
         struct store_cell c;
         rc = store_get(p, hk.data, hk.len, l->keys[i].data, l->keys[i].len, now_s, &c);
-        if (rc == -CELLAR_ENOTFOUND) {
+        bool found = rc == 0;
+        size_t vbytes = found && values ? c.value_len : 0;
+        if (rc == -CELLAR_ENOTFOUND)
             rc = 0;
-            continue;
-        }
         if (rc < 0)
             break;
-        cell_write(&page, first, l->keys[i].data, l->keys[i].len, c.value, c.value_len, &c.hdr,
-                   values, force_b64);
-        first = false;
-        store_cell_release(&c);
+        if (found) {
+            cell_write(&page, pb->returned == 0, l->keys[i].data, l->keys[i].len, c.value,
+                       c.value_len, &c.hdr, values, force_b64);
+            store_cell_release(&c);
+        }
+        if (page_full(req, pb, found, vbytes)) {
+            if (i + 1 < n)
+                next = api_cursor_encode(req, API_CURSOR_ROW, 0, l->keys[i].data, l->keys[i].len);
+            break;
+        }
     }
     api_table_end(&t);
-    page_end(req, rc, &page, NULL);
+    page_end(req, rc, &page, next);
 }
 
 void api_h_row_get(struct api_request *req)
 {
     bool values = true, reverse = false, force_b64 = false;
-    int64_t limit = 100, max_bytes = 0;
     const struct api_config *cfg = api_config(req);
+    struct page_bounds pb = {.deadline_ms = cellar_mono_ms() + cfg->max_scan_ms};
     if (!api_encoding_param(req, &force_b64))
         return;
     if (api_query_bool(req, "values", true, &values) < 0 ||
@@ -254,9 +332,9 @@ void api_h_row_get(struct api_request *req)
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "values and reverse are true or false");
         return;
     }
-    if (api_query_i64(req, "limit", 100, 1, (int64_t)cfg->max_page_cells, &limit) < 0 ||
+    if (api_query_i64(req, "limit", 100, 1, (int64_t)cfg->max_page_cells, &pb.limit) < 0 ||
         api_query_i64(req, "max_bytes", (int64_t)cfg->max_page_bytes, 1,
-                      (int64_t)cfg->max_page_bytes, &max_bytes) < 0) {
+                      (int64_t)cfg->max_page_bytes, &pb.max_bytes) < 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "limit is 1..%zu and max_bytes 1..%zu",
                           cfg->max_page_cells, cfg->max_page_bytes);
         return;
@@ -268,7 +346,7 @@ void api_h_row_get(struct api_request *req)
         return;
     }
     if (list.n > 0) {
-        multi_get_list(req, &list, values, force_b64);
+        multi_get_list(req, &list, values, force_b64, &pb);
         return;
     }
 
@@ -293,51 +371,29 @@ void api_h_row_get(struct api_request *req)
                           "filter_type is prefix, postfix or anywhere");
         return;
     }
-    struct api_bytes ctext;
-    int crc = api_query(req, "cursor", &ctext);
-    struct api_cursor cur = {0};
-    if (crc < 0 ||
-        (crc == 1 && api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_ROW, &cur) < 0)) {
-        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
+    bool unused;
+    if (!row_cursor(req, reverse, &r, NULL, &unused))
         return;
-    }
-    if (crc == 1 && api_cursor_row_range(&cur, reverse, &r) < 0) {
-        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not a position in this range");
-        return;
-    }
 
     struct api_table t;
     struct api_bytes hk;
     uint32_t part;
     if (!api_row_begin(req, &t, &hk, &part))
         return;
-    uint32_t now_s = api_now_s();
-    uint64_t deadline = cellar_mono_ms() + cfg->max_scan_ms;
     struct store_iter *it = NULL;
     int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, reverse,
-                            now_s, &it);
+                            api_now_s(), &it);
     struct cellar_buf page = {0};
     page_begin(&page, &hk, force_b64);
     const char *next = NULL;
-    size_t examined = 0, returned = 0, bytes = 0;
     struct store_item item;
     while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {
-        examined++;
-        if (!item.expired && filter_match(ftype, &filter, item.sk, item.sklen)) {
-            cell_write(&page, returned == 0, item.sk, item.sklen, item.value, item.value_len,
+        bool keep = !item.expired && filter_match(ftype, &filter, item.sk, item.sklen);
+        if (keep)
+            cell_write(&page, pb.returned == 0, item.sk, item.sklen, item.value, item.value_len,
                        &item.hdr, values, force_b64);
-            returned++;
-            bytes += values ? item.value_len : 0;
-        }
-        if (returned == (size_t)limit || bytes >= (uint64_t)max_bytes ||
-            api_page_exhausted(req, examined, deadline)) {
-            /* Stop here; a cursor only when something follows. */
-            char *last = api_alloc(req, item.sklen + 1);
-            memcpy(last, item.sk, item.sklen);
-            size_t last_len = item.sklen;
-            rc = store_iter_next(it, &item);
-            if (rc == 1)
-                next = api_cursor_encode(req, API_CURSOR_ROW, 0, last, last_len);
+        if (page_full(req, &pb, keep, keep && values ? item.value_len : 0)) {
+            next = next_row_cursor(req, it, &item, &rc);
             break;
         }
     }
@@ -348,30 +404,43 @@ void api_h_row_get(struct api_request *req)
 
 /* --- count -------------------------------------------------------------- */
 
+/* GET .../count: live cells of the range, bounded per request like a page
+ * (max_scan_cells examined, max_scan_ms); a next_cursor says "this many so
+ * far, continue from here". */
 void api_h_row_count(struct api_request *req)
 {
     struct store_row_range r;
-    if (!range_params(req, &r))
+    bool unused;
+    if (!range_params(req, &r) || !row_cursor(req, false, &r, NULL, &unused))
         return;
     struct api_table t;
     struct api_bytes hk;
     uint32_t part;
     if (!api_row_begin(req, &t, &hk, &part))
         return;
+    struct page_bounds pb = {.limit = INT64_MAX,
+                             .max_bytes = INT64_MAX,
+                             .deadline_ms = cellar_mono_ms() + api_config(req)->max_scan_ms};
     struct store_iter *it = NULL;
     int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, false,
                             api_now_s(), &it);
-    uint64_t count = 0;
+    const char *next = NULL;
     struct store_item item;
-    while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1)
-        count += !item.expired;
+    while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {
+        if (page_full(req, &pb, !item.expired, 0)) {
+            next = next_row_cursor(req, it, &item, &rc);
+            break;
+        }
+    }
     store_iter_free(it);
     api_table_end(&t);
     if (rc < 0) {
         api_reply_error(req, rc, "cannot read the row: %s", cellar_strerror(rc));
         return;
     }
-    api_reply_json(req, 200, json_pack("{s:I}", "count", (json_int_t)count));
+    json_t *doc = json_pack("{s:I}", "count", (json_int_t)pb.returned);
+    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
+    api_reply_json(req, 200, doc);
 }
 
 /* --- Writes ------------------------------------------------------------- */
@@ -460,14 +529,7 @@ int api_parse_patch(struct api_request *req, json_t *doc, int64_t table_ttl,
     int64_t ttl = 0;
     if (!api_json_only_fields(req, doc, fields) || !body_ttl(req, doc, table_ttl, &ttl))
         return -CELLAR_EINVAL;
-    int rc = api_parse_row_ops(req, doc, m, ttl, &n);
-    if (rc < 0)
-        return rc;
-    if (n == 0) {
-        api_reply_problem(req, 400, "INVALID_ARGUMENT", "set or delete at least one cell");
-        return -CELLAR_EINVAL;
-    }
-    return 0;
+    return api_parse_row_ops(req, doc, m, ttl, &n);
 }
 
 void api_h_row_patch(struct api_request *req)
@@ -486,11 +548,16 @@ void api_h_row_patch(struct api_request *req)
         api_table_end(&t);
         goto out;
     }
+    if (m->n_ops == 0) {
+        /* An empty mutation is a valid no-op: nothing written, no decree. */
+        api_table_end(&t);
+        api_reply_json(req, 200, json_pack("{s:b}", "applied", true));
+        goto out;
+    }
     if (!api_admit_writes(req, &t, 1))
         goto out;
-    api_defer_write(req, repl_table_writer(t.table, part), m, patch_done);
+    api_defer_write(req, &t, part, m, patch_done);
     m = NULL;
-    api_table_end(&t);
 out:
     store_mutation_free(m);
     json_decref(doc);
@@ -516,16 +583,10 @@ void api_h_row_delete(struct api_request *req)
     struct store_mutation *m = store_mutation_new(hk.data, hk.len);
     store_mutation_delete_range(m, r.start, r.start_len, r.start_incl, r.stop, r.stop_len,
                                 r.stop_incl, r.stop_end);
-    api_defer_write(req, repl_table_writer(t.table, part), m, delete_done);
-    api_table_end(&t);
+    api_defer_write(req, &t, part, m, delete_done);
 }
 
 /* --- check-and-mutate --------------------------------------------------- */
-
-struct cam_args {
-    bool return_value;
-    bool force_b64;
-};
 
 static void cam_done(struct api_request *req)
 {
@@ -616,9 +677,8 @@ void api_h_row_check_and_mutate(struct api_request *req)
     }
     if (m->n_ops > 0 && !api_admit_writes(req, &t, 1))
         goto out;
-    api_defer_write(req, repl_table_writer(t.table, part), m, cam_done);
+    api_defer_write(req, &t, part, m, cam_done);
     m = NULL;
-    api_table_end(&t);
 out:
     store_mutation_free(m);
     json_decref(doc);

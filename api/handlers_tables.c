@@ -108,6 +108,41 @@ void api_h_table_get(struct api_request *req)
 
 /* --- Create ------------------------------------------------------------- */
 
+/* The envs object of a create, or of a PATCH (patch: null removes an env,
+ * kept as an empty value), into the request's spec. Keys are 1..256 bytes,
+ * values strings of at most 256 bytes (at least 1 in a PATCH), neither
+ * holding NUL: envs are names and settings, not data. Replies 400 and
+ * returns false otherwise. */
+static bool parse_envs(struct api_request *req, json_t *envs, bool patch)
+{
+    if (!json_is_object(envs) || json_object_size(envs) > REPL_ENVS_MAX) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "envs is an object of at most %d strings%s",
+                          REPL_ENVS_MAX, patch ? " (null removes one)" : "");
+        return false;
+    }
+    struct repl_table_spec *spec = &adm(req)->spec;
+    const char *k;
+    json_t *v;
+    json_object_foreach(envs, k, v)
+    {
+        bool is_str = json_is_string(v);
+        size_t klen = strlen(k), vlen = is_str ? json_string_length(v) : 0;
+        if ((!is_str && !(patch && json_is_null(v))) || klen == 0 || klen > REPL_ENV_BYTES_MAX ||
+            vlen > REPL_ENV_BYTES_MAX || (is_str && patch && vlen == 0) ||
+            (is_str && memchr(json_string_value(v), '\0', vlen))) {
+            api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                              "env \"%.64s\" must be a%s string of at most %d bytes without NUL%s",
+                              k, patch ? " non-empty" : "", REPL_ENV_BYTES_MAX,
+                              patch ? ", or null to remove it" : "");
+            return false;
+        }
+        struct repl_env *e = &spec->envs[spec->n_envs++];
+        memcpy(e->key, k, klen + 1);
+        memcpy(e->value, is_str ? json_string_value(v) : "", vlen + 1);
+    }
+    return true;
+}
+
 static void create_admin(struct api_request *req)
 {
     adm(req)->spec.name = adm(req)->name_arg;
@@ -156,31 +191,8 @@ void api_h_table_put(struct api_request *req)
         ok = false;
     }
     json_t *envs = json_object_get(doc, "envs");
-    if (ok && envs && !json_is_null(envs)) {
-        if (!json_is_object(envs) || json_object_size(envs) > REPL_ENVS_MAX) {
-            api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                              "envs must be an object of at most %d strings", REPL_ENVS_MAX);
-            ok = false;
-        }
-        const char *k;
-        json_t *v;
-        json_object_foreach(envs, k, v)
-        {
-            if (!ok)
-                break;
-            if (!json_is_string(v) || strlen(k) > REPL_ENV_BYTES_MAX ||
-                json_string_length(v) > REPL_ENV_BYTES_MAX) {
-                api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                                  "env %s must be a string of at most %d bytes", k,
-                                  REPL_ENV_BYTES_MAX);
-                ok = false;
-                break;
-            }
-            struct repl_env *e = &adm(req)->spec.envs[adm(req)->spec.n_envs++];
-            snprintf(e->key, sizeof(e->key), "%s", k);
-            snprintf(e->value, sizeof(e->value), "%s", json_string_value(v));
-        }
-    }
+    if (ok && envs && !json_is_null(envs))
+        ok = parse_envs(req, envs, false);
     json_decref(doc);
     if (!ok)
         return;
@@ -294,35 +306,8 @@ void api_h_table_patch(struct api_request *req)
     req->flag_arg = ttl >= 0;
     adm(req)->spec.default_ttl_s = ttl;
     json_t *envs = json_object_get(doc, "envs");
-    if (ok && envs) {
-        if (!json_is_object(envs) || json_object_size(envs) > REPL_ENVS_MAX) {
-            api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                              "envs is an object of at most %d strings (null removes one)",
-                              REPL_ENVS_MAX);
-            ok = false;
-        }
-        const char *k;
-        json_t *v;
-        json_object_foreach(envs, k, v)
-        {
-            if (!ok)
-                break;
-            bool is_str = json_is_string(v);
-            if ((!is_str && !json_is_null(v)) || strlen(k) == 0 || strlen(k) > REPL_ENV_BYTES_MAX ||
-                (is_str &&
-                 (json_string_length(v) == 0 || json_string_length(v) > REPL_ENV_BYTES_MAX))) {
-                api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                                  "env %s must be a non-empty string of at most %d bytes, or "
-                                  "null to remove it",
-                                  k, REPL_ENV_BYTES_MAX);
-                ok = false;
-                break;
-            }
-            struct repl_env *e = &adm(req)->spec.envs[adm(req)->spec.n_envs++];
-            snprintf(e->key, sizeof(e->key), "%s", k);
-            snprintf(e->value, sizeof(e->value), "%s", is_str ? json_string_value(v) : "");
-        }
-    }
+    if (ok && envs)
+        ok = parse_envs(req, envs, true);
     json_decref(doc);
     if (ok)
         api_defer_admin(req, patch_admin, patch_done);

@@ -122,6 +122,11 @@ bool api_authorize(struct api_request *req, enum api_perm perm, const struct api
 /* Whether the request's token may see the table (true without tokens). */
 bool api_table_visible(struct api_request *req, const char *name, size_t len);
 
+/* Frees what the request owns (its body, write results and api_alloc'ed
+ * blocks), not the request itself: the completion notification's teardown,
+ * shared with requests built by hand (tests/fuzz). */
+void api_request_fini(struct api_request *req);
+
 /* Per-request allocation, freed with the request. Never returns NULL. */
 void *api_alloc(struct api_request *req, size_t n);
 
@@ -132,7 +137,6 @@ const struct api_config *api_config(struct api_request *req);
 /* Replies. Each queues exactly one response; later replies are ignored with
  * a log line (a bug). json is stolen. */
 void api_reply_json(struct api_request *req, unsigned status, json_t *json);
-void api_reply_empty(struct api_request *req, unsigned status);
 void api_reply_response(struct api_request *req, unsigned status, struct MHD_Response *resp);
 void api_reply_problem(struct api_request *req, unsigned status, const char *code, const char *fmt,
                        ...) __attribute__((format(printf, 4, 5)));
@@ -147,12 +151,18 @@ void api_reply_error(struct api_request *req, int err, const char *fmt, ...)
 
 /* Deferral. The request must not be touched by the caller after these
  * return, except to return from the handler. api_defer_writes takes the n
- * mutations (each to its own partition's writer) and resumes once every one
- * is answered; results land in req->writes[i]. */
-void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *const *writers,
-                      struct store_mutation **mutations, api_handler_fn complete);
-void api_defer_write(struct api_request *req, struct repl_writer *w, struct store_mutation *m,
-                     api_handler_fn complete);
+ * mutations, mutation i to the writer of the held table t's partition
+ * partitions[i], and resumes once every one is answered; results land in
+ * req->writes[i]. It ends t itself, once the writers have the mutations
+ * and before anything can reply (a commit done inline, under durability
+ * os, replies before it returns): no reply is ever sent under the
+ * registry lock. */
+struct api_table;
+void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
+                      const uint32_t *partitions, struct store_mutation **mutations,
+                      api_handler_fn complete);
+void api_defer_write(struct api_request *req, struct api_table *t, uint32_t partition,
+                     struct store_mutation *m, api_handler_fn complete);
 void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete);
 
 /* Splits req->url (the raw path) on '/' into req->segs, percent-decoding

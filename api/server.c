@@ -46,7 +46,11 @@
 
 struct api_server {
     struct MHD_Daemon *daemon;
-    struct api_config cfg;
+    /* Borrowed from the caller for the server's life (the offline server's
+     * points at own_cfg); its reloadable fields change under the workers,
+     * one atomic store each (svc_config_apply_reloadable). */
+    const struct api_config *cfg;
+    struct api_config own_cfg;
     struct repl_registry *reg;
     int ready;         /* atomic bool */
     int stopping;      /* atomic bool: new requests get 503 */
@@ -136,7 +140,7 @@ struct api_metrics *api_metrics(struct api_request *req)
 
 const struct api_config *api_config(struct api_request *req)
 {
-    return &req->srv->cfg;
+    return req->srv->cfg;
 }
 
 bool api_ready(struct api_request *req)
@@ -167,7 +171,7 @@ static uint64_t now_us(void)
 /* The request's Origin when cors_origins allows it, else NULL. */
 static const char *cors_origin(struct api_request *req)
 {
-    const char *allowed = req->srv->cfg.cors_origins;
+    const char *allowed = req->srv->cfg->cors_origins;
     const char *origin = api_header(req, "Origin");
     if (!origin || !*allowed)
         return NULL;
@@ -193,6 +197,8 @@ void api_reply_response(struct api_request *req, unsigned status, struct MHD_Res
         MHD_destroy_response(resp);
         return;
     }
+    if (repl_table_held())
+        log_err("bug: a reply to %s %s under the registry lock", req->method_name, req->url);
     const char *origin = cors_origin(req);
     if (origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
@@ -232,12 +238,6 @@ void api_reply_json_text(struct api_request *req, unsigned status, struct cellar
     if (!text)
         text = cellar_xmemdup("", 1);
     api_reply_response(req, status, text_response(text, len, "application/json"));
-}
-
-void api_reply_empty(struct api_request *req, unsigned status)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-    api_reply_response(req, status, resp);
 }
 
 static const char *status_title(unsigned status)
@@ -501,6 +501,30 @@ int api_query_i64(struct api_request *req, const char *name, int64_t def, int64_
 
 /* --- JSON bodies ------------------------------------------------------- */
 
+/* What is wrong with a JSON text, in the API's words: the parser's own
+ * messages may name its flags and internals. */
+static const char *json_error_words(const json_error_t *err)
+{
+    switch (json_error_code(err)) {
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "the text ends too early";
+    case json_error_end_of_input_expected:
+        return "text follows the JSON value";
+    case json_error_duplicate_key:
+        return "a field name given twice";
+    case json_error_null_byte_in_key:
+        return "a field name holding NUL";
+    case json_error_numeric_overflow:
+        return "a number out of range";
+    case json_error_stack_overflow:
+        return "nesting too deep";
+    default:
+        return "a syntax error";
+    }
+}
+
 json_t *api_json_body(struct api_request *req, bool empty_ok)
 {
     if (req->body.len == 0) {
@@ -515,11 +539,20 @@ json_t *api_json_body(struct api_request *req, bool empty_ok)
                           "this endpoint takes Content-Type: application/json");
         return NULL;
     }
+    /* Keys and values are bytes, so a string may hold NUL (\u0000); the
+     * fields where NUL means nothing (names, envs) refuse it themselves. */
     json_error_t err;
-    json_t *doc = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
-    if (!doc || !json_is_object(doc)) {
-        api_reply_problem(req, 400, "INVALID_JSON", "the body is not a JSON object: %s",
-                          doc ? "wrong type" : err.text);
+    json_t *doc =
+        json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (!doc) {
+        api_reply_problem(req, 400, "INVALID_JSON",
+                          "the body is not valid JSON: %s at line %d, column %d",
+                          json_error_words(&err), err.line, err.column);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        api_reply_problem(req, 400, "INVALID_JSON", "the body is a JSON %s, not an object",
+                          json_is_array(doc) ? "array" : "scalar");
         json_decref(doc);
         return NULL;
     }
@@ -630,8 +663,9 @@ static void on_write_done(void *arg, int status, const struct store_outcome *out
         resume(req);
 }
 
-void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *const *writers,
-                      struct store_mutation **mutations, api_handler_fn complete)
+void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
+                      const uint32_t *partitions, struct store_mutation **mutations,
+                      api_handler_fn complete)
 {
     CELLAR_ASSERT(n > 0 && !req->writes);
     req->writes = cellar_xcalloc(n, sizeof(*req->writes));
@@ -645,9 +679,11 @@ void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *con
     req->deferred_us = now_us();
     if (n == 1) {
         /* durability=os and an idle writer: commit here, no suspend. The
-         * callback runs before this returns and leaves the +1 to us. */
-        slots[0] = (struct write_slot){req, 0, writers[0]};
-        if (repl_commit_inline(writers[0], mutations[0], on_write_done, &slots[0])) {
+         * callback runs before this returns and leaves the +1 to us. The
+         * reply waits until the table is ended. */
+        slots[0] = (struct write_slot){req, 0, repl_table_writer(t->table, partitions[0])};
+        if (repl_commit_inline(slots[0].writer, mutations[0], on_write_done, &slots[0])) {
+            api_table_end(t);
             req->writes_pending = 0;
             req->resumed_us = now_us();
             __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
@@ -660,21 +696,25 @@ void api_defer_writes(struct api_request *req, size_t n, struct repl_writer *con
     /* Suspend before publishing: a writer may call back at once. */
     MHD_suspend_connection(req->conn);
     for (size_t i = 0; i < n; i++) {
-        slots[i] = (struct write_slot){req, i, writers[i]};
-        int rc = repl_submit_take(writers[i], mutations[i], on_write_done, &slots[i]);
+        slots[i] = (struct write_slot){req, i, repl_table_writer(t->table, partitions[i])};
+        int rc = repl_submit_take(slots[i].writer, mutations[i], on_write_done, &slots[i]);
         if (rc < 0) {
             req->writes[i].status = rc;
             __atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL);
         }
     }
+    /* Every mutation is with its writer: the writers no longer need the
+     * table held, and the request may be resumed (and answered) from here
+     * on. */
+    api_table_end(t);
     if (__atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL) == 0)
         resume(req);
 }
 
-void api_defer_write(struct api_request *req, struct repl_writer *w, struct store_mutation *m,
-                     api_handler_fn complete)
+void api_defer_write(struct api_request *req, struct api_table *t, uint32_t partition,
+                     struct store_mutation *m, api_handler_fn complete)
 {
-    api_defer_writes(req, 1, &w, &m, complete);
+    api_defer_writes(req, t, 1, &partition, &m, complete);
 }
 
 void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete)
@@ -687,7 +727,7 @@ void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_
     req->deferred_us = now_us();
     MHD_suspend_connection(req->conn);
     pthread_mutex_lock(&s->admin_lock);
-    if (s->admin_stop || s->admin_len >= s->cfg.admin_queue_max) {
+    if (s->admin_stop || s->admin_len >= s->cfg->admin_queue_max) {
         int rc = s->admin_stop ? -CELLAR_ESHUTDOWN : -CELLAR_EBUSY;
         pthread_mutex_unlock(&s->admin_lock);
         req->status = rc;
@@ -868,15 +908,15 @@ bool api_authorize(struct api_request *req, enum api_perm perm, const struct api
         return false;
     }
     if (api_auth_token_count(auth) == 0) {
-        if (s->cfg.insecure || peer_is_loopback(req))
+        if (s->cfg->insecure || peer_is_loopback(req))
             return true;
         api_reply_problem(req, 403, "FORBIDDEN",
                           "this node has no access tokens configured and serves loopback "
                           "clients only");
         return false;
     }
-    if ((perm == API_PERM_METRICS && !s->cfg.metrics_auth) ||
-        (perm == API_PERM_READYZ && !s->cfg.readyz_auth))
+    if ((perm == API_PERM_METRICS && !s->cfg->metrics_auth) ||
+        (perm == API_PERM_READYZ && !s->cfg->readyz_auth))
         return true;
     if (!presented) {
         reply_unauthorized(req, "Bearer realm=\"cellar\"",
@@ -985,7 +1025,7 @@ static void dispatch(struct api_request *req)
     }
     if (req->body_too_large) {
         api_reply_problem(req, 413, "TOO_LARGE", "the request body exceeds %zu bytes",
-                          req->srv->cfg.max_body_bytes);
+                          req->srv->cfg->max_body_bytes);
         return;
     }
     if (req->method == API_OPTIONS) {
@@ -1020,7 +1060,7 @@ static bool request_fits(struct api_server *s, struct MHD_Connection *conn, cons
 {
     size_t bytes = strlen(url) + 32;
     MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &bytes);
-    return bytes + 1024 <= s->cfg.connection_memory_bytes / 2;
+    return bytes + 1024 <= s->cfg->connection_memory_bytes / 2;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1046,18 +1086,28 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t declared = 0;
         if (cl && cellar_parse_i64(cl, strlen(cl), &declared) == 0 &&
-            (uint64_t)declared > s->cfg.max_body_bytes)
+            (uint64_t)declared > s->cfg->max_body_bytes)
             req->body_too_large = true; /* answered once the body is skipped */
-        if (!request_fits(s, conn, url))
+        if (cl &&
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+            /* Two framings: where this body ends is ambiguous, and so is
+             * where the next request on the connection starts (request
+             * smuggling). RFC 9112 6.3: refuse, then close. */
+            struct MHD_Response *resp = api_problem_response(
+                req, 400, "INVALID_ARGUMENT",
+                "a request may not carry both Content-Length and Transfer-Encoding");
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+            api_reply_response(req, 400, resp);
+        } else if (!request_fits(s, conn, url))
             api_reply_problem(req, 414, "URI_TOO_LONG",
                               "the request line and headers take more than half of "
                               "http_connection_memory_bytes (%zu)",
-                              s->cfg.connection_memory_bytes);
+                              s->cfg->connection_memory_bytes);
         return MHD_YES;
     }
     if (*upload_data_size) {
         if (!req->body_too_large) {
-            if (req->body.len + *upload_data_size > s->cfg.max_body_bytes) {
+            if (req->body.len + *upload_data_size > s->cfg->max_body_bytes) {
                 req->body_too_large = true;
                 cellar_buf_fini(&req->body);
             } else {
@@ -1097,7 +1147,7 @@ static double ms_between(uint64_t from_us, uint64_t to_us)
  * sending the reply. */
 void api_log_slow(struct api_request *req, uint64_t end_us)
 {
-    uint64_t threshold = __atomic_load_n(&req->srv->cfg.slow_request_ms, __ATOMIC_RELAXED);
+    uint64_t threshold = __atomic_load_n(&req->srv->cfg->slow_request_ms, __ATOMIC_RELAXED);
     if (!threshold || end_us - req->start_us < threshold * 1000u)
         return;
     char phases[256];
@@ -1134,6 +1184,17 @@ void api_log_slow(struct api_request *req, uint64_t end_us)
              phases);
 }
 
+void api_request_fini(struct api_request *req)
+{
+    cellar_buf_fini(&req->body);
+    for (size_t i = 0; i < req->n_writes; i++)
+        store_outcome_fini(&req->writes[i].outcome);
+    free(req->writes);
+    for (size_t i = 0; i < req->n_allocs; i++)
+        free(req->allocs[i]);
+    free(req->allocs);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1149,13 +1210,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            end_us - req->start_us);
         api_log_slow(req, end_us);
     }
-    cellar_buf_fini(&req->body);
-    for (size_t i = 0; i < req->n_writes; i++)
-        store_outcome_fini(&req->writes[i].outcome);
-    free(req->writes);
-    for (size_t i = 0; i < req->n_allocs; i++)
-        free(req->allocs[i]);
-    free(req->allocs);
+    api_request_fini(req);
     free(req);
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
 }
@@ -1193,7 +1248,7 @@ int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
     int rc = 0;
     struct addrinfo *ai = NULL;
     struct api_server *s = cellar_xcalloc(1, sizeof(*s));
-    s->cfg = *cfg;
+    s->cfg = cfg;
     s->reg = reg;
     s->metrics = api_metrics_new();
     pthread_mutex_init(&s->admin_lock, NULL);
@@ -1306,7 +1361,7 @@ void api_server_quiesce(struct api_server *s)
 {
     if (s->daemon) {
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET && s->cfg.listen_fd < 0)
+        if (fd != MHD_INVALID_SOCKET && s->cfg->listen_fd < 0)
             close(fd);
     }
 }
@@ -1378,9 +1433,9 @@ static int reload_files(struct api_server *s, char *err, size_t errlen)
 {
     struct api_auth *auth = NULL;
     struct api_tls *tls = NULL;
-    int rc = api_auth_load(s->cfg.tokens_file, s->cfg.cluster_secret_file, &auth, err, errlen);
+    int rc = api_auth_load(s->cfg->tokens_file, s->cfg->cluster_secret_file, &auth, err, errlen);
     if (rc == 0 && s->tls)
-        rc = load_tls(&s->cfg, &tls, err, errlen);
+        rc = load_tls(s->cfg, &tls, err, errlen);
     if (rc < 0) {
         api_auth_free(auth);
         return rc;
@@ -1405,20 +1460,8 @@ static int reload_files(struct api_server *s, char *err, size_t errlen)
     return 0;
 }
 
-int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err, size_t errlen)
+int api_server_reload(struct api_server *s, char *err, size_t errlen)
 {
-    /* Workers read the byte limits without a lock; they are word-sized and
-     * stored atomically, so a request sees the old or the new value. */
-    __atomic_store_n(&s->cfg.max_body_bytes, cfg->max_body_bytes, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->cfg.max_value_bytes, cfg->max_value_bytes, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->cfg.max_batch_items, cfg->max_batch_items, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->cfg.max_page_cells, cfg->max_page_cells, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->cfg.max_page_bytes, cfg->max_page_bytes, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->cfg.max_scan_cells, cfg->max_scan_cells, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->cfg.max_scan_ms, cfg->max_scan_ms, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&s->admin_lock);
-    s->cfg.admin_queue_max = cfg->admin_queue_max;
-    pthread_mutex_unlock(&s->admin_lock);
     return reload_files(s, err, errlen);
 }
 
@@ -1446,7 +1489,8 @@ unsigned api_server_connections(const struct api_server *s)
 struct api_server *api_server_new_offline(const struct api_config *cfg, struct repl_registry *reg)
 {
     struct api_server *s = cellar_xcalloc(1, sizeof(*s));
-    s->cfg = *cfg;
+    s->own_cfg = *cfg;
+    s->cfg = &s->own_cfg;
     s->reg = reg;
     s->metrics = api_metrics_new();
     pthread_mutex_init(&s->admin_lock, NULL);

@@ -60,7 +60,12 @@ int api_config_set_listen(struct api_config *cfg, const char *hostport);
 struct api_server;
 
 /* Starts listening and serving. Errors: -CELLAR_ESYS (cannot bind: the log
- * says why), -CELLAR_EINVAL. reg is borrowed and must outlive the server. */
+ * says why), -CELLAR_EINVAL. cfg and reg are borrowed and must outlive the
+ * server; the caller may change cfg's per-request limits (max_body_bytes,
+ * max_value_bytes, admin_queue_max, max_batch_items, max_page_cells,
+ * max_page_bytes, max_scan_cells, max_scan_ms) while it
+ * serves, one atomic store each: requests already past their checks keep
+ * the limits they were checked against. */
 int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
                      struct api_server **out);
 
@@ -89,17 +94,11 @@ void api_server_stop(struct api_server *s);
 
 /* --- Lifecycle additions (main thread) ---------------------------------- */
 
-/* Reload (SIGHUP): takes from cfg the limits that can change while serving:
- * max_body_bytes, max_value_bytes, admin_queue_max, max_batch_items,
- * max_page_cells, max_page_bytes, max_scan_cells and max_scan_ms (each is
- * a bound checked per request, and stored atomically), and reads the
- * tokens file, the cluster secret file and the TLS certificate and key
- * again (their paths as at start). Everything else in cfg is ignored (the
- * listener, threads and connection limits are fixed when the daemon
- * starts). Requests already past their checks keep the limits they were
- * checked against. Returns -CELLAR_EINVAL with err set when a file no
- * longer loads; the previous tokens or certificate then stay in force. */
-int api_server_reload(struct api_server *s, const struct api_config *cfg, char *err, size_t errlen);
+/* Reload (SIGHUP): reads the tokens file, the cluster secret file and the
+ * TLS certificate and key again (their paths as at start). Returns
+ * -CELLAR_EINVAL with err set when a file no longer loads; the previous
+ * tokens or certificate then stay in force. */
+int api_server_reload(struct api_server *s, char *err, size_t errlen);
 
 /* Whether the server speaks HTTPS. */
 bool api_server_tls(const struct api_server *s);

@@ -316,6 +316,15 @@ static void crc64_init(void)
     __atomic_store_n(&crc64_ready, 1, __ATOMIC_RELEASE);
 }
 
+int cellar_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c < 0 ? -1 : 1;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
 uint64_t cellar_hash64(const void *data, size_t len)
 {
     if (!__atomic_load_n(&crc64_ready, __ATOMIC_ACQUIRE))

@@ -152,6 +152,10 @@ int cellar_parse_i64(const char *s, size_t len, int64_t *out);
 /* Formats v in decimal into out (at least 21 bytes); returns the length. */
 size_t cellar_format_i64(int64_t v, char *out);
 
+/* Byte-string order: memcmp order, the shorter string first on a common
+ * prefix. -1, 0 or 1; either pointer may be NULL with a zero length. */
+int cellar_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
 /* Partition hash: CRC-64/XZ (ECMA-182 polynomial, reflected, init and
  * final xor all ones; check("123456789") = 0x995dc9bbdf1939fa). A row lives
  * in partition cellar_hash64(hashkey) & (partition_count - 1). */

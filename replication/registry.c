@@ -470,6 +470,10 @@ void repl_registry_close(struct repl_registry *r)
 
 /* --- Request path ------------------------------------------------------- */
 
+/* Tables the calling thread holds (repl_table_held): a per-thread count,
+ * not shared state. */
+static __thread unsigned tables_held;
+
 int repl_table_acquire(struct repl_registry *r, const char *name, struct repl_table **out)
 {
     pthread_rwlock_rdlock(&r->lock);
@@ -479,14 +483,22 @@ int repl_table_acquire(struct repl_registry *r, const char *name, struct repl_ta
         *out = NULL;
         return -CELLAR_ENOTFOUND;
     }
+    tables_held++;
     *out = t;
     return 0;
 }
 
 void repl_table_release(struct repl_registry *r, struct repl_table *t)
 {
-    if (t)
+    if (t) {
+        tables_held--;
         pthread_rwlock_unlock(&r->lock);
+    }
+}
+
+bool repl_table_held(void)
+{
+    return tables_held > 0;
 }
 
 const struct repl_table_meta *repl_table_meta(const struct repl_table *t)
@@ -507,17 +519,6 @@ struct store_partition *repl_table_partition(const struct repl_table *t, uint32_
 struct repl_writer *repl_table_writer(const struct repl_table *t, uint32_t index)
 {
     return t->writers[index];
-}
-
-void repl_registry_foreach(struct repl_registry *r, void (*fn)(void *arg, struct repl_table *t),
-                           void *arg)
-{
-    pthread_rwlock_rdlock(&r->lock);
-    for (size_t i = 0; i < r->n_tables; i++) {
-        if (r->tables[i]->meta.status == REPL_TABLE_AVAILABLE)
-            fn(arg, r->tables[i]);
-    }
-    pthread_rwlock_unlock(&r->lock);
 }
 
 /* --- Admin -------------------------------------------------------------- */
@@ -584,16 +585,6 @@ out:
     pthread_mutex_unlock(&r->admin);
     table_free(t);
     return rc;
-}
-
-int repl_table_get(struct repl_registry *r, const char *name, struct repl_table_meta *out)
-{
-    pthread_rwlock_rdlock(&r->lock);
-    struct repl_table *t = find_available(r, name);
-    if (t)
-        *out = t->meta;
-    pthread_rwlock_unlock(&r->lock);
-    return t ? 0 : -CELLAR_ENOTFOUND;
 }
 
 static int meta_cmp(const void *a, const void *b)

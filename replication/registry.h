@@ -93,6 +93,9 @@ struct repl_table;
  * repl_table_release. -CELLAR_ENOTFOUND (then nothing is held). */
 int repl_table_acquire(struct repl_registry *r, const char *name, struct repl_table **out);
 void repl_table_release(struct repl_registry *r, struct repl_table *t);
+/* Whether the calling thread holds a table (and so the read lock): the
+ * API layer checks that it never answers a client while it does. */
+bool repl_table_held(void);
 
 /* Borrowed while the table is held. */
 const struct repl_table_meta *repl_table_meta(const struct repl_table *t);
@@ -124,9 +127,6 @@ bool repl_table_name_valid(const char *name, size_t len);
  * table has that name), -CELLAR_EIO. */
 int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spec,
                       struct repl_table_meta *out);
-
-/* The available table name (no partitions held). -CELLAR_ENOTFOUND. */
-int repl_table_get(struct repl_registry *r, const char *name, struct repl_table_meta *out);
 
 /* Every table, ordered by name then id; dropped ones too when
  * include_dropped. *out is malloc'ed (free() it). */
@@ -175,10 +175,6 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
 typedef void (*repl_partition_fn)(void *arg, const char *table, uint32_t index,
                                   struct store_partition *p, struct repl_writer *w);
 void repl_registry_foreach_partition(struct repl_registry *r, repl_partition_fn fn, void *arg);
-
-/* Calls fn(arg, t) for each available table with the read lock held. */
-void repl_registry_foreach(struct repl_registry *r, void (*fn)(void *arg, struct repl_table *t),
-                           void *arg);
 
 /* Liveness for the watchdog: true when every writer of every available
  * table has beaten its heartbeat (repl_writer_heartbeat_ms) within the last

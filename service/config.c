@@ -28,20 +28,25 @@ struct key {
     uint64_t min, max;
     size_t offset;
     size_t width; /* of the field: 2, 4 or 8 bytes, or sizeof(size_t) */
+    bool reload;  /* a reload (SIGHUP) applies it to the running node (the
+                     others take effect at the next start) */
 };
 
-#define F(field) offsetof(struct svc_config, field), sizeof(((struct svc_config *)0)->field)
+/* The field a key sets: F for a key that takes effect at the next start, R
+ * for one a reload applies in place (svc_config_apply_reloadable). */
+#define F(field) offsetof(struct svc_config, field), sizeof(((struct svc_config *)0)->field), false
+#define R(field) offsetof(struct svc_config, field), sizeof(((struct svc_config *)0)->field), true
 
 static const struct key keys[] = {
-    {"listen", K_STRING, 0, 0, 0, 0},
-    {"data_dir", K_STRING, 0, 0, 0, 0},
-    {"log_level", K_STRING, 0, 0, 0, 0},
-    {"durability", K_STRING, 0, 0, 0, 0},
-    {"cors_origins", K_STRING, 0, 0, 0, 0},
-    {"tokens_file", K_STRING, 0, 0, 0, 0},
-    {"cluster_secret_file", K_STRING, 0, 0, 0, 0},
-    {"tls_cert_file", K_STRING, 0, 0, 0, 0},
-    {"tls_key_file", K_STRING, 0, 0, 0, 0},
+    {"listen", K_STRING, 0, 0, 0, 0, false},
+    {"data_dir", K_STRING, 0, 0, 0, 0, false},
+    {"log_level", K_STRING, 0, 0, R(log_level)},
+    {"durability", K_STRING, 0, 0, 0, 0, false},
+    {"cors_origins", K_STRING, 0, 0, 0, 0, false},
+    {"tokens_file", K_STRING, 0, 0, 0, 0, false},
+    {"cluster_secret_file", K_STRING, 0, 0, 0, 0, false},
+    {"tls_cert_file", K_STRING, 0, 0, 0, 0, false},
+    {"tls_key_file", K_STRING, 0, 0, 0, 0, false},
     {"insecure", K_BOOL, 0, 1, F(api.insecure)},
     {"metrics_auth", K_BOOL, 0, 1, F(api.metrics_auth)},
     {"readyz_auth", K_BOOL, 0, 1, F(api.readyz_auth)},
@@ -51,14 +56,14 @@ static const struct key keys[] = {
     {"http_request_timeout_s", K_SECONDS_U, 1, 86400, F(api.request_timeout_s)},
     {"http_connection_timeout_s", K_SECONDS_U, 1, 86400, F(api.connection_timeout_s)},
     {"http_connection_memory_bytes", K_SIZE, 4096, 64ull << 20, F(api.connection_memory_bytes)},
-    {"max_body_bytes", K_SIZE, 1024, 1ull << 30, F(api.max_body_bytes)},
-    {"max_value_bytes", K_SIZE, 1, 512ull << 20, F(api.max_value_bytes)},
-    {"admin_queue_max", K_UINT, 1, 100000, F(api.admin_queue_max)},
-    {"max_batch_items", K_UINT, 1, 1000000, F(api.max_batch_items)},
-    {"max_page_cells", K_UINT, 1, 1000000, F(api.max_page_cells)},
-    {"max_page_bytes", K_SIZE, 1024, 1ull << 30, F(api.max_page_bytes)},
-    {"max_scan_cells", K_UINT, 1, 100000000, F(api.max_scan_cells)},
-    {"max_scan_ms", K_UINT, 1, 3600000, F(api.max_scan_ms)},
+    {"max_body_bytes", K_SIZE, 1024, 1ull << 30, R(api.max_body_bytes)},
+    {"max_value_bytes", K_SIZE, 1, 512ull << 20, R(api.max_value_bytes)},
+    {"admin_queue_max", K_UINT, 1, 100000, R(api.admin_queue_max)},
+    {"max_batch_items", K_UINT, 1, 1000000, R(api.max_batch_items)},
+    {"max_page_cells", K_UINT, 1, 1000000, R(api.max_page_cells)},
+    {"max_page_bytes", K_SIZE, 1024, 1ull << 30, R(api.max_page_bytes)},
+    {"max_scan_cells", K_UINT, 1, 100000000, R(api.max_scan_cells)},
+    {"max_scan_ms", K_UINT, 1, 3600000, R(api.max_scan_ms)},
     {"slow_request_ms", K_UINT, 0, 3600000, F(api.slow_request_ms)},
     {"write_queue_max", K_UINT, 1, 10000000, F(registry.writer.queue_max)},
     {"write_batch_max", K_UINT, 1, 100000, F(registry.writer.batch_max)},
@@ -66,8 +71,8 @@ static const struct key keys[] = {
     {"log_retain_decrees", K_UINT, 0, 1ull << 40, F(registry.writer.log_retain)},
     {"default_partition_count", K_UINT, 1, 1024, F(registry.default_partition_count)},
     {"drop_retention_s", K_SECONDS, 0, 100ull * 365 * 86400, F(registry.drop_retention_ms)},
-    {"purge_interval_s", K_SECONDS, 1, 86400, F(purge_interval_ms)},
-    {"shutdown_timeout_s", K_SECONDS, 1, 3600, F(shutdown_timeout_ms)},
+    {"purge_interval_s", K_SECONDS, 1, 86400, R(purge_interval_ms)},
+    {"shutdown_timeout_s", K_SECONDS, 1, 3600, R(shutdown_timeout_ms)},
     {"block_cache_bytes", K_SIZE, 1 << 20, 1ull << 40, F(engine.block_cache_bytes)},
     {"write_buffer_bytes", K_SIZE, 64 << 10, 1ull << 32, F(engine.write_buffer_bytes)},
     {"max_write_buffers", K_UINT, 2, 64, F(engine.max_write_buffers)},
@@ -79,14 +84,6 @@ static const struct key keys[] = {
     /* TEST ONLY: wedges every partition writer this long after it starts
      * (replication/writer.h), to exercise the watchdog for real. */
     {"test_wedge_writer_after_s", K_SECONDS, 0, 86400, F(registry.writer.test_wedge_after_ms)},
-};
-
-/* What a reload (SIGHUP) applies while the node runs; every other key
- * takes effect at the next start. */
-static const char *const reloadable_keys[] = {
-    "log_level",       "shutdown_timeout_s", "purge_interval_s", "max_body_bytes",
-    "max_value_bytes", "admin_queue_max",    "max_batch_items",  "max_page_cells",
-    "max_page_bytes",  "max_scan_cells",     "max_scan_ms",
 };
 
 void svc_config_defaults(struct svc_config *cfg)
@@ -317,11 +314,34 @@ int svc_config_load(struct svc_config *cfg, const char *path, char *err, size_t 
 
 bool svc_config_key_reloadable(const char *key)
 {
-    for (size_t i = 0; i < sizeof(reloadable_keys) / sizeof(reloadable_keys[0]); i++) {
-        if (strcmp(reloadable_keys[i], key) == 0)
-            return true;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcmp(keys[i].name, key) == 0)
+            return keys[i].reload;
     }
     return false;
+}
+
+void svc_config_apply_reloadable(struct svc_config *dst, const struct svc_config *src)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const struct key *k = &keys[i];
+        if (!k->reload)
+            continue;
+        /* Other threads read these fields while this runs: one atomic
+         * store each, so a reader sees the old value or the new one. */
+        char *to = (char *)dst + k->offset;
+        const char *from = (const char *)src + k->offset;
+        switch (k->width) {
+        case 4:
+            __atomic_store_n((uint32_t *)to, *(const uint32_t *)from, __ATOMIC_RELAXED);
+            break;
+        case 8:
+            __atomic_store_n((uint64_t *)to, *(const uint64_t *)from, __ATOMIC_RELAXED);
+            break;
+        default:
+            CELLAR_ASSERT(!"a reloadable field is 4 or 8 bytes");
+        }
+    }
 }
 
 /* Whether the string-valued key differs between a and b. */

@@ -40,6 +40,10 @@ int svc_config_set(struct svc_config *cfg, const char *key, const char *value, c
  * applies the keys that may change at run time (README.md lists them);
  * the others take effect at the next start. */
 bool svc_config_key_reloadable(const char *key);
+/* Copies the reloadable keys' values from src into the running dst, each
+ * with one atomic store: the API server reads its limits from dst (it
+ * borrows &dst->api) while this runs. */
+void svc_config_apply_reloadable(struct svc_config *dst, const struct svc_config *src);
 
 /* Calls fn(arg, key) for each key whose value differs between a and b. */
 void svc_config_foreach_change(const struct svc_config *a, const struct svc_config *b,

@@ -317,20 +317,6 @@ static void refresh_status(struct node *n)
 
 /* --- Reload (SIGHUP) ---------------------------------------------------- */
 
-/* The CORS hook: cors_origins belongs to api/, whose workers read the
- * origin list (a string) without a lock, so it cannot be swapped from here
- * safely. When api/ offers a live setter (an api_server_* call that swaps
- * the list under a lock of its own, or an RCU-style pointer swap), call it
- * here with next->api and add "cors_origins" to reloadable_keys in
- * config.c; until then a changed cors_origins is reported as taking effect
- * at the next start, like every key svc_config_key_reloadable() does not
- * list. */
-static void reload_cors_origins(struct node *n, const struct svc_config *next)
-{
-    (void)n;
-    (void)next;
-}
-
 struct reload_ctx {
     unsigned applied;
     unsigned deferred;
@@ -370,22 +356,12 @@ static void reload(struct node *n)
     struct reload_ctx ctx = {0};
     svc_config_foreach_change(&n->cfg, &next, on_changed_key, &ctx);
 
-    /* The keys svc_config_key_reloadable() lists, handed to their owners. */
-    n->cfg.log_level = next.log_level;
-    cellar_log_set_level(next.log_level);
-    n->cfg.shutdown_timeout_ms = next.shutdown_timeout_ms;
-    n->cfg.purge_interval_ms = next.purge_interval_ms;
-    n->cfg.api.max_body_bytes = next.api.max_body_bytes;
-    n->cfg.api.max_value_bytes = next.api.max_value_bytes;
-    n->cfg.api.admin_queue_max = next.api.admin_queue_max;
-    n->cfg.api.max_batch_items = next.api.max_batch_items;
-    n->cfg.api.max_page_cells = next.api.max_page_cells;
-    n->cfg.api.max_page_bytes = next.api.max_page_bytes;
-    n->cfg.api.max_scan_cells = next.api.max_scan_cells;
-    n->cfg.api.max_scan_ms = next.api.max_scan_ms;
-    if (api_server_reload(n->server, &n->cfg.api, err, sizeof(err)) < 0)
+    /* The reloadable keys, in place: the server reads its limits from
+     * n->cfg.api. The access files and the certificate are read again. */
+    svc_config_apply_reloadable(&n->cfg, &next);
+    cellar_log_set_level(n->cfg.log_level);
+    if (api_server_reload(n->server, err, sizeof(err)) < 0)
         log_err("reload: %s; the previous access tokens and certificate stay in force", err);
-    reload_cors_origins(n, &next);
 
     log_notice("reloaded %s: %u settings applied, %u need a restart", n->config_path, ctx.applied,
                ctx.deferred);

@@ -40,8 +40,7 @@ struct svc_watchdog {
     uint64_t interval_ms;
     uint64_t period_ms; /* between pings: interval / 2 */
     uint64_t probe_timeout_ms;
-    uint64_t next_ms; /* cellar_mono_ms() when the next ping is due */
-    uint64_t pings;
+    uint64_t next_ms;          /* cellar_mono_ms() when the next ping is due */
     struct api_server *srv;    /* borrowed */
     struct repl_registry *reg; /* borrowed */
     unsigned connection_limit;
@@ -125,11 +124,6 @@ int svc_watchdog_new(uint64_t interval_us, struct api_server *srv, unsigned conn
 void svc_watchdog_free(struct svc_watchdog *wd)
 {
     free(wd);
-}
-
-uint64_t svc_watchdog_pings(const struct svc_watchdog *wd)
-{
-    return wd ? wd->pings : 0;
 }
 
 /* Waits until fd is ready for events or the deadline passes. 0, or
@@ -306,7 +300,6 @@ uint64_t svc_watchdog_tick(struct svc_watchdog *wd)
     char why[256] = "";
     if (healthy(wd, why, sizeof(why))) {
         sd_notify(0, "WATCHDOG=1");
-        wd->pings++;
         if (wd->failing)
             log_notice("watchdog: healthy again, pinging (was: %s)", wd->last_reason);
         wd->failing = false;

@@ -51,7 +51,4 @@ void svc_watchdog_free(struct svc_watchdog *wd); /* accepts NULL */
  * sleep that long. */
 uint64_t svc_watchdog_tick(struct svc_watchdog *wd);
 
-/* Pings sent so far (for logs and tests). */
-uint64_t svc_watchdog_pings(const struct svc_watchdog *wd);
-
 #endif

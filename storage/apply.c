@@ -62,18 +62,6 @@ static int get_cell(struct apply_ctx *c, const struct store_bytes *sk, struct st
     return 1;
 }
 
-/* memcmp order with the shorter string first on a common prefix. */
-static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int r = n ? memcmp(a, b, n) : 0;
-    if (r != 0)
-        return r < 0 ? -1 : 1;
-    if (alen == blen)
-        return 0;
-    return alen < blen ? -1 : 1;
-}
-
 /* Maps a three-way comparison onto one of the five relations, listed in the
  * order less, less_or_equal, equal, greater_or_equal, greater. */
 static bool relation_holds(int rel, int cmp)
@@ -99,6 +87,17 @@ static bool has_substring(const char *v, size_t vlen, const char *pat, size_t pl
     if (plen > vlen)
         return false;
     return memmem(v, vlen, pat, plen) != NULL;
+}
+
+/* Whether version is in a list of u64 big-endian versions (len a
+ * multiple of 8: the decoder and the builder see to it). */
+static bool version_listed(const char *list, size_t len, uint64_t version)
+{
+    for (size_t i = 0; i + 8 <= len; i += 8) {
+        if (cellar_load_u64be(list + i) == version)
+            return true;
+    }
+    return false;
 }
 
 /* Evaluates check ck on a cell (exists, value, version). Returns 1 pass,
@@ -134,7 +133,7 @@ static int check_eval(const struct store_check *ck, bool exists, const char *val
     case STORE_CHECK_VALUE_BYTES_GREATER_OR_EQUAL:
     case STORE_CHECK_VALUE_BYTES_GREATER:
         return exists && relation_holds((int)(ck->type - STORE_CHECK_VALUE_BYTES_LESS),
-                                        bytes_cmp(val, vlen, op, oplen));
+                                        cellar_bytes_cmp(val, vlen, op, oplen));
     case STORE_CHECK_VALUE_INT_LESS:
     case STORE_CHECK_VALUE_INT_LESS_OR_EQUAL:
     case STORE_CHECK_VALUE_INT_EQUAL:
@@ -150,8 +149,10 @@ static int check_eval(const struct store_check *ck, bool exists, const char *val
         int cmp = a < b ? -1 : a > b ? 1 : 0;
         return relation_holds((int)(ck->type - STORE_CHECK_VALUE_INT_LESS), cmp);
     }
-    case STORE_CHECK_VERSION_EQUAL:
-        return exists && version == ck->version;
+    case STORE_CHECK_VERSION_IN:
+        return exists && version_listed(op, oplen, version);
+    case STORE_CHECK_VERSION_NOT_IN:
+        return !exists || !version_listed(op, oplen, version);
     default:
         /* The decoder and the builders admit no other type. */
         return -CELLAR_EINVAL;

@@ -11,10 +11,10 @@
  * and the arithmetic never adds a length to a pointer or to another length
  * (no overflow on 32-bit size_t either).
  *
- * Encoding, version 1 (all integers big-endian; "bytes" = u32 length, then
+ * Encoding, version 2 (all integers big-endian; "bytes" = u32 length, then
  * that many bytes; i64 = the u64 of its two's complement):
  *
- *   u8  encoding version = 1
+ *   u8  encoding version = 2
  *   u64 decree
  *   u64 timestamp_ms
  *   bytes hashkey                      1..65535 bytes
@@ -24,8 +24,7 @@
  *                                      (a check was set, no_check included);
  *                                      other bits 0
  *     bytes sortkey                    0..65535 bytes
- *     bytes operand
- *     u64 version
+ *     bytes operand                    VERSION_IN / NOT_IN: a multiple of 8 bytes
  *   u32 op count
  *   each op: u8 type, then by type:
  *     PUT           bytes sortkey, bytes value, bytes ctype (0..255), i64 ttl_s
@@ -52,7 +51,7 @@
 #include "storage/keycodec.h"
 #include "storage/valcodec.h"
 
-#define MUTATION_ENCODING_V1 1
+#define MUTATION_ENCODING_V2 2
 #define CHECK_FLAG_RETURN_VALUE 0x01u
 #define CHECK_FLAG_PRESENT 0x02u
 #define RANGE_FLAG_START_INCL 0x01u
@@ -83,7 +82,8 @@ static const char *const check_names[STORE_CHECK_COUNT] = {
     [STORE_CHECK_VALUE_INT_EQUAL] = "value_int_equal",
     [STORE_CHECK_VALUE_INT_GREATER_OR_EQUAL] = "value_int_greater_or_equal",
     [STORE_CHECK_VALUE_INT_GREATER] = "value_int_greater",
-    [STORE_CHECK_VERSION_EQUAL] = NULL,
+    [STORE_CHECK_VERSION_IN] = NULL,
+    [STORE_CHECK_VERSION_NOT_IN] = NULL,
 };
 
 const char *store_check_name(enum store_check_type t)
@@ -219,16 +219,19 @@ void store_mutation_set_check(struct store_mutation *m, enum store_check_type ty
     m->check.type = type;
     bytes_set(&m->check.sortkey, sk, sklen);
     bytes_set(&m->check.operand, operand, operand_len);
-    m->check.version = 0;
     m->check.return_value = return_value;
     m->check.present = true;
 }
 
 void store_mutation_set_version_check(struct store_mutation *m, const void *sk, size_t sklen,
-                                      uint64_t version)
+                                      const uint64_t *versions, size_t n, bool negate)
 {
-    store_mutation_set_check(m, STORE_CHECK_VERSION_EQUAL, sk, sklen, NULL, 0, false);
-    m->check.version = version;
+    struct cellar_buf list = {0};
+    for (size_t i = 0; i < n; i++)
+        cellar_buf_append_u64be(&list, versions[i]);
+    store_mutation_set_check(m, negate ? STORE_CHECK_VERSION_NOT_IN : STORE_CHECK_VERSION_IN, sk,
+                             sklen, list.data ? list.data : "", list.len, false);
+    cellar_buf_fini(&list);
 }
 
 size_t store_mutation_size(const struct store_mutation *m)
@@ -258,7 +261,7 @@ static void put_i64(struct cellar_buf *out, int64_t v)
 void store_mutation_encode(const struct store_mutation *m, struct cellar_buf *out)
 {
     cellar_buf_reserve(out, 64 + store_mutation_size(m) + m->n_ops * 32);
-    cellar_buf_append_byte(out, MUTATION_ENCODING_V1);
+    cellar_buf_append_byte(out, MUTATION_ENCODING_V2);
     cellar_buf_append_u64be(out, m->decree);
     cellar_buf_append_u64be(out, m->timestamp_ms);
     put_bytes(out, &m->hashkey);
@@ -268,7 +271,6 @@ void store_mutation_encode(const struct store_mutation *m, struct cellar_buf *ou
                                     (m->check.present ? CHECK_FLAG_PRESENT : 0));
     put_bytes(out, &m->check.sortkey);
     put_bytes(out, &m->check.operand);
-    cellar_buf_append_u64be(out, m->check.version);
 
     CELLAR_ASSERT(m->n_ops <= UINT32_MAX);
     cellar_buf_append_u32be(out, (uint32_t)m->n_ops);
@@ -423,7 +425,7 @@ int store_mutation_decode(const void *data, size_t len, struct store_mutation **
     *out = NULL;
     if ((rc = get_u8(&r, &version)) < 0)
         goto out;
-    if (version != MUTATION_ENCODING_V1) {
+    if (version != MUTATION_ENCODING_V2) {
         rc = -CELLAR_ECORRUPT;
         goto out;
     }
@@ -446,9 +448,13 @@ int store_mutation_decode(const void *data, size_t len, struct store_mutation **
     m->check.return_value = (flags & CHECK_FLAG_RETURN_VALUE) != 0;
     m->check.present = (flags & CHECK_FLAG_PRESENT) != 0;
     if ((rc = get_bytes(&r, STORE_SORTKEY_MAX, &m->check.sortkey)) < 0 ||
-        (rc = get_bytes(&r, SIZE_MAX, &m->check.operand)) < 0 ||
-        (rc = get_u64(&r, &m->check.version)) < 0)
+        (rc = get_bytes(&r, SIZE_MAX, &m->check.operand)) < 0)
         goto out;
+    if ((m->check.type == STORE_CHECK_VERSION_IN || m->check.type == STORE_CHECK_VERSION_NOT_IN) &&
+        m->check.operand.len % 8 != 0) {
+        rc = -CELLAR_ECORRUPT;
+        goto out;
+    }
 
     if ((rc = get_u32(&r, &n_ops)) < 0)
         goto out;

@@ -47,9 +47,13 @@ enum store_check_type {
     STORE_CHECK_VALUE_INT_EQUAL,
     STORE_CHECK_VALUE_INT_GREATER_OR_EQUAL,
     STORE_CHECK_VALUE_INT_GREATER,
-    /* Internal: If-Match. Passes when the cell exists with version ==
-     * check.version. */
-    STORE_CHECK_VERSION_EQUAL,
+    /* Internal: If-Match and If-None-Match with entity tags. The operand
+     * is a list of versions, each a u64 big-endian (8 bytes; the list may
+     * be empty). VERSION_IN passes when the cell exists with one of them
+     * as its version; VERSION_NOT_IN when the cell is missing or its
+     * version is none of them. */
+    STORE_CHECK_VERSION_IN,
+    STORE_CHECK_VERSION_NOT_IN,
     STORE_CHECK_COUNT
 };
 
@@ -79,11 +83,10 @@ struct store_op {
 struct store_check {
     enum store_check_type type;
     struct store_bytes sortkey;
-    struct store_bytes operand;
-    uint64_t version;  /* STORE_CHECK_VERSION_EQUAL */
-    bool return_value; /* outcome carries the check cell's value */
-    bool present;      /* a check was set (no_check included): the check cell
-                          is read and reported in the outcome */
+    struct store_bytes operand; /* VERSION_IN / NOT_IN: u64 big-endian versions */
+    bool return_value;          /* outcome carries the check cell's value */
+    bool present;               /* a check was set (no_check included): the check cell
+                                   is read and reported in the outcome */
 };
 
 struct store_mutation {
@@ -112,8 +115,10 @@ void store_mutation_incr(struct store_mutation *m, const void *sk, size_t sklen,
 void store_mutation_set_check(struct store_mutation *m, enum store_check_type type, const void *sk,
                               size_t sklen, const void *operand, size_t operand_len,
                               bool return_value);
+/* A VERSION_IN (or, when negate, VERSION_NOT_IN) check of the n versions
+ * (n may be 0: then VERSION_IN never passes and NOT_IN always does). */
 void store_mutation_set_version_check(struct store_mutation *m, const void *sk, size_t sklen,
-                                      uint64_t version);
+                                      const uint64_t *versions, size_t n, bool negate);
 
 /* Bytes of user data the mutation carries (keys and values): the writer
  * bounds a group by it. */

@@ -116,17 +116,6 @@ struct store_iter {
 
 /* --- Helpers ------------------------------------------------------------- */
 
-/* memcmp order with the shorter string first on a tie; accepts NULL with a
- * zero length. */
-static int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
 /* Maps a RocksDB error string (Status::ToString) to a status code. RocksDB
  * reports a full disk as "IO error: No space left on device". */
 static int err_code(const char *err)
@@ -581,7 +570,7 @@ static bool row_range_empty(const struct store_row_range *r)
 {
     if (r->stop_end)
         return false;
-    int c = bytes_cmp(r->start, r->start_len, r->stop, r->stop_len);
+    int c = cellar_bytes_cmp(r->start, r->start_len, r->stop, r->stop_len);
     return c > 0 || (c == 0 && !(r->start_incl && r->stop_incl));
 }
 
@@ -676,7 +665,7 @@ int store_iter_partition(struct store_partition *p, const void *lower, size_t lo
         cellar_buf_append(&it->upper, upper, upper_len);
         it->has_upper = true;
     }
-    if (lower && upper && bytes_cmp(lower, lower_len, upper, upper_len) >= 0) {
+    if (lower && upper && cellar_bytes_cmp(lower, lower_len, upper, upper_len) >= 0) {
         it->done = true;
     } else {
         iter_readoptions(it);
@@ -740,12 +729,12 @@ int store_iter_next(struct store_iter *it, struct store_item *item)
         /* Keys outside the bounds: before the range in the direction of
          * travel is skipped, past it ends the scan. Only a batch iterator's
          * delta can produce them; for the others this is a cheap check. */
-        if (it->has_lower && bytes_cmp(k, klen, it->lower.data, it->lower.len) < 0) {
+        if (it->has_lower && cellar_bytes_cmp(k, klen, it->lower.data, it->lower.len) < 0) {
             if (it->reverse)
                 return iter_finish(it);
             continue;
         }
-        if (it->has_upper && bytes_cmp(k, klen, it->upper.data, it->upper.len) >= 0) {
+        if (it->has_upper && cellar_bytes_cmp(k, klen, it->upper.data, it->upper.len) >= 0) {
             if (!it->reverse)
                 return iter_finish(it);
             continue;

@@ -116,6 +116,20 @@ def check_byte_forms(doc, forced, where):
         check_byte_forms(v, forced, where)
 
 
+def count_all(api, path, query=()):
+    """The sum of a row count's pages (GET .../count), following
+    next_cursor to the end; returns (total, pages)."""
+    total, pages, cursor = 0, 0, None
+    while True:
+        doc = api.get(path, query=list(query) + ([("cursor", cursor)] if cursor else [])).ok()
+        total += doc["count"]
+        pages += 1
+        cursor = doc["next_cursor"]
+        if cursor is None:
+            return total, pages
+        assert pages < 10000, "a count that never ends"
+
+
 class Resp:
     def __init__(self, method, path, status, headers, body):
         self.method, self.path = method, path

@@ -80,7 +80,7 @@ def test_batch_write_limits_and_errors(api, table):
     assert [r["hashkey"] for r in res["results"]] == ["%s-%d" % (h, i) for i in range(7)] + [h]
     api.post(BW % table, {"set": sets, "delete": [{"hashkey": h, "sortkey": "x"}, {"hashkey": h, "sortkey": "y"}]}) \
         .problem(400, "TOO_MANY_ITEMS")
-    for doc in ({}, {"set": [], "delete": []}, {"set": [{"hashkey": "h", "sortkey": "s"}]},
+    for doc in ({"set": {}}, {"delete": "x"}, {"set": [{"hashkey": "h", "sortkey": "s"}]},
                 {"set": [{"hashkey": "h", "sortkey": "s", "value": "v", "ttl": -5}]},
                 {"delete": [{"sortkey": "s"}]}):
         api.post(BW % table, doc).problem(400)
@@ -113,6 +113,16 @@ def got_of(items):
     dup = [k for k, n in c.items() if n > 1]
     assert not dup, "returned more than once: %s" % dup[:10]
     return set(c)
+
+
+def test_empty_batch_write_is_a_no_op(api, table):
+    h = unique("h")
+    e1 = api.put_cell(table, h, "a", b"1").etag
+    for doc in ({}, {"set": []}, {"delete": []}, {"set": [], "delete": []}):
+        assert api.post(BW % table, doc).ok() == {"results": []}
+    e2 = api.put_cell(table, h, "a", b"2").etag
+    assert int(e2.strip('"')) == int(e1.strip('"')) + 1, "a no-op used a version"
+    api.post(BW % unique("nope"), {}).problem(404, "TABLE_NOT_FOUND")
 
 
 def test_scan_whole_table_exactly_once(api):

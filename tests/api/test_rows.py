@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from helpers import LIMITS, cell, jbytes, row, unique, wait_until
+from helpers import LIMITS, cell, count_all, jbytes, row, unique, wait_until
 
 SORTKEYS = [b"", b"1", b"11", b"111", b"12", b"2", b"21", b"22", b"3", b"31", b"311", b"4", b"44"]
 ABSENT = [b"0", b"10", b"115", b"5", b"\xff"]
@@ -222,7 +222,7 @@ def test_work_bound_short_pages_and_expired_cells(api):
         api.patch(row(table, h), {"ttl": 1, "set": [{"sortkey": "e%05d" % i, "value": "x"}
                                                      for i in range(chunk, min(chunk + 40, n_expiring))]}).ok()
     api.patch(row(table, h), {"set": [{"sortkey": "z%02d" % i, "value": "live"} for i in range(5)]}).ok()
-    wait_until(lambda: api.get(row(table, h) + "/count").ok()["count"] == 5, 15, "the TTL=1 cells to expire")
+    wait_until(lambda: count_all(api, row(table, h) + "/count")[0] == 5, 15, "the TTL=1 cells to expire")
     cells, pages = api.read_row(table, h, limit=10)
     assert [c["sortkey"] for c in cells] == ["z%02d" % i for i in range(5)]
     assert pages >= 3, pages  # at most max_scan_cells examined per page
@@ -255,20 +255,85 @@ def test_sortkey_list(api, table, matrix_row):
     assert api.get(path, query=many).ok()["cells"] == []
     api.get(path, query=many + [("sortkey", "one-more")]).problem(400, "TOO_MANY_ITEMS")
     for extra in (("start", "1"), ("stop", "2"), ("start_inclusive", "false"), ("stop_inclusive", "true"),
-                  ("reverse", "true"), ("filter_type", "prefix"), ("cursor", "x")):
-        api.get(path, query=[("sortkey", "1"), extra]).problem(400, "INVALID_ARGUMENT" if extra[0] != "cursor"
-                                                                 else None)
+                  ("reverse", "true"), ("filter_type", "prefix")):
+        api.get(path, query=[("sortkey", "1"), extra]).problem(400, "INVALID_ARGUMENT")
+    api.get(path, query=[("sortkey", "1"), ("cursor", "x")]).problem(400, "INVALID_CURSOR")
+
+
+def test_sortkey_list_pages_by_limit(api, table, matrix_row):
+    """A sortkey list is paged like a range: at most limit cells a page,
+    the rest through next_cursor (missing keys are skipped, not counted)."""
+    path = row(table, matrix_row)
+    asked = [b"4", b"nope", b"", b"2", b"11", b"3", b"zz", b"2"]
+    want = sorted(k for k in set(asked) if k in SORTKEYS)
+    query = [("sortkey", k) for k in asked]
+    for limit in (1, 2, 3, len(want), len(want) + 1):
+        got, cursor, pages = [], None, 0
+        while True:
+            doc = api.get(path, query=query + [("limit", limit)] + ([("cursor", cursor)] if cursor else [])).ok()
+            assert len(doc["cells"]) <= limit, (limit, doc)
+            got += keys_of(doc["cells"])
+            pages += 1
+            cursor = doc["next_cursor"]
+            if cursor is None:
+                break
+            assert pages < 20
+        assert got == want, (limit, got)
+        assert pages >= -(-len(want) // limit), (limit, pages)
+    doc = api.get(path, query=query + [("limit", 1), ("values", "false")]).ok()
+    assert len(doc["cells"]) == 1 and "value" not in doc["cells"][0] and doc["next_cursor"]
+    # A cursor of another row is refused.
+    other = unique("h")
+    api.put_cell(table, other, "x", b"v")
+    api.get(row(table, other), query=[("sortkey", "x"), ("cursor", doc["next_cursor"])]) \
+        .problem(400, "INVALID_CURSOR")
 
 
 def test_count(api, table, matrix_row):
     base = row(table, matrix_row) + "/count"
-    assert api.get(base).ok() == {"count": len(SORTKEYS)}
+    assert api.get(base).ok() == {"count": len(SORTKEYS), "next_cursor": None}
     for start, stop, si, so in itertools.product(BOUNDS[::2], BOUNDS[1::2], (True, False), (True, False)):
-        n = api.get(base, query=range_query(start, stop, si, so)).ok()["count"]
+        n, _ = count_all(api, base, range_query(start, stop, si, so))
         assert n == len(expected(SORTKEYS, start, stop, si, so)), (start, stop, si, so)
-    assert api.get(row(table, unique("none")) + "/count").ok() == {"count": 0}
+    assert api.get(row(table, unique("none")) + "/count").ok() == {"count": 0, "next_cursor": None}
     api.get(base, query={"start_inclusive": "x"}).problem(400, "INVALID_ARGUMENT")
     api.get(row(unique("nope"), "h") + "/count").problem(404, "TABLE_NOT_FOUND")
+
+
+def test_count_is_bounded_like_a_page(api, table):
+    """A row longer than max_scan_cells is counted a page at a time: each
+    page examines at most max_scan_cells cells, and the pages sum to the
+    row's live cells (ranges and expired cells included)."""
+    bound = LIMITS["max_scan_cells"]
+    h = unique("h")
+    n = 2 * bound + 37
+    for first in range(0, n, LIMITS["max_batch_items"]):
+        api.patch(row(table, h), {"set": [{"sortkey": "k%05d" % i, "value": "v"}
+                                          for i in range(first, min(n, first + LIMITS["max_batch_items"]))]}).ok()
+    path = row(table, h) + "/count"
+    doc = api.get(path).ok()
+    assert doc["count"] <= bound and doc["next_cursor"], doc
+    total, pages = count_all(api, path)
+    assert total == n and pages >= 3, (total, pages)
+    total, _ = count_all(api, path, [("start", "k00100"), ("stop", "k00200")])
+    assert total == 100
+    api.get(path, query=[("cursor", "garbage")]).problem(400, "INVALID_CURSOR")
+    # A cursor outside the range asked is refused, as for pages.
+    api.get(path, query=[("start", "k9"), ("cursor", doc["next_cursor"])]).problem(400, "INVALID_CURSOR")
+
+
+def test_empty_patch_is_a_no_op(api, table):
+    """An empty mutation (as a client building a PATCH from a diff sends)
+    is a valid no-op: 200 applied, nothing written, no version used."""
+    h = unique("h")
+    e1 = api.put_cell(table, h, "a", b"1").etag
+    for doc in ({}, {"set": []}, {"delete": []}, {"set": [], "delete": []}, {"ttl": 5}):
+        assert api.patch(row(table, h), doc).ok() == {"applied": True}
+    e2 = api.put_cell(table, h, "a", b"2").etag
+    # Versions grow by one per write to the partition: none went to the no-ops.
+    assert int(e2.strip('"')) == int(e1.strip('"')) + 1
+    assert [c["sortkey"] for c in api.read_row(table, h)[0]] == ["a"]
+    api.patch(row(unique("nope"), "h"), {}).problem(404, "TABLE_NOT_FOUND")
 
 
 def test_row_delete_ranges(api, table):
@@ -292,7 +357,7 @@ def test_row_delete_counts_only_live_cells(api, table):
     api.patch(row(table, h), {"ttl": 1, "set": [{"sortkey": "exp%d" % i, "value": "v"} for i in range(4)]}).ok()
     wait_until(lambda: api.get(row(table, h) + "/count").ok()["count"] == 3, 10, "expiry")
     assert api.delete(row(table, h)).ok() == {"deleted": 3}
-    assert api.get(row(table, h) + "/count").ok() == {"count": 0}
+    assert api.get(row(table, h) + "/count").ok() == {"count": 0, "next_cursor": None}
     assert api.delete(row(table, unique("none"))).ok() == {"deleted": 0}
     api.delete(row(unique("nope"), "h")).problem(404, "TABLE_NOT_FOUND")
 
@@ -325,7 +390,7 @@ def test_patch(api, table):
 def test_patch_rejects_and_is_all_or_nothing(api, table):
     h = unique("h")
     api.put_cell(table, h, "keep", b"1")
-    for doc in ({}, {"set": [], "delete": []}, {"set": [{"sortkey": "a"}]}, {"set": [{"value": "a"}]},
+    for doc in ({"set": [{"sortkey": "a"}]}, {"set": [{"value": "a"}]},
                 {"set": [{"sortkey": "a", "value": 1}]}, {"set": [{"sortkey": "a", "value": "v", "ttl": -1}]},
                 {"set": [{"sortkey": "a", "value": "v"}], "ttl": "5"}, {"delete": [{}]},
                 {"set": {"sortkey": "a", "value": "v"}},

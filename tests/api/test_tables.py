@@ -120,8 +120,16 @@ def test_patch_default_ttl_and_envs(api):
     api.put_cell(name, "h", "none", b"v")
     assert api.get(cell(name, "h", "none"), headers={"Accept": "application/json"}).ok()["ttl"] is None
     for bad in ({"default_ttl": -1}, {"default_ttl": "1"}, {"envs": {"a": 1}}, {"partition_count": 2},
-                {"envs": {"write_rate_limit": "fast"}}, {"envs": {"read_only": "yes"}}):
-        api.patch("/v1/tables/" + name, bad).problem(400, "INVALID_ARGUMENT")
+                {"envs": {"write_rate_limit": "fast"}}, {"envs": {"read_only": "yes"}},
+                {"envs": {"a": "x\x00y"}}, {"envs": {"read_only": "true\x00"}}):
+        p = api.patch("/v1/tables/" + name, bad).problem(400, "INVALID_ARGUMENT")
+        assert "JSON_" not in p["detail"], p
+    assert api.get("/v1/tables/" + name).ok()["envs"] == {"b": "2", "c": "3"}
+    # NUL in a create's env value or a recall's new_name: refused, nothing made.
+    other = unique("nul")
+    p = api.call("PUT", "/v1/tables/" + other, json_body={"envs": {"k": "a\x00b"}}).problem(400, "INVALID_ARGUMENT")
+    assert "NUL" in p["detail"], p
+    api.get("/v1/tables/" + other).problem(404, "TABLE_NOT_FOUND")
     api.call("PATCH", "/v1/tables/" + name, body=b"{}", headers={"Content-Type": "text/plain"}) \
         .problem(415, "UNSUPPORTED_MEDIA_TYPE")
     api.patch("/v1/tables/" + unique("nope"), {"default_ttl": 1}).problem(404, "TABLE_NOT_FOUND")
@@ -207,6 +215,7 @@ def test_drop_recall_purge(api):
     api.post("/v1/tables/%s/recall" % name, {}).problem(409, "TABLE_EXISTS")
     api.post("/v1/tables/%s/recall" % name, {"new_name": name}).problem(409, "TABLE_EXISTS")
     api.post("/v1/tables/%s/recall" % name, {"new_name": "bad name"}).problem(400)
+    api.post("/v1/tables/%s/recall" % name, {"new_name": name + "\x00x"}).problem(400, "INVALID_TABLE_NAME")
     api.post("/v1/tables/%s/recall" % name, {"colour": "x"}).problem(400, "INVALID_ARGUMENT")
     new = unique("back")
     t = api.post("/v1/tables/%s/recall" % name, {"new_name": new}).ok()

@@ -197,20 +197,58 @@ def put(api, table, h, body=b"v", **headers):
     return api.put(cell(table, h, "s"), body, headers=headers)
 
 
-GARBAGE_IF_MATCH = ["42", '"-1"', '"007"', '"+1"', '"99999999999999999999"', 'W/"1"', '"1", "2"',
-                    '"x"', "", " ", '"1', '1"', '*, "1"', "**", '"1" "2"', '"1"x', "W/1", '"\x01"']
+# Not entity-tag lists (RFC 9110 8.8.3): 400, whatever the cell's state.
+GARBAGE_IF_MATCH = ["42", "", " ", '"1', '1"', '*, "1"', "**", '"1" "2"', '"1"x', "W/1", '"\x01"',
+                    '"a b"', "w/\"1\"", ","]
+# Well-formed entity tags that name no version of any cell.
+FOREIGN_TAGS = ['"-1"', '"007"', '"+1"', '"99999999999999999999"', '"x"', '"abc"', '""']
 
 
 def test_garbage_if_match_is_400_and_changes_nothing(api, table):
     h = unique("h")
     etag = api.put_cell(table, h, "s", b"orig").etag
-    for bad in GARBAGE_IF_MATCH + [etag[1:-1], "W/" + etag, etag + ", " + etag]:
+    for bad in GARBAGE_IF_MATCH + [etag[1:-1], etag + " " + etag]:
         put(api, table, h, b"new", **{"If-Match": bad}).problem(400, "INVALID_ARGUMENT")
         api.delete(cell(table, h, "s"), headers={"If-Match": bad}).problem(400, "INVALID_ARGUMENT")
-        for bad_inm in (bad, etag, "W/" + etag):
-            put(api, table, h, b"new", **{"If-None-Match": bad_inm}).problem(400, "INVALID_ARGUMENT")
+        put(api, table, h, b"new", **{"If-None-Match": bad}).problem(400, "INVALID_ARGUMENT")
     r = api.get(cell(table, h, "s"))
     assert r.body == b"orig" and r.etag == etag
+
+
+def test_entity_tags_that_match_nothing_follow_rfc_9110(api, table):
+    """RFC 9110 13.1.1-2: a well-formed tag matching no current one makes
+    If-Match false (412 with current_etag) and If-None-Match true (the
+    write proceeds). If-Match compares strongly, If-None-Match weakly;
+    a list matches when any member does."""
+    h = unique("h")
+    path = cell(table, h, "s")
+    etag = api.put_cell(table, h, "s", b"orig").etag
+    for tag in FOREIGN_TAGS + ["W/" + etag, 'W/"x"', '"1", "2"' if etag not in ('"1"', '"2"') else '"x"']:
+        p = put(api, table, h, b"new", **{"If-Match": tag}).problem(412, "PRECONDITION_FAILED")
+        assert p["current_etag"] == etag[1:-1], (tag, p)
+        api.delete(path, headers={"If-Match": tag}).problem(412, "PRECONDITION_FAILED")
+    assert api.get(path).body == b"orig"
+    # A list holding the current tag matches, wherever it stands.
+    r = put(api, table, h, b"v2", **{"If-Match": '"x", %s, W/"1"' % etag})
+    assert r.status == 204
+    etag = r.etag
+    # If-None-Match with tags: proceeds unless one matches (weakly).
+    for tag in FOREIGN_TAGS + ['"x", W/"y"']:
+        r = put(api, table, h, b"v3", **{"If-None-Match": tag})
+        assert r.status == 204, (tag, r)
+        etag = r.etag
+    for tag in (etag, "W/" + etag, '"x", ' + etag):
+        p = put(api, table, h, b"no", **{"If-None-Match": tag}).problem(412, "PRECONDITION_FAILED")
+        assert p["current_etag"] == etag[1:-1]
+        api.delete(path, headers={"If-None-Match": tag}).problem(412, "PRECONDITION_FAILED")
+    assert api.get(path).body == b"v3"
+    # On a missing cell: If-Match with any tag fails, If-None-Match with tags passes.
+    missing = unique("h")
+    p = put(api, table, missing, b"x", **{"If-Match": '"abc"'}).problem(412, "PRECONDITION_FAILED")
+    assert "current_etag" not in p
+    assert put(api, table, missing, b"x", **{"If-None-Match": etag}).status == 201
+    assert api.delete(path, headers={"If-None-Match": '"zzz"'}).status == 204
+    assert api.get(path).status == 404
 
 
 def test_well_formed_if_match_naming_no_version_is_412(api, table):

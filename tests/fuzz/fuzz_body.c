@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 0:
             rc = api_parse_patch(&f.req, doc, table_ttl, m);
             if (rc == 0) {
-                FUZZ_CHECK(m->n_ops >= 1 && !m->check.present);
+                FUZZ_CHECK(!m->check.present); /* no ops at all: a no-op */
                 check_mutation(m, table_ttl);
             }
             break;
@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t n = 0, ops = 0;
             rc = api_parse_batch_write(&f.req, doc, table_ttl, &hks, &muts, &n);
             if (rc == 0) {
-                FUZZ_CHECK(n >= 1 && n <= MAX_ITEMS);
+                FUZZ_CHECK(n <= MAX_ITEMS); /* none: a no-op */
                 for (size_t i = 0; i < n; i++) {
                     FUZZ_CHECK(muts[i] != NULL);
                     FUZZ_CHECK(muts[i]->hashkey.len == hks[i].len &&

@@ -61,13 +61,7 @@ static void kv_free(struct fuzz_kv *kv, size_t n)
 void fuzz_req_fini(struct fuzz_req *f)
 {
     struct api_request *req = &f->req;
-    cellar_buf_fini(&req->body);
-    for (size_t i = 0; i < req->n_writes; i++)
-        store_outcome_fini(&req->writes[i].outcome);
-    free(req->writes);
-    for (size_t i = 0; i < req->n_allocs; i++)
-        free(req->allocs[i]);
-    free(req->allocs);
+    api_request_fini(req);
     free((char *)req->url);
     kv_free(f->conn.headers, f->conn.n_headers);
     kv_free(f->conn.args, f->conn.n_args);

@@ -79,10 +79,16 @@ class Node:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def bugs(self):
+        """The lines where the node caught itself breaking an invariant of
+        its own (it logs them as "bug: ...")."""
+        return [line for line in self.log_text().splitlines() if "bug: " in line]
+
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.log.close()
+        assert not self.bugs(), self.bugs()
 
     def stop(self, timeout=60):
         """SIGTERM and wait; returns the exit code."""
@@ -95,6 +101,7 @@ class Node:
                 self.proc.wait()
                 raise AssertionError("cellard did not stop within %ss" % timeout)
         self.log.close()
+        assert not self.bugs(), self.bugs()
         return self.proc.returncode
 
     def cleanup(self):

@@ -5,6 +5,7 @@ persistence across a clean restart.
 """
 import base64
 import os
+import socket
 import sys
 import threading
 
@@ -228,6 +229,77 @@ def test_routing_errors():
     assert set(hdrs["allow"].split(", ")) == {"GET", "HEAD", "PUT", "DELETE"}
     status, hdrs, body = node.json("GET", cell_path("no-such-table", "h", "s"))
     problem(status, hdrs, body, "TABLE_NOT_FOUND", 404)
+
+
+def read_until_closed(sock, timeout):
+    """Everything the node sends until it closes the connection (or the
+    deadline passes: then the connection was left open)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, True
+            data += chunk
+    except socket.timeout:
+        return data, False
+
+
+def test_content_length_with_transfer_encoding_is_refused_and_closed():
+    """Request smuggling (RFC 9112 6.3): a request with both framings is
+    refused with 400 and the connection closed, so the request pipelined
+    behind it is never served."""
+    create("t.smuggle")
+    path = cell_path("t.smuggle", "h", "s")
+    smuggled = cell_path("t.smuggle", "h", "smuggled")
+    raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+           "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nbad" % (path, smuggled))
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        sock.sendall(raw.encode())
+        data, closed = read_until_closed(sock, 10)
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    assert data.startswith(b"HTTP/1.1 400 "), data
+    assert b"connection: close" in head, data
+    assert closed, "the connection stayed open after the refusal"
+    assert data.count(b"HTTP/1.1 ") == 1, data
+    assert node.request("GET", path)[0] == 404
+    assert node.request("GET", smuggled)[0] == 404
+    # The same two requests with one framing each are both served.
+    raw = ("PUT %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "5\r\nhello\r\n0\r\n\r\n"
+           "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+           % (path, smuggled))
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        sock.sendall(raw.encode())
+        data, closed = read_until_closed(sock, 10)
+    assert data.count(b"HTTP/1.1 201 ") == 2 and closed, data
+    assert node.request("GET", path)[2] == b"hello"
+
+
+def test_inline_commits_answer_outside_the_registry_lock():
+    """durability=os commits a write on the HTTP worker when its writer is
+    idle; the reply must still come after the table (the registry's read
+    lock) is let go. Every kind of write, then the node's log has no bug."""
+    os_node = Node(config={"durability": "os"}).start()
+    try:
+        assert os_node.json("PUT", "/v1/tables/t", {"partition_count": 2})[0] == 201
+        base = "/v1/tables/t/rows/h"
+        assert os_node.request("PUT", base + "/cells/a", b"1")[0] == 201
+        assert os_node.request("DELETE", base + "/cells/a")[0] == 204
+        assert os_node.json("POST", base + "/cells/n/incr", {"by": 2})[0] == 200
+        assert os_node.json("PATCH", base, {"set": [{"sortkey": "b", "value": "x"}]})[0] == 200
+        assert os_node.json("POST", base + "/check-and-mutate",
+                            {"check": {"sortkey": "b", "type": "value_exist"},
+                             "set": [{"sortkey": "c", "value": "y"}]})[0] == 200
+        assert os_node.json("POST", "/v1/tables/t/batch-write",
+                            {"set": [{"hashkey": "h2", "sortkey": "s", "value": "v"}]})[0] == 200
+        assert os_node.request("DELETE", base)[0] == 200
+        assert not os_node.bugs(), os_node.bugs()
+        assert os_node.stop() == 0
+    finally:
+        os_node.cleanup()
 
 
 def test_drop_recall_purge():

@@ -606,7 +606,7 @@ TEST(every_check_type_passes_and_fails)
             seen_fail[cc->type] = true;
         store_outcome_fini(&o);
     }
-    for (int t = 0; t < STORE_CHECK_VERSION_EQUAL; t++) {
+    for (int t = 0; t < STORE_CHECK_VERSION_IN; t++) {
         CHECK(seen_pass[t]);
         if (t != STORE_CHECK_NO_CHECK)
             CHECK(seen_fail[t]);
@@ -627,7 +627,7 @@ TEST(version_check)
 
     /* Passes on the current version, and the write makes a new one. */
     m = mut();
-    store_mutation_set_version_check(m, "a", 1, v);
+    store_mutation_set_version_check(m, "a", 1, &v, 1, false);
     store_mutation_put(m, "a", 1, "2", 1, NULL, 0, 0);
     apply(&f, m, &o);
     CHECK(o.applied);
@@ -638,7 +638,7 @@ TEST(version_check)
 
     /* The old version no longer matches. */
     m = mut();
-    store_mutation_set_version_check(m, "a", 1, v);
+    store_mutation_set_version_check(m, "a", 1, &v, 1, false);
     store_mutation_put(m, "a", 1, "3", 1, NULL, 0, 0);
     apply(&f, m, &o);
     CHECK(!o.applied);
@@ -651,7 +651,7 @@ TEST(version_check)
      * even for version 0. */
     for (uint64_t want = 0; want < 2; want++) {
         m = mut();
-        store_mutation_set_version_check(m, "b", 1, want);
+        store_mutation_set_version_check(m, "b", 1, &want, 1, false);
         store_mutation_delete(m, "b", 1);
         apply(&f, m, &o);
         CHECK(!o.applied);
@@ -662,11 +662,52 @@ TEST(version_check)
     uint64_t ve = put_ttl(&f, "e", "x", 1);
     f.now_ms += 2000;
     m = mut();
-    store_mutation_set_version_check(m, "e", 1, ve);
+    store_mutation_set_version_check(m, "e", 1, &ve, 1, false);
     store_mutation_put(m, "e", 1, "y", 1, NULL, 0, 0);
     apply(&f, m, &o);
     CHECK(!o.applied);
     expect_missing(&f, "e");
+
+    /* A list passes when any of its versions is the current one; an empty
+     * list never does. */
+    uint64_t va = version_of(&f, "a");
+    uint64_t list[] = {1, va + 5, va, 7};
+    m = mut();
+    store_mutation_set_version_check(m, "a", 1, list, 4, false);
+    store_mutation_put(m, "a", 1, "4", 1, NULL, 0, 0);
+    apply(&f, m, &o);
+    CHECK(o.applied);
+    expect_value(&f, "a", "4");
+    m = mut();
+    store_mutation_set_version_check(m, "a", 1, NULL, 0, false);
+    store_mutation_put(m, "a", 1, "5", 1, NULL, 0, 0);
+    apply(&f, m, &o);
+    CHECK(!o.applied);
+    CHECK(o.check_exists);
+    expect_value(&f, "a", "4");
+
+    /* NOT_IN (If-None-Match with tags): passes on a missing cell and on
+     * any version but the listed ones. */
+    va = version_of(&f, "a");
+    uint64_t other = va + 1;
+    m = mut();
+    store_mutation_set_version_check(m, "a", 1, &va, 1, true);
+    store_mutation_put(m, "a", 1, "6", 1, NULL, 0, 0);
+    apply(&f, m, &o);
+    CHECK(!o.applied);
+    CHECK_EQ_U64(o.check_version, va);
+    m = mut();
+    store_mutation_set_version_check(m, "a", 1, &other, 1, true);
+    store_mutation_put(m, "a", 1, "7", 1, NULL, 0, 0);
+    apply(&f, m, &o);
+    CHECK(o.applied);
+    expect_value(&f, "a", "7");
+    m = mut();
+    store_mutation_set_version_check(m, "nothere", 7, &va, 1, true);
+    store_mutation_put(m, "nothere", 7, "8", 1, NULL, 0, 0);
+    apply(&f, m, &o);
+    CHECK(o.applied);
+    expect_value(&f, "nothere", "8");
     fx_close(&f);
 }
 

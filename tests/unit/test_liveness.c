@@ -218,7 +218,14 @@ TEST(config_changes_and_reloadable_keys)
     CHECK(!svc_config_key_reloadable("write_queue_max"));
     CHECK(!svc_config_key_reloadable("test_wedge_writer_after_s"));
     CHECK(svc_config_key_reloadable("max_scan_ms"));
-    CHECK(!svc_config_key_reloadable("cors_origins")); /* see reload_cors_origins */
+    CHECK(!svc_config_key_reloadable("cors_origins"));
+    /* A reload applies the reloadable keys and nothing else. */
+    struct svc_config live;
+    svc_config_defaults(&live);
+    svc_config_apply_reloadable(&live, &b);
+    CHECK_EQ_U64(live.api.max_value_bytes, 2048);
+    CHECK_EQ_INT(live.log_level, b.log_level);
+    CHECK_EQ_INT(live.api.listen_port, a.api.listen_port);
     struct svc_config c;
     svc_config_defaults(&c);
     CHECK_OK(svc_config_set(&c, "cors_origins", "*", err, sizeof(err)));

@@ -21,7 +21,6 @@ static void check_same(const struct store_mutation *a, const struct store_mutati
     CHECK_EQ_INT(a->check.type, b->check.type);
     CHECK(bytes_eq(&a->check.sortkey, &b->check.sortkey));
     CHECK(bytes_eq(&a->check.operand, &b->check.operand));
-    CHECK_EQ_U64(a->check.version, b->check.version);
     CHECK_EQ_INT(a->check.return_value, b->check.return_value);
     CHECK_EQ_INT(a->n_ops, b->n_ops);
     for (size_t i = 0; i < a->n_ops; i++) {
@@ -87,8 +86,10 @@ TEST(round_trip_every_check_type)
     for (int t = 0; t < STORE_CHECK_COUNT; t++) {
         struct store_mutation *m = store_mutation_new("row", 3);
         m->decree = (uint64_t)t + 1;
-        if (t == STORE_CHECK_VERSION_EQUAL)
-            store_mutation_set_version_check(m, "sk", 2, UINT64_MAX - 3);
+        uint64_t versions[] = {UINT64_MAX - 3, 1};
+        if (t == STORE_CHECK_VERSION_IN || t == STORE_CHECK_VERSION_NOT_IN)
+            store_mutation_set_version_check(m, "sk", 2, versions, 2,
+                                             t == STORE_CHECK_VERSION_NOT_IN);
         else
             store_mutation_set_check(m, (enum store_check_type)t, "sk", 2, "42", 2, t % 2);
         store_mutation_put(m, "sk", 2, "v", 1, NULL, 0, 0);
@@ -159,8 +160,8 @@ TEST(check_names_map_both_ways)
         "value_int_greater_or_equal",
         "value_int_greater",
     };
-    CHECK_EQ_INT(sizeof(names) / sizeof(names[0]), STORE_CHECK_VERSION_EQUAL);
-    for (int t = 0; t < STORE_CHECK_VERSION_EQUAL; t++) {
+    CHECK_EQ_INT(sizeof(names) / sizeof(names[0]), STORE_CHECK_VERSION_IN);
+    for (int t = 0; t < STORE_CHECK_VERSION_IN; t++) {
         const char *n = store_check_name((enum store_check_type)t);
         CHECK(n != NULL);
         CHECK(strcmp(n, names[t]) == 0);
@@ -168,7 +169,8 @@ TEST(check_names_map_both_ways)
         CHECK_OK(store_check_parse(names[t], strlen(names[t]), &back));
         CHECK_EQ_INT(back, t);
     }
-    CHECK(store_check_name(STORE_CHECK_VERSION_EQUAL) == NULL);
+    CHECK(store_check_name(STORE_CHECK_VERSION_IN) == NULL);
+    CHECK(store_check_name(STORE_CHECK_VERSION_NOT_IN) == NULL);
     CHECK(store_check_name(STORE_CHECK_COUNT) == NULL);
     CHECK(store_check_name((enum store_check_type) - 1) == NULL);
 
@@ -198,11 +200,12 @@ TEST(builders_copy_arguments)
     CHECK_EQ_INT(m->ops[0].ttl_s, 7);
     /* A second check replaces the first. */
     store_mutation_set_check(m, STORE_CHECK_VALUE_EXIST, "a", 1, "b", 1, true);
-    store_mutation_set_version_check(m, "c", 1, 99);
-    CHECK_EQ_INT(m->check.type, STORE_CHECK_VERSION_EQUAL);
+    uint64_t v99 = 99;
+    store_mutation_set_version_check(m, "c", 1, &v99, 1, false);
+    CHECK_EQ_INT(m->check.type, STORE_CHECK_VERSION_IN);
     CHECK_BYTES(m->check.sortkey.data, m->check.sortkey.len, "c");
-    CHECK_EQ_INT(m->check.operand.len, 0);
-    CHECK_EQ_U64(m->check.version, 99);
+    CHECK_EQ_INT(m->check.operand.len, 8);
+    CHECK(memcmp(m->check.operand.data, "\0\0\0\0\0\0\0\x63", 8) == 0);
     CHECK(!m->check.return_value);
     /* Many ops grow the array. */
     for (int i = 0; i < 100; i++)
@@ -264,7 +267,7 @@ TEST(decoder_rejects_trailing_bytes)
 #define OFF_CHECK_FLAGS (OFF_CHECK_TYPE + 1)
 #define OFF_CHECK_SKLEN (OFF_CHECK_FLAGS + 1)
 #define OFF_CHECK_OPLEN (OFF_CHECK_SKLEN + 4 + 2)
-#define OFF_NOPS (OFF_CHECK_OPLEN + 4 + 2 + 8)
+#define OFF_NOPS (OFF_CHECK_OPLEN + 4 + 2)
 #define OFF_OP0 (OFF_NOPS + 4)
 
 static void encode_simple(struct cellar_buf *enc, enum store_op_type op0)
@@ -296,23 +299,29 @@ TEST(decoder_rejects_bad_types_and_flags)
     struct cellar_buf enc = {0};
 
     encode_simple(&enc, STORE_OP_DELETE);
-    CHECK_EQ_INT((uint8_t)enc.data[OFF_VERSION], 1);
+    CHECK_EQ_INT((uint8_t)enc.data[OFF_VERSION], 2);
     CHECK_EQ_INT((uint8_t)enc.data[OFF_CHECK_TYPE], STORE_CHECK_VALUE_EXIST);
     CHECK_EQ_INT((uint8_t)enc.data[OFF_OP0], STORE_OP_DELETE);
 
-    const uint8_t bad_versions[] = {0, 2, 0xff};
+    const uint8_t bad_versions[] = {0, 1, 3, 0xff};
     for (size_t i = 0; i < sizeof(bad_versions); i++) {
         enc.data[OFF_VERSION] = (char)bad_versions[i];
         CHECK_EQ_INT(decode(enc.data, enc.len), -CELLAR_ECORRUPT);
     }
-    enc.data[OFF_VERSION] = 1;
+    enc.data[OFF_VERSION] = 2;
 
     const uint8_t bad_checks[] = {STORE_CHECK_COUNT, STORE_CHECK_COUNT + 1, 0x80, 0xff};
     for (size_t i = 0; i < sizeof(bad_checks); i++) {
         enc.data[OFF_CHECK_TYPE] = (char)bad_checks[i];
         CHECK_EQ_INT(decode(enc.data, enc.len), -CELLAR_ECORRUPT);
     }
-    enc.data[OFF_CHECK_TYPE] = STORE_CHECK_VERSION_EQUAL; /* internal, but valid in the log */
+    /* The version checks are internal, but valid in the log when their
+     * operand is a list of u64s: the 2-byte operand "op" is not. */
+    enc.data[OFF_CHECK_TYPE] = STORE_CHECK_VERSION_IN;
+    CHECK_EQ_INT(decode(enc.data, enc.len), -CELLAR_ECORRUPT);
+    enc.data[OFF_CHECK_TYPE] = STORE_CHECK_VERSION_NOT_IN;
+    CHECK_EQ_INT(decode(enc.data, enc.len), -CELLAR_ECORRUPT);
+    enc.data[OFF_CHECK_TYPE] = STORE_CHECK_VALUE_MATCH_PREFIX;
     CHECK_OK(decode(enc.data, enc.len));
 
     enc.data[OFF_CHECK_FLAGS] = 0x06; /* an unknown flag bit */
@@ -407,7 +416,7 @@ static void encode_raw(struct cellar_buf *b, size_t hklen, size_t check_sklen, u
 {
     static char zeros[70000];
     cellar_buf_reset(b);
-    cellar_buf_append_byte(b, 1);
+    cellar_buf_append_byte(b, 2); /* encoding version */
     cellar_buf_append_u64be(b, 1);
     cellar_buf_append_u64be(b, 2);
     cellar_buf_append_u32be(b, (uint32_t)hklen);
@@ -417,7 +426,6 @@ static void encode_raw(struct cellar_buf *b, size_t hklen, size_t check_sklen, u
     cellar_buf_append_u32be(b, (uint32_t)check_sklen);
     cellar_buf_append(b, zeros, check_sklen);
     cellar_buf_append_u32be(b, 0);
-    cellar_buf_append_u64be(b, 0);
     cellar_buf_append_u32be(b, 1);
     cellar_buf_append_byte(b, op);
     if (op == STORE_OP_DELETE_RANGE) {
