@@ -1,120 +1,113 @@
 /*
- * access.c - what data handlers share: finding the table a request names
- * (held under the registry's read lock until api_table_end), the row of a
- * path hashkey and its partition, key validation, and write admission
- * (read-only tables, write rate limits).
+ * access.c - who may do what: the bearer token of a request checked against
+ * the access files (auth.h) for the permission a route needs, the cluster
+ * secret for /internal/, and the loopback-only rule of a node without
+ * tokens. A refusal replies 401 (with WWW-Authenticate) or 403.
  *
- * Threads: MHD workers.
+ * Threads: MHD workers. The access generation in force is an atomic
+ * pointer, swapped by a reload (server.c).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "api/internal.h"
-#include "storage/keycodec.h"
 
-#define SEG_TABLE 2
-#define SEG_HASHKEY 4
-
-bool api_key_valid(struct api_request *req, const struct api_bytes *k, bool hashkey)
+static bool peer_is_loopback(struct api_request *req)
 {
-    if (hashkey && (k->len == 0 || k->len > STORE_HASHKEY_MAX)) {
-        api_reply_problem(req, 400, "INVALID_KEY", "a hashkey is 1 to %u bytes", STORE_HASHKEY_MAX);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci && api_addr_is_loopback(ci->client_addr);
+}
+
+/* The credentials of "Authorization: Bearer <token>", or false. */
+static bool bearer_token(struct api_request *req, struct api_bytes *out)
+{
+    const char *h = api_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t len = strlen(h);
+    while (len && h[len - 1] == ' ')
+        len--;
+    out->data = h;
+    out->len = len;
+    return len > 0;
+}
+
+static void reply_unauthorized(struct api_request *req, const char *challenge, const char *detail)
+{
+    struct MHD_Response *resp = api_problem_response(req, 401, "UNAUTHORIZED", detail);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+    api_reply_response(req, 401, resp);
+}
+
+static const char *role_name(enum api_role r)
+{
+    return r == API_ROLE_ADMIN ? "admin" : r == API_ROLE_WRITE ? "write" : "read";
+}
+
+bool api_authorize(struct api_request *req, enum api_perm perm, const struct api_bytes *table)
+{
+    struct api_server *s = req->srv;
+    if (perm == API_PERM_PUBLIC)
+        return true;
+    const struct api_auth *auth = __atomic_load_n(&s->auth, __ATOMIC_ACQUIRE);
+    struct api_bytes tok = {NULL, 0};
+    bool presented = bearer_token(req, &tok);
+    if (perm == API_PERM_INTERNAL) {
+        if (!api_auth_has_secret(auth)) {
+            api_reply_problem(req, 403, "FORBIDDEN",
+                              "no cluster secret is configured: internal endpoints are closed");
+            return false;
+        }
+        if (presented && api_auth_is_secret(auth, tok.data, tok.len))
+            return true;
+        reply_unauthorized(req, "Bearer realm=\"cellar-internal\"",
+                           "internal endpoints accept only the cluster secret");
         return false;
     }
-    if (!hashkey && k->len > STORE_SORTKEY_MAX) {
-        api_reply_problem(req, 400, "INVALID_KEY", "a sortkey is 0 to %u bytes", STORE_SORTKEY_MAX);
+    if (api_auth_token_count(auth) == 0) {
+        if (s->cfg->insecure || peer_is_loopback(req))
+            return true;
+        api_reply_problem(req, 403, "FORBIDDEN",
+                          "this node has no access tokens configured and serves loopback "
+                          "clients only");
+        return false;
+    }
+    if ((perm == API_PERM_METRICS && !s->cfg->metrics_auth) ||
+        (perm == API_PERM_READYZ && !s->cfg->readyz_auth))
+        return true;
+    if (!presented) {
+        reply_unauthorized(req, "Bearer realm=\"cellar\"",
+                           "this node needs a token: send Authorization: Bearer <token>");
+        return false;
+    }
+    const struct api_token *t = api_auth_find(auth, tok.data, tok.len);
+    if (!t) {
+        reply_unauthorized(req, "Bearer realm=\"cellar\", error=\"invalid_token\"",
+                           "the bearer token is not valid");
+        return false;
+    }
+    req->token = t;
+    enum api_role need = perm == API_PERM_ADMIN   ? API_ROLE_ADMIN
+                         : perm == API_PERM_WRITE ? API_ROLE_WRITE
+                                                  : API_ROLE_READ;
+    if (api_token_role(t) < need) {
+        api_reply_problem(req, 403, "FORBIDDEN", "token \"%s\" has the role %s; this needs %s",
+                          api_token_name(t), role_name(api_token_role(t)), role_name(need));
+        return false;
+    }
+    if (table && !api_token_allows_table(t, table->data, table->len)) {
+        api_reply_problem(req, 403, "FORBIDDEN", "token \"%s\" may not use table \"%.*s\"",
+                          api_token_name(t), (int)table->len, table->data);
         return false;
     }
     return true;
 }
 
-bool api_table_begin(struct api_request *req, struct api_table *t)
+bool api_table_visible(struct api_request *req, const char *name, size_t len)
 {
-    memset(t, 0, sizeof(*t));
-    t->reg = api_registry(req);
-    const struct api_bytes *seg = &req->segs[SEG_TABLE];
-    char name[REPL_TABLE_NAME_MAX + 1];
-    if (!repl_table_name_valid(seg->data, seg->len)) {
-        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no such table");
-        return false;
-    }
-    memcpy(name, seg->data, seg->len);
-    name[seg->len] = '\0';
-    if (repl_table_acquire(t->reg, name, &t->table) < 0) {
-        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", name);
-        return false;
-    }
-    return true;
-}
-
-void api_table_end(struct api_table *t)
-{
-    if (t->table)
-        repl_table_release(t->reg, t->table);
-    t->table = NULL;
-}
-
-bool api_row_begin(struct api_request *req, struct api_table *t, struct api_bytes *hk,
-                   uint32_t *partition)
-{
-    if (api_path_key(req, SEG_HASHKEY, hk) < 0) {
-        api_reply_problem(req, 400, "INVALID_KEY", "the hashkey is not valid base64url");
-        return false;
-    }
-    if (!api_key_valid(req, hk, true) || !api_table_begin(req, t))
-        return false;
-    *partition = repl_table_partition_of(t->table, hk->data, hk->len);
-    req->partition = (int64_t)*partition;
-    return true;
-}
-
-bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n)
-{
-    int rc = repl_table_admit_writes(t->table, n);
-    if (rc == 0)
-        return true;
-    api_table_end(t);
-    if (rc == -CELLAR_EREADONLY)
-        api_reply_problem(req, 403, "TABLE_READ_ONLY", "the table is read-only");
-    else
-        api_reply_problem(req, 429, "THROTTLED", "the table's write_rate_limit is exceeded");
-    return false;
-}
-
-uint32_t api_now_s(void)
-{
-    return (uint32_t)(cellar_now_ms() / 1000);
-}
-
-bool api_page_exhausted(struct api_request *req, size_t examined, uint64_t deadline_ms)
-{
-    if (examined >= api_config(req)->max_scan_cells)
-        return true;
-    /* The clock is read every 64 cells: cheap, and fine-grained enough. */
-    return (examined & 63) == 0 && cellar_mono_ms() >= deadline_ms;
-}
-
-json_t *api_ttl_json(uint32_t expiry)
-{
-    if (!expiry)
-        return json_null();
-    /* Whole seconds left, rounded down: never more than the TTL given. */
-    uint64_t now_ms = cellar_now_ms(), end_ms = (uint64_t)expiry * 1000;
-    return json_integer(end_ms > now_ms ? (json_int_t)((end_ms - now_ms) / 1000) : 0);
-}
-
-bool api_write_failed(struct api_request *req)
-{
-    const struct api_write_result *w = &req->writes[0];
-    if (w->status < 0) {
-        api_reply_error(req, w->status, "the write was not committed: %s",
-                        cellar_strerror(w->status));
-        return true;
-    }
-    if (w->outcome.error) {
-        /* Refused by apply (not an integer, overflow, ...): nothing changed. */
-        api_reply_error(req, w->outcome.error, "%s; nothing was changed",
-                        cellar_strerror(w->outcome.error));
-        return true;
-    }
-    return false;
+    return !req->token || api_token_allows_table(req->token, name, len);
 }

@@ -153,9 +153,8 @@ static size_t row_index(struct batch_rows *rows, const struct api_bytes *hk)
     return rows->n++;
 }
 
-int api_parse_batch_write(struct api_request *req, json_t *doc, int64_t table_ttl,
-                          struct api_bytes **hks, struct store_mutation ***mutations,
-                          size_t *n_rows)
+int api_parse_batch_write(struct api_request *req, json_t *doc, struct api_bytes **hks,
+                          struct store_mutation ***mutations, size_t *n_rows)
 {
     static const char *const fields[] = {"set", "delete", NULL};
     static const char *const del_fields[] = {"hashkey", "hashkey_base64", "sortkey",
@@ -226,7 +225,7 @@ int api_parse_batch_write(struct api_request *req, json_t *doc, int64_t table_tt
                 muts[it->row] = store_mutation_new(it->hk.data, it->hk.len);
             if (it->is_set)
                 store_mutation_put(muts[it->row], it->sk.data, it->sk.len, it->val.data,
-                                   it->val.len, NULL, 0, it->ttl ? it->ttl : table_ttl);
+                                   it->val.len, NULL, 0, it->ttl);
             else
                 store_mutation_delete(muts[it->row], it->sk.data, it->sk.len);
         }
@@ -255,13 +254,11 @@ void api_h_batch_write(struct api_request *req)
         return;
     struct api_table t = {0};
     struct store_mutation **muts = NULL;
-    if (!api_table_begin(req, &t))
+    if (api_parse_batch_write(req, doc, &rows->hks, &muts, &rows->n) < 0 ||
+        !api_table_begin(req, &t))
         goto out;
-    if (api_parse_batch_write(req, doc, repl_table_meta(t.table)->default_ttl_s, &rows->hks, &muts,
-                              &rows->n) < 0) {
-        api_table_end(&t);
-        goto out;
-    }
+    for (size_t r = 0; r < rows->n; r++)
+        store_mutation_default_ttl(muts[r], repl_table_meta(t.table)->default_ttl_s);
     if (rows->n == 0) {
         /* Nothing to write: a no-op, no decree used. */
         api_table_end(&t);

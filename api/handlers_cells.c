@@ -19,28 +19,15 @@
 
 #define SEG_SORTKEY 6
 
-/* What every cell request needs: the table held, the row's partition, the
- * keys. Replies and returns false on error (then nothing is held). */
-struct cell_ctx {
-    struct api_table t;
-    uint32_t partition;
-    struct api_bytes hk, sk;
-};
-
-static bool cell_begin(struct api_request *req, struct cell_ctx *c)
+/* The cell's keys from the path, decoded and checked. Replies 400 and
+ * returns false when one is bad. Holds nothing. */
+static bool cell_keys(struct api_request *req, struct api_bytes *hk, struct api_bytes *sk)
 {
-    memset(c, 0, sizeof(*c));
-    if (api_path_key(req, SEG_SORTKEY, &c->sk) < 0) {
+    if (api_path_key(req, SEG_SORTKEY, sk) < 0) {
         api_reply_problem(req, 400, "INVALID_KEY", "the sortkey is not valid base64url");
         return false;
     }
-    return api_key_valid(req, &c->sk, false) && api_row_begin(req, &c->t, &c->hk, &c->partition);
-}
-
-/* Does not touch the request: it may already belong to a writer. */
-static void cell_end(struct cell_ctx *c)
-{
-    api_table_end(&c->t);
+    return api_key_valid(req, sk, false) && api_row_key(req, hk);
 }
 
 /* If-None-Match of a read: "*" or a list of entity tags, compared weakly
@@ -103,7 +90,9 @@ static bool wants_json(struct api_request *req)
 
 void api_h_cell_get(struct api_request *req)
 {
-    struct cell_ctx c;
+    struct api_bytes hk, sk;
+    struct api_table t;
+    uint32_t part;
     bool force_b64 = false, not_modified = false;
     const char *inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
     if (inm && if_none_match(inm, 0, &not_modified) < 0) {
@@ -111,13 +100,13 @@ void api_h_cell_get(struct api_request *req)
                           "If-None-Match takes * or a list of ETags such as \"42\"");
         return;
     }
-    if (!api_encoding_param(req, &force_b64) || !cell_begin(req, &c))
+    if (!api_encoding_param(req, &force_b64) || !cell_keys(req, &hk, &sk) ||
+        !api_row_table(req, &t, &hk, &part))
         return;
-    struct store_partition *p = repl_table_partition(c.t.table, c.partition);
-    uint32_t now_s = (uint32_t)(cellar_now_ms() / 1000);
+    struct store_partition *p = repl_table_partition(t.table, part);
     struct store_cell cell = {0};
-    int rc = store_get(p, c.hk.data, c.hk.len, c.sk.data, c.sk.len, now_s, &cell);
-    cell_end(&c);
+    int rc = store_get(p, hk.data, hk.len, sk.data, sk.len, api_now_s(), &cell);
+    api_table_end(&t);
     if (rc == -CELLAR_ENOTFOUND) {
         api_reply_problem(req, 404, "CELL_NOT_FOUND", "no such cell");
         return;
@@ -136,8 +125,8 @@ void api_h_cell_get(struct api_request *req)
     struct MHD_Response *resp;
     if (wants_json(req)) {
         json_t *doc = json_object();
-        api_json_set_bytes(doc, "hashkey", c.hk.data, c.hk.len, force_b64);
-        api_json_set_bytes(doc, "sortkey", c.sk.data, c.sk.len, force_b64);
+        api_json_set_bytes(doc, "hashkey", hk.data, hk.len, force_b64);
+        api_json_set_bytes(doc, "sortkey", sk.data, sk.len, force_b64);
         api_json_set_bytes(doc, "value", cell.value, cell.value_len, force_b64);
         json_object_set_new(doc, "ttl", api_ttl_json(cell.hdr.expiry));
         json_object_set_new(doc, "etag", json_sprintf("%" PRIu64, cell.hdr.version));
@@ -253,35 +242,32 @@ void api_h_cell_put(struct api_request *req)
     }
     if (ctype && strcmp(ctype, "application/octet-stream") == 0)
         ctype_len = 0; /* the default needs no bytes on disk */
-    struct cell_ctx c;
-    if (!cell_begin(req, &c) || !api_admit_writes(req, &c.t, 1))
+    struct api_bytes hk, sk;
+    if (!cell_keys(req, &hk, &sk))
         return;
-    if (ttl == 0)
-        ttl = repl_table_meta(c.t.table)->default_ttl_s;
-    struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
-    if (!preconditions(req, m, &c.sk)) {
+    struct store_mutation *m = store_mutation_new(hk.data, hk.len);
+    if (!preconditions(req, m, &sk)) {
         store_mutation_free(m);
-        cell_end(&c);
         return;
     }
-    store_mutation_put(m, c.sk.data, c.sk.len, req->body.data ? req->body.data : "", req->body.len,
+    /* ttl 0: the table's default_ttl, given by api_row_write. */
+    store_mutation_put(m, sk.data, sk.len, req->body.data ? req->body.data : "", req->body.len,
                        ctype_len ? ctype : NULL, ctype_len, ttl);
-    api_defer_write(req, &c.t, c.partition, m, put_done);
+    api_row_write(req, &hk, m, put_done);
 }
 
 void api_h_cell_delete(struct api_request *req)
 {
-    struct cell_ctx c;
-    if (!cell_begin(req, &c) || !api_admit_writes(req, &c.t, 1))
+    struct api_bytes hk, sk;
+    if (!cell_keys(req, &hk, &sk))
         return;
-    struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
-    if (!preconditions(req, m, &c.sk)) {
+    struct store_mutation *m = store_mutation_new(hk.data, hk.len);
+    if (!preconditions(req, m, &sk)) {
         store_mutation_free(m);
-        cell_end(&c);
         return;
     }
-    store_mutation_delete(m, c.sk.data, c.sk.len);
-    api_defer_write(req, &c.t, c.partition, m, delete_done);
+    store_mutation_delete(m, sk.data, sk.len);
+    api_row_write(req, &hk, m, delete_done);
 }
 
 /* --- incr --------------------------------------------------------------- */
@@ -322,10 +308,10 @@ void api_h_cell_incr(struct api_request *req)
     json_decref(doc);
     if (!ok)
         return;
-    struct cell_ctx c;
-    if (!cell_begin(req, &c) || !api_admit_writes(req, &c.t, 1))
+    struct api_bytes hk, sk;
+    if (!cell_keys(req, &hk, &sk))
         return;
-    struct store_mutation *m = store_mutation_new(c.hk.data, c.hk.len);
-    store_mutation_incr(m, c.sk.data, c.sk.len, by, ttl);
-    api_defer_write(req, &c.t, c.partition, m, incr_done);
+    struct store_mutation *m = store_mutation_new(hk.data, hk.len);
+    store_mutation_incr(m, sk.data, sk.len, by, ttl);
+    api_row_write(req, &hk, m, incr_done);
 }

@@ -445,8 +445,8 @@ void api_h_row_count(struct api_request *req)
 
 /* --- Writes ------------------------------------------------------------- */
 
-int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m,
-                      int64_t default_ttl, size_t *n_items)
+int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m, int64_t ttl,
+                      size_t *n_items)
 {
     json_t *sets = json_object_get(doc, "set"), *dels = json_object_get(doc, "delete");
     if ((sets && !json_is_array(sets)) || (dels && !json_is_array(dels))) {
@@ -480,7 +480,7 @@ int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutatio
     json_array_foreach(sets, i, item)
     {
         struct api_bytes sk, val;
-        int64_t ttl = 0;
+        int64_t item_ttl = 0;
         if (!json_is_object(item)) {
             api_reply_problem(req, 400, "INVALID_ARGUMENT", "each set item is an object");
             return -CELLAR_EINVAL;
@@ -489,30 +489,27 @@ int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutatio
         if (!api_json_only_fields(req, item, set_fields) ||
             api_json_bytes(req, item, "sortkey", true, &sk) < 0 ||
             api_json_bytes(req, item, "value", true, &val) < 0 ||
-            !api_json_int(req, item, "ttl", 0, INT32_MAX, &ttl) || !api_key_valid(req, &sk, false))
+            !api_json_int(req, item, "ttl", 0, INT32_MAX, &item_ttl) ||
+            !api_key_valid(req, &sk, false))
             return -CELLAR_EINVAL;
         if (val.len > api_config(req)->max_value_bytes) {
             api_reply_problem(req, 413, "TOO_LARGE", "a value is at most %zu bytes",
                               api_config(req)->max_value_bytes);
             return -CELLAR_ETOOLARGE;
         }
-        if (!has_ttl || ttl == 0)
-            ttl = default_ttl;
-        store_mutation_put(m, sk.data, sk.len, val.data, val.len, NULL, 0, ttl);
+        store_mutation_put(m, sk.data, sk.len, val.data, val.len, NULL, 0,
+                           has_ttl && item_ttl ? item_ttl : ttl);
     }
     *n_items = n;
     return 0;
 }
 
-/* The TTL that sets without their own get: the body's "ttl", else the
- * table's default. */
-static bool body_ttl(struct api_request *req, json_t *doc, int64_t table_default, int64_t *out)
+/* The TTL that sets without their own get: the body's "ttl" (0 when
+ * absent: then the table's default, applied later). */
+static bool body_ttl(struct api_request *req, json_t *doc, int64_t *out)
 {
-    int64_t ttl = 0;
-    if (!api_json_int(req, doc, "ttl", 0, INT32_MAX, &ttl))
-        return false;
-    *out = ttl ? ttl : table_default;
-    return true;
+    *out = 0;
+    return api_json_int(req, doc, "ttl", 0, INT32_MAX, out);
 }
 
 static void patch_done(struct api_request *req)
@@ -521,46 +518,32 @@ static void patch_done(struct api_request *req)
         api_reply_json(req, 200, json_pack("{s:b}", "applied", req->writes[0].outcome.applied));
 }
 
-int api_parse_patch(struct api_request *req, json_t *doc, int64_t table_ttl,
-                    struct store_mutation *m)
+int api_parse_patch(struct api_request *req, json_t *doc, struct store_mutation *m)
 {
     static const char *const fields[] = {"set", "delete", "ttl", NULL};
     size_t n = 0;
     int64_t ttl = 0;
-    if (!api_json_only_fields(req, doc, fields) || !body_ttl(req, doc, table_ttl, &ttl))
+    if (!api_json_only_fields(req, doc, fields) || !body_ttl(req, doc, &ttl))
         return -CELLAR_EINVAL;
     return api_parse_row_ops(req, doc, m, ttl, &n);
 }
 
 void api_h_row_patch(struct api_request *req)
 {
+    struct api_bytes hk;
+    if (!api_row_key(req, &hk))
+        return;
     json_t *doc = api_json_body(req, false);
     if (!doc)
         return;
-    struct api_table t;
-    struct api_bytes hk;
-    uint32_t part;
-    struct store_mutation *m = NULL;
-    if (!api_row_begin(req, &t, &hk, &part))
-        goto out;
-    m = store_mutation_new(hk.data, hk.len);
-    if (api_parse_patch(req, doc, repl_table_meta(t.table)->default_ttl_s, m) < 0) {
-        api_table_end(&t);
-        goto out;
-    }
-    if (m->n_ops == 0) {
-        /* An empty mutation is a valid no-op: nothing written, no decree. */
-        api_table_end(&t);
-        api_reply_json(req, 200, json_pack("{s:b}", "applied", true));
-        goto out;
-    }
-    if (!api_admit_writes(req, &t, 1))
-        goto out;
-    api_defer_write(req, &t, part, m, patch_done);
-    m = NULL;
-out:
-    store_mutation_free(m);
+    struct store_mutation *m = store_mutation_new(hk.data, hk.len);
+    int rc = api_parse_patch(req, doc, m);
     json_decref(doc);
+    if (rc < 0) {
+        store_mutation_free(m);
+        return;
+    }
+    api_row_write(req, &hk, m, patch_done);
 }
 
 static void delete_done(struct api_request *req)
@@ -573,17 +556,13 @@ static void delete_done(struct api_request *req)
 void api_h_row_delete(struct api_request *req)
 {
     struct store_row_range r;
-    if (!range_params(req, &r))
-        return;
-    struct api_table t;
     struct api_bytes hk;
-    uint32_t part;
-    if (!api_row_begin(req, &t, &hk, &part) || !api_admit_writes(req, &t, 1))
+    if (!range_params(req, &r) || !api_row_key(req, &hk))
         return;
     struct store_mutation *m = store_mutation_new(hk.data, hk.len);
     store_mutation_delete_range(m, r.start, r.start_len, r.start_incl, r.stop, r.stop_len,
                                 r.stop_incl, r.stop_end);
-    api_defer_write(req, &t, part, m, delete_done);
+    api_row_write(req, &hk, m, delete_done);
 }
 
 /* --- check-and-mutate --------------------------------------------------- */
@@ -610,8 +589,7 @@ static bool is_int_check(enum store_check_type t)
     return t >= STORE_CHECK_VALUE_INT_LESS && t <= STORE_CHECK_VALUE_INT_GREATER;
 }
 
-int api_parse_check_and_mutate(struct api_request *req, json_t *doc, int64_t table_ttl,
-                               struct store_mutation *m)
+int api_parse_check_and_mutate(struct api_request *req, json_t *doc, struct store_mutation *m)
 {
     static const char *const fields[] = {"check", "set", "delete", "return_check_value",
                                          "ttl",   NULL};
@@ -652,7 +630,7 @@ int api_parse_check_and_mutate(struct api_request *req, json_t *doc, int64_t tab
         return -CELLAR_EINVAL;
     }
     store_mutation_set_check(m, type, sk.data, sk.len, operand.data, operand.len, req->flag_arg);
-    if (!body_ttl(req, doc, table_ttl, &ttl))
+    if (!body_ttl(req, doc, &ttl))
         return -CELLAR_EINVAL;
     return api_parse_row_ops(req, doc, m, ttl, &n);
 }
@@ -661,25 +639,18 @@ void api_h_row_check_and_mutate(struct api_request *req)
 {
     if (!api_encoding_param(req, &req->force_b64))
         return;
+    struct api_bytes hk;
+    if (!api_row_key(req, &hk))
+        return;
     json_t *doc = api_json_body(req, false);
     if (!doc)
         return;
-    struct api_table t = {0};
-    struct api_bytes hk;
-    uint32_t part;
-    struct store_mutation *m = NULL;
-    if (!api_row_begin(req, &t, &hk, &part))
-        goto out;
-    m = store_mutation_new(hk.data, hk.len);
-    if (api_parse_check_and_mutate(req, doc, repl_table_meta(t.table)->default_ttl_s, m) < 0) {
-        api_table_end(&t);
-        goto out;
-    }
-    if (m->n_ops > 0 && !api_admit_writes(req, &t, 1))
-        goto out;
-    api_defer_write(req, &t, part, m, cam_done);
-    m = NULL;
-out:
-    store_mutation_free(m);
+    struct store_mutation *m = store_mutation_new(hk.data, hk.len);
+    int rc = api_parse_check_and_mutate(req, doc, m);
     json_decref(doc);
+    if (rc < 0) {
+        store_mutation_free(m);
+        return;
+    }
+    api_row_write(req, &hk, m, cam_done);
 }

@@ -18,11 +18,50 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 
 #include "api/auth.h"
 #include "api/server.h"
 #include "replication/registry.h"
 #include "storage/mutation.h"
+
+/* The server every request belongs to: the daemon and its lifecycle
+ * (server.c), the admin queue (defer.c), the access and HTTPS generations
+ * (access.c, server.c). */
+
+struct api_server {
+    struct MHD_Daemon *daemon;
+    /* Borrowed from the caller for the server's life (the offline server's
+     * points at own_cfg); its reloadable fields change under the workers,
+     * one atomic store each (svc_config_apply_reloadable). */
+    const struct api_config *cfg;
+    struct api_config own_cfg;
+    struct repl_registry *reg;
+    int ready;         /* atomic bool */
+    int stopping;      /* atomic bool: new requests get 503 */
+    unsigned inflight; /* atomic: requests between first call and completion */
+    uint16_t port;
+    struct api_metrics *metrics;
+
+    pthread_t admin_thread;
+    bool admin_started;
+    pthread_mutex_t admin_lock; /* guards admin_head/tail/len/stop */
+    pthread_cond_t admin_cond;
+    struct api_request *admin_head, *admin_tail;
+    uint64_t admin_len;
+    bool admin_stop;
+
+    /* Access and HTTPS: the generation in force (atomic pointers, read by
+     * workers) and every earlier one, kept until stop (auth.h, tls.h). */
+    struct api_auth *auth;
+    struct api_auth **auth_gens;
+    size_t n_auth_gens;
+    struct api_tls *tls;
+    struct api_tls **tls_gens;
+    size_t n_tls_gens;
+
+    struct api_deadlines *deadlines; /* request and idle time limits */
+};
 
 enum api_method {
     API_GET = 1 << 0,
@@ -115,8 +154,16 @@ struct api_request {
     int64_t partition;    /* the row's partition, -1 when none or several */
 };
 
+/* The request's Origin when cors_origins allows it, else NULL (request.c). */
+const char *api_cors_origin(struct api_request *req);
+
+/* The admin thread (defer.c): started with the server, stopped (after the
+ * calls already queued) at shutdown. api_admin_start: 0 or -CELLAR_ESYS. */
+int api_admin_start(struct api_server *s);
+void api_admin_stop(struct api_server *s);
+
 /* Whether the request may use a route that needs perm (on table, when the
- * route names one). When not, it has replied 401 or 403. */
+ * route names one). When not, it has replied 401 or 403 (access.c). */
 bool api_authorize(struct api_request *req, enum api_perm perm, const struct api_bytes *table);
 
 /* Whether the request's token may see the table (true without tokens). */
@@ -252,7 +299,7 @@ int api_etag_next(const char *s, size_t len, size_t *pos, struct api_etag *tag);
  * least API_ETAG_MAX bytes); returns its length. */
 size_t api_etag_format(uint64_t version, char *out);
 
-/* Table and row access (access.c). A held table keeps the registry's read
+/* Table and row access (data.c). A held table keeps the registry's read
  * lock: end it before replying when possible, always before returning. */
 struct api_table {
     struct repl_registry *reg;
@@ -261,11 +308,25 @@ struct api_table {
 /* The table in the path; replies 404 and returns false when there is none. */
 bool api_table_begin(struct api_request *req, struct api_table *t);
 void api_table_end(struct api_table *t); /* does not touch the request */
-/* The table and the row of the path hashkey, and its partition. */
+/* The path's hashkey, decoded and checked; replies 400 and returns false
+ * when it is bad. Holds nothing. */
+bool api_row_key(struct api_request *req, struct api_bytes *hk);
+/* The table in the path and the partition of hk in it; replies 404 and
+ * returns false when there is no such table. */
+bool api_row_table(struct api_request *req, struct api_table *t, const struct api_bytes *hk,
+                   uint32_t *partition);
+/* api_row_key, then api_row_table. */
 bool api_row_begin(struct api_request *req, struct api_table *t, struct api_bytes *hk,
                    uint32_t *partition);
 /* Replies 400 INVALID_KEY and returns false for a key of a bad length. */
 bool api_key_valid(struct api_request *req, const struct api_bytes *k, bool hashkey);
+/* A parsed mutation of the row hk on its way to the writer: the table
+ * (404), its default_ttl for the sets without a TTL, admission of a
+ * mutation that writes (403, 429; a pure check writes nothing), then
+ * api_defer_write with done. An empty mutation is a no-op answered 200
+ * {"applied": true}. Takes m. Nothing replies while the table is held. */
+void api_row_write(struct api_request *req, const struct api_bytes *hk, struct store_mutation *m,
+                   api_handler_fn done);
 /* Read-only and rate-limit admission of n writes; on refusal ends the table
  * and replies 403 / 429. */
 bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n);
@@ -349,27 +410,28 @@ json_t *api_cell_json(const char *sk, size_t sklen, const char *value, size_t vl
 /* ?encoding=base64; replies 400 and returns false when malformed. */
 bool api_encoding_param(struct api_request *req, bool *force_b64);
 /* Appends doc's "delete" then "set" items to m (sets without a ttl get
- * default_ttl). Replies and returns <0 on bad input; *n_items counts them. */
-int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m,
-                      int64_t default_ttl, size_t *n_items);
+ * ttl, the request's own). Replies and returns <0 on bad input; *n_items
+ * counts them. */
+int api_parse_row_ops(struct api_request *req, json_t *doc, struct store_mutation *m, int64_t ttl,
+                      size_t *n_items);
 
 /* Request bodies into mutations: the whole of each endpoint's body parsing,
  * apart from the request (a path, a table), so that it can be fuzzed. Each
  * replies (400, 413) and returns <0 on bad input, else returns 0 without
- * replying. table_ttl is the table's default_ttl, for sets without one. */
+ * replying. They run before the table is held (no reply under the
+ * registry lock): a set without a TTL of its own or the request's keeps
+ * ttl_s 0, and the handler gives it the table's default_ttl afterwards
+ * (store_mutation_default_ttl). */
 /* PATCH .../rows/{h}: appends the deletes then the sets to m. */
-int api_parse_patch(struct api_request *req, json_t *doc, int64_t table_ttl,
-                    struct store_mutation *m);
+int api_parse_patch(struct api_request *req, json_t *doc, struct store_mutation *m);
 /* POST .../check-and-mutate: sets m's check and appends the ops; sets
  * req->flag_arg to return_check_value. */
-int api_parse_check_and_mutate(struct api_request *req, json_t *doc, int64_t table_ttl,
-                               struct store_mutation *m);
+int api_parse_check_and_mutate(struct api_request *req, json_t *doc, struct store_mutation *m);
 /* POST .../batch-write: one new mutation per row, rows in order of first
  * appearance; *hks (request-owned) names them. The caller frees each of
  * the *n_rows mutations and the array. */
-int api_parse_batch_write(struct api_request *req, json_t *doc, int64_t table_ttl,
-                          struct api_bytes **hks, struct store_mutation ***mutations,
-                          size_t *n_rows);
+int api_parse_batch_write(struct api_request *req, json_t *doc, struct api_bytes **hks,
+                          struct store_mutation ***mutations, size_t *n_rows);
 /* POST .../batch-get: the keys, in request order (request-owned arrays). */
 int api_parse_batch_get(struct api_request *req, json_t *doc, struct api_bytes **hks,
                         struct api_bytes **sks, size_t *n_keys);

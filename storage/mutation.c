@@ -234,6 +234,14 @@ void store_mutation_set_version_check(struct store_mutation *m, const void *sk, 
     cellar_buf_fini(&list);
 }
 
+void store_mutation_default_ttl(struct store_mutation *m, int64_t ttl_s)
+{
+    for (size_t i = 0; i < m->n_ops; i++) {
+        if (m->ops[i].type == STORE_OP_PUT && m->ops[i].ttl_s == 0)
+            m->ops[i].ttl_s = ttl_s;
+    }
+}
+
 size_t store_mutation_size(const struct store_mutation *m)
 {
     size_t n = m->hashkey.len + m->check.sortkey.len + m->check.operand.len;

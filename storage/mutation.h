@@ -120,6 +120,10 @@ void store_mutation_set_check(struct store_mutation *m, enum store_check_type ty
 void store_mutation_set_version_check(struct store_mutation *m, const void *sk, size_t sklen,
                                       const uint64_t *versions, size_t n, bool negate);
 
+/* Gives every PUT op of m without a TTL (ttl_s 0) the TTL ttl_s: a
+ * table's default_ttl, applied once the request is parsed. */
+void store_mutation_default_ttl(struct store_mutation *m, int64_t ttl_s);
+
 /* Bytes of user data the mutation carries (keys and values): the writer
  * bounds a group by it. */
 size_t store_mutation_size(const struct store_mutation *m);

@@ -1,0 +1,159 @@
+/*
+ * data.c - what data handlers share: finding the table a request names
+ * (held under the registry's read lock until api_table_end), the row of a
+ * path hashkey and its partition, key validation, and write admission
+ * (read-only tables, write rate limits).
+ *
+ * Threads: MHD workers.
+ */
+#include <string.h>
+
+#include "api/internal.h"
+#include "storage/keycodec.h"
+
+#define SEG_TABLE 2
+#define SEG_HASHKEY 4
+
+bool api_key_valid(struct api_request *req, const struct api_bytes *k, bool hashkey)
+{
+    if (hashkey && (k->len == 0 || k->len > STORE_HASHKEY_MAX)) {
+        api_reply_problem(req, 400, "INVALID_KEY", "a hashkey is 1 to %u bytes", STORE_HASHKEY_MAX);
+        return false;
+    }
+    if (!hashkey && k->len > STORE_SORTKEY_MAX) {
+        api_reply_problem(req, 400, "INVALID_KEY", "a sortkey is 0 to %u bytes", STORE_SORTKEY_MAX);
+        return false;
+    }
+    return true;
+}
+
+bool api_table_begin(struct api_request *req, struct api_table *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->reg = api_registry(req);
+    const struct api_bytes *seg = &req->segs[SEG_TABLE];
+    char name[REPL_TABLE_NAME_MAX + 1];
+    if (!repl_table_name_valid(seg->data, seg->len)) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no such table");
+        return false;
+    }
+    memcpy(name, seg->data, seg->len);
+    name[seg->len] = '\0';
+    if (repl_table_acquire(t->reg, name, &t->table) < 0) {
+        api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no table named %s", name);
+        return false;
+    }
+    return true;
+}
+
+void api_table_end(struct api_table *t)
+{
+    if (t->table)
+        repl_table_release(t->reg, t->table);
+    t->table = NULL;
+}
+
+bool api_row_key(struct api_request *req, struct api_bytes *hk)
+{
+    if (api_path_key(req, SEG_HASHKEY, hk) < 0) {
+        api_reply_problem(req, 400, "INVALID_KEY", "the hashkey is not valid base64url");
+        return false;
+    }
+    return api_key_valid(req, hk, true);
+}
+
+bool api_row_table(struct api_request *req, struct api_table *t, const struct api_bytes *hk,
+                   uint32_t *partition)
+{
+    if (!api_table_begin(req, t))
+        return false;
+    *partition = repl_table_partition_of(t->table, hk->data, hk->len);
+    req->partition = (int64_t)*partition;
+    return true;
+}
+
+bool api_row_begin(struct api_request *req, struct api_table *t, struct api_bytes *hk,
+                   uint32_t *partition)
+{
+    return api_row_key(req, hk) && api_row_table(req, t, hk, partition);
+}
+
+bool api_admit_writes(struct api_request *req, struct api_table *t, uint64_t n)
+{
+    int rc = repl_table_admit_writes(t->table, n);
+    if (rc == 0)
+        return true;
+    api_table_end(t);
+    if (rc == -CELLAR_EREADONLY)
+        api_reply_problem(req, 403, "TABLE_READ_ONLY", "the table is read-only");
+    else
+        api_reply_problem(req, 429, "THROTTLED", "the table's write_rate_limit is exceeded");
+    return false;
+}
+
+/* A parsed row mutation's way to its writer: the table (404), its default
+ * TTL for the sets without one, admission of a mutation that writes (403,
+ * 429; a pure check writes nothing), then the writer. Takes m. Nothing
+ * replies while the table is held. */
+void api_row_write(struct api_request *req, const struct api_bytes *hk, struct store_mutation *m,
+                   api_handler_fn done)
+{
+    struct api_table t;
+    uint32_t part;
+    if (!api_row_table(req, &t, hk, &part)) {
+        store_mutation_free(m);
+        return;
+    }
+    store_mutation_default_ttl(m, repl_table_meta(t.table)->default_ttl_s);
+    if (m->n_ops > 0 && !api_admit_writes(req, &t, 1)) {
+        store_mutation_free(m);
+        return;
+    }
+    if (m->n_ops == 0 && !m->check.present) {
+        /* An empty mutation is a valid no-op: nothing written, no decree. */
+        api_table_end(&t);
+        store_mutation_free(m);
+        api_reply_json(req, 200, json_pack("{s:b}", "applied", true));
+        return;
+    }
+    api_defer_write(req, &t, part, m, done);
+}
+
+uint32_t api_now_s(void)
+{
+    return (uint32_t)(cellar_now_ms() / 1000);
+}
+
+bool api_page_exhausted(struct api_request *req, size_t examined, uint64_t deadline_ms)
+{
+    if (examined >= api_config(req)->max_scan_cells)
+        return true;
+    /* The clock is read every 64 cells: cheap, and fine-grained enough. */
+    return (examined & 63) == 0 && cellar_mono_ms() >= deadline_ms;
+}
+
+json_t *api_ttl_json(uint32_t expiry)
+{
+    if (!expiry)
+        return json_null();
+    /* Whole seconds left, rounded down: never more than the TTL given. */
+    uint64_t now_ms = cellar_now_ms(), end_ms = (uint64_t)expiry * 1000;
+    return json_integer(end_ms > now_ms ? (json_int_t)((end_ms - now_ms) / 1000) : 0);
+}
+
+bool api_write_failed(struct api_request *req)
+{
+    const struct api_write_result *w = &req->writes[0];
+    if (w->status < 0) {
+        api_reply_error(req, w->status, "the write was not committed: %s",
+                        cellar_strerror(w->status));
+        return true;
+    }
+    if (w->outcome.error) {
+        /* Refused by apply (not an integer, overflow, ...): nothing changed. */
+        api_reply_error(req, w->outcome.error, "%s; nothing was changed",
+                        cellar_strerror(w->outcome.error));
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,183 @@
+/*
+ * defer.c - work a handler cannot finish on its MHD worker: writes handed
+ * to partition writers and admin calls queued for the admin thread.
+ *
+ * A deferred request's connection is suspended (MHD_suspend_connection)
+ * before the work is published, so a writer may call back at once; the
+ * last callback stores the results and resumes it, and MHD calls the
+ * access handler again on the connection's own worker, which runs the
+ * request's completion and replies. Admin calls (table create, drop,
+ * recall, PATCH, compact) go the same way through one admin thread,
+ * because they open, close and fsync RocksDB files.
+ *
+ * Invariants: every suspended connection is resumed exactly once (a writer
+ * calls back exactly once per accepted mutation; a refused submit counts
+ * down at once); no reply is sent while the table is held.
+ *
+ * Threads: handlers call in on MHD workers; writer threads and the admin
+ * thread only store results and resume. The admin queue has its own mutex
+ * (admin_lock); writes_pending and state are atomics.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+
+static void resume(struct api_request *req)
+{
+    req->resumed_us = cellar_mono_us();
+    __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
+    MHD_resume_connection(req->conn);
+}
+
+/* One deferred mutation: where its result goes. */
+struct write_slot {
+    struct api_request *req;
+    size_t index;
+    struct repl_writer *writer;
+};
+
+/* Writer thread: keep what the handler needs; the last one resumes. */
+static void on_write_done(void *arg, int status, const struct store_outcome *out)
+{
+    struct write_slot *slot = arg;
+    struct api_request *req = slot->req;
+    struct api_write_result *r = &req->writes[slot->index];
+    r->status = status;
+    repl_writer_group_times(slot->writer, &r->taken_us, &r->committed_us);
+    if (out) {
+        r->outcome = *out;
+        if (out->check_value.data)
+            r->outcome.check_value.data =
+                cellar_xmemdup(out->check_value.data, out->check_value.len);
+    }
+    if (__atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        resume(req);
+}
+
+void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
+                      const uint32_t *partitions, struct store_mutation **mutations,
+                      api_handler_fn complete)
+{
+    CELLAR_ASSERT(n > 0 && !req->writes);
+    req->writes = cellar_xcalloc(n, sizeof(*req->writes));
+    req->n_writes = n;
+    struct write_slot *slots = api_alloc(req, n * sizeof(*slots));
+    req->complete = complete;
+    req->state = API_REQ_WAITING;
+    /* Held by this thread until every mutation is handed over, so no
+     * callback can resume the request half-way through. */
+    req->writes_pending = n + 1;
+    req->deferred_us = cellar_mono_us();
+    if (n == 1) {
+        /* durability=os and an idle writer: commit here, no suspend. The
+         * callback runs before this returns and leaves the +1 to us. The
+         * reply waits until the table is ended. */
+        slots[0] = (struct write_slot){req, 0, repl_table_writer(t->table, partitions[0])};
+        if (repl_commit_inline(slots[0].writer, mutations[0], on_write_done, &slots[0])) {
+            api_table_end(t);
+            req->writes_pending = 0;
+            req->resumed_us = cellar_mono_us();
+            __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
+            req->complete(req);
+            if (req->state != API_REQ_ANSWERED)
+                api_reply_problem(req, 500, "INTERNAL", "the request produced no reply");
+            return;
+        }
+    }
+    /* Suspend before publishing: a writer may call back at once. */
+    MHD_suspend_connection(req->conn);
+    for (size_t i = 0; i < n; i++) {
+        slots[i] = (struct write_slot){req, i, repl_table_writer(t->table, partitions[i])};
+        int rc = repl_submit_take(slots[i].writer, mutations[i], on_write_done, &slots[i]);
+        if (rc < 0) {
+            req->writes[i].status = rc;
+            __atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL);
+        }
+    }
+    /* Every mutation is with its writer: the writers no longer need the
+     * table held, and the request may be resumed (and answered) from here
+     * on. */
+    api_table_end(t);
+    if (__atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        resume(req);
+}
+
+void api_defer_write(struct api_request *req, struct api_table *t, uint32_t partition,
+                     struct store_mutation *m, api_handler_fn complete)
+{
+    api_defer_writes(req, t, 1, &partition, &m, complete);
+}
+
+void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete)
+{
+    struct api_server *s = req->srv;
+    req->complete = complete;
+    req->admin = admin;
+    req->admin_next = NULL;
+    req->state = API_REQ_WAITING;
+    req->deferred_us = cellar_mono_us();
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_lock(&s->admin_lock);
+    if (s->admin_stop || s->admin_len >= s->cfg->admin_queue_max) {
+        int rc = s->admin_stop ? -CELLAR_ESHUTDOWN : -CELLAR_EBUSY;
+        pthread_mutex_unlock(&s->admin_lock);
+        req->status = rc;
+        resume(req);
+        return;
+    }
+    if (s->admin_tail)
+        s->admin_tail->admin_next = req;
+    else
+        s->admin_head = req;
+    s->admin_tail = req;
+    s->admin_len++;
+    pthread_cond_signal(&s->admin_cond);
+    pthread_mutex_unlock(&s->admin_lock);
+}
+
+static void *admin_main(void *arg)
+{
+    struct api_server *s = arg;
+    pthread_setname_np(pthread_self(), "api-admin");
+    pthread_mutex_lock(&s->admin_lock);
+    for (;;) {
+        while (!s->admin_head && !s->admin_stop)
+            pthread_cond_wait(&s->admin_cond, &s->admin_lock);
+        struct api_request *req = s->admin_head;
+        if (!req)
+            break; /* stopping and drained */
+        s->admin_head = req->admin_next;
+        if (!s->admin_head)
+            s->admin_tail = NULL;
+        s->admin_len--;
+        pthread_mutex_unlock(&s->admin_lock);
+        req->admin(req);
+        resume(req);
+        pthread_mutex_lock(&s->admin_lock);
+    }
+    pthread_mutex_unlock(&s->admin_lock);
+    return NULL;
+}
+
+int api_admin_start(struct api_server *s)
+{
+    pthread_cond_init(&s->admin_cond, NULL);
+    if (pthread_create(&s->admin_thread, NULL, admin_main, s) != 0)
+        return -CELLAR_ESYS;
+    s->admin_started = true;
+    return 0;
+}
+
+void api_admin_stop(struct api_server *s)
+{
+    if (!s->admin_started)
+        return;
+    pthread_mutex_lock(&s->admin_lock);
+    s->admin_stop = true;
+    pthread_cond_signal(&s->admin_cond);
+    pthread_mutex_unlock(&s->admin_lock);
+    pthread_join(s->admin_thread, NULL);
+    s->admin_started = false;
+}
