@@ -6,6 +6,7 @@
  *
  * Threads: MHD workers.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "api/internal.h"
@@ -51,6 +52,19 @@ void api_table_end(struct api_table *t)
     if (t->table)
         repl_table_release(t->reg, t->table);
     t->table = NULL;
+}
+
+struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part)
+{
+    struct repl_route route;
+    struct store_partition *sp = NULL;
+    repl_route(t->table, part, &route);
+    if (route.kind == REPL_ROUTE_LOCAL && repl_replica_read(route.replica, &sp) == 0)
+        return sp;
+    api_table_end(t);
+    api_reply_problem(req, 503, "NO_PRIMARY", "partition %" PRIu32 " has no primary here right now",
+                      part);
+    return NULL;
 }
 
 bool api_row_key(struct api_request *req, struct api_bytes *hk)

@@ -56,6 +56,17 @@ static void on_write_done(void *arg, int status, const struct store_outcome *out
         resume(req);
 }
 
+/* The writer of partition part's primary when it is here
+ * (repl_route, then the replica's write gate), else -CELLAR_ENOTPRIMARY. */
+static int writer_of(struct api_table *t, uint32_t part, struct repl_writer **out)
+{
+    struct repl_route route;
+    repl_route(t->table, part, &route);
+    if (route.kind != REPL_ROUTE_LOCAL)
+        return -CELLAR_ENOTPRIMARY;
+    return repl_replica_writer(route.replica, out);
+}
+
 void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
                       const uint32_t *partitions, struct store_mutation **mutations,
                       api_handler_fn complete)
@@ -74,8 +85,9 @@ void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
         /* durability=os and an idle writer: commit here, no suspend. The
          * callback runs before this returns and leaves the +1 to us. The
          * reply waits until the table is ended. */
-        slots[0] = (struct write_slot){req, 0, repl_table_writer(t->table, partitions[0])};
-        if (repl_commit_inline(slots[0].writer, mutations[0], on_write_done, &slots[0])) {
+        slots[0] = (struct write_slot){req, 0, NULL};
+        if (writer_of(t, partitions[0], &slots[0].writer) == 0 &&
+            repl_commit_inline(slots[0].writer, mutations[0], on_write_done, &slots[0])) {
             api_table_end(t);
             req->writes_pending = 0;
             req->resumed_us = cellar_mono_us();
@@ -89,8 +101,12 @@ void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
     /* Suspend before publishing: a writer may call back at once. */
     MHD_suspend_connection(req->conn);
     for (size_t i = 0; i < n; i++) {
-        slots[i] = (struct write_slot){req, i, repl_table_writer(t->table, partitions[i])};
-        int rc = repl_submit_take(slots[i].writer, mutations[i], on_write_done, &slots[i]);
+        slots[i] = (struct write_slot){req, i, NULL};
+        int rc = writer_of(t, partitions[i], &slots[i].writer);
+        if (rc < 0)
+            store_mutation_free(mutations[i]);
+        else
+            rc = repl_submit_take(slots[i].writer, mutations[i], on_write_done, &slots[i]);
         if (rc < 0) {
             req->writes[i].status = rc;
             __atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL);

@@ -75,9 +75,11 @@ void api_h_batch_get(struct api_request *req)
     results = json_array();
     for (size_t i = 0; i < n; i++) {
         uint32_t part = repl_table_partition_of(t.table, hks[i].data, hks[i].len);
+        struct store_partition *p = api_read_gate(req, &t, part);
+        if (!p)
+            goto out;
         struct store_cell c;
-        int rc = store_get(repl_table_partition(t.table, part), hks[i].data, hks[i].len,
-                           sks[i].data, sks[i].len, now_s, &c);
+        int rc = store_get(p, hks[i].data, hks[i].len, sks[i].data, sks[i].len, now_s, &c);
         if (rc < 0 && rc != -CELLAR_ENOTFOUND) {
             api_table_end(&t);
             api_reply_error(req, rc, "cannot read: %s", cellar_strerror(rc));
@@ -335,8 +337,13 @@ void api_h_scan(struct api_request *req)
     int rc = 0;
     for (; part <= last_part && rc >= 0 && !next; part++) {
         struct store_iter *it = NULL;
-        rc = store_iter_partition(repl_table_partition(t.table, part),
-                                  lower.len ? lower.data : NULL, lower.len, NULL, 0, now_s, &it);
+        struct store_partition *p = api_read_gate(req, &t, part);
+        if (!p) {
+            json_decref(items);
+            cellar_buf_fini(&lower);
+            return;
+        }
+        rc = store_iter_partition(p, lower.len ? lower.data : NULL, lower.len, NULL, 0, now_s, &it);
         cellar_buf_reset(&lower);
         struct store_item item;
         bool stop = false;

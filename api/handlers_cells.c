@@ -103,7 +103,9 @@ void api_h_cell_get(struct api_request *req)
     if (!api_encoding_param(req, &force_b64) || !cell_keys(req, &hk, &sk) ||
         !api_row_table(req, &t, &hk, &part))
         return;
-    struct store_partition *p = repl_table_partition(t.table, part);
+    struct store_partition *p = api_read_gate(req, &t, part);
+    if (!p)
+        return;
     struct store_cell cell = {0};
     int rc = store_get(p, hk.data, hk.len, sk.data, sk.len, api_now_s(), &cell);
     api_table_end(&t);

@@ -47,12 +47,12 @@ struct degraded {
     size_t no_space;
 };
 
-static void collect_degraded(void *arg, const char *table, uint32_t index,
-                             struct store_partition *part, struct repl_writer *w)
+static void collect_degraded(void *arg, const char *table, uint32_t index, struct repl_replica *r)
 {
     struct degraded *d = arg;
     char reason[256] = "";
-    enum store_health health = store_partition_health(part, reason, sizeof(reason));
+    enum store_health health =
+        store_partition_health(repl_replica_partition(r), reason, sizeof(reason));
     d->total++;
     if (health == STORE_HEALTH_OK)
         return;

@@ -290,7 +290,9 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
     uint32_t part;
     if (!api_row_begin(req, &t, &hk, &part))
         return;
-    struct store_partition *p = repl_table_partition(t.table, part);
+    struct store_partition *p = api_read_gate(req, &t, part);
+    if (!p)
+        return;
     uint32_t now_s = api_now_s();
     struct cellar_buf page = {0};
     page_begin(&page, &hk, force_b64);
@@ -378,11 +380,11 @@ void api_h_row_get(struct api_request *req)
     struct api_table t;
     struct api_bytes hk;
     uint32_t part;
-    if (!api_row_begin(req, &t, &hk, &part))
+    struct store_partition *p;
+    if (!api_row_begin(req, &t, &hk, &part) || !(p = api_read_gate(req, &t, part)))
         return;
     struct store_iter *it = NULL;
-    int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, reverse,
-                            api_now_s(), &it);
+    int rc = store_iter_row(p, hk.data, hk.len, &r, reverse, api_now_s(), &it);
     struct cellar_buf page = {0};
     page_begin(&page, &hk, force_b64);
     const char *next = NULL;
@@ -416,14 +418,14 @@ void api_h_row_count(struct api_request *req)
     struct api_table t;
     struct api_bytes hk;
     uint32_t part;
-    if (!api_row_begin(req, &t, &hk, &part))
+    struct store_partition *p;
+    if (!api_row_begin(req, &t, &hk, &part) || !(p = api_read_gate(req, &t, part)))
         return;
     struct page_bounds pb = {.limit = INT64_MAX,
                              .max_bytes = INT64_MAX,
                              .deadline_ms = cellar_mono_ms() + api_config(req)->max_scan_ms};
     struct store_iter *it = NULL;
-    int rc = store_iter_row(repl_table_partition(t.table, part), hk.data, hk.len, &r, false,
-                            api_now_s(), &it);
+    int rc = store_iter_row(p, hk.data, hk.len, &r, false, api_now_s(), &it);
     const char *next = NULL;
     struct store_item item;
     while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {

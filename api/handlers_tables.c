@@ -95,7 +95,7 @@ void api_h_table_get(struct api_request *req)
     api_node_address(req, primary, sizeof(primary));
     for (uint32_t i = 0; i < m->partition_count; i++) {
         struct repl_writer_stats st;
-        repl_writer_stats(repl_table_writer(t, i), &st);
+        repl_writer_stats(repl_replica_writer_any(repl_table_replica(t, i)), &st);
         json_array_append_new(parts,
                               json_pack("{s:I, s:I, s:s, s:[], s:I}", "index", (json_int_t)i,
                                         "ballot", (json_int_t)1, "primary", primary, "secondaries",

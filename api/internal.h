@@ -308,6 +308,11 @@ struct api_table {
 /* The table in the path; replies 404 and returns false when there is none. */
 bool api_table_begin(struct api_request *req, struct api_table *t);
 void api_table_end(struct api_table *t); /* does not touch the request */
+/* The partition to read for partition part of the held table t: the
+ * replica that repl_route names here, through its read gate (primary,
+ * holding its lease). Otherwise ends t, replies 503 NO_PRIMARY and returns
+ * NULL. Borrowed while t is held. */
+struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part);
 /* The path's hashkey, decoded and checked; replies 400 and returns false
  * when it is bad. Holds nothing. */
 bool api_row_key(struct api_request *req, struct api_bytes *hk);

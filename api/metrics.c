@@ -104,10 +104,11 @@ struct part_rows {
     struct store_engine *engine; /* of the first partition: every one shares it */
 };
 
-static void collect_partition(void *arg, const char *table, uint32_t index,
-                              struct store_partition *p, struct repl_writer *w)
+static void collect_partition(void *arg, const char *table, uint32_t index, struct repl_replica *r)
 {
     struct part_rows *pr = arg;
+    struct store_partition *p = repl_replica_partition(r);
+    struct repl_writer *w = repl_replica_writer_any(r);
     if (pr->n == pr->cap) {
         pr->cap = pr->cap ? 2 * pr->cap : 16;
         pr->rows = cellar_xrealloc(pr->rows, pr->cap * sizeof(*pr->rows));

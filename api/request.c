@@ -258,6 +258,10 @@ void api_error_status(int err, unsigned *status, const char **code)
         *status = 503;
         *code = "PARTITION_UNAVAILABLE";
         return;
+    case CELLAR_ENOTPRIMARY:
+        *status = 503;
+        *code = "NO_PRIMARY";
+        return;
     default:
         *status = 500;
         *code = "INTERNAL";

@@ -34,6 +34,7 @@ static const char *const err_names[CELLAR_ERR_COUNT] = {
     [CELLAR_ETHROTTLED] = "over the rate limit",
     [CELLAR_EREADONLY] = "read-only",
     [CELLAR_EUNAVAIL] = "partition unavailable",
+    [CELLAR_ENOTPRIMARY] = "not the partition's primary",
 };
 
 const char *cellar_strerror(int err)

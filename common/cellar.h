@@ -25,23 +25,24 @@
 /* Status codes, returned negated. Keep cellar_strerror() in step. */
 enum cellar_err {
     CELLAR_OK = 0,
-    CELLAR_EINVAL,     /* malformed or invalid input */
-    CELLAR_ENOTFOUND,  /* no such cell / table / key */
-    CELLAR_EEXIST,     /* already exists */
-    CELLAR_ETOOLARGE,  /* a size limit was exceeded */
-    CELLAR_ETOOMANY,   /* a count limit was exceeded */
-    CELLAR_ENOTINT,    /* stored value is not a decimal int64 */
-    CELLAR_EOVERFLOW,  /* int64 arithmetic overflow */
-    CELLAR_EBUSY,      /* a queue is full; retry later */
-    CELLAR_ESHUTDOWN,  /* the component is stopping */
-    CELLAR_ENOSPC,     /* the disk is full */
-    CELLAR_EIO,        /* storage I/O error */
-    CELLAR_ECORRUPT,   /* stored bytes fail to decode */
-    CELLAR_ENOMEM,     /* allocation of a network-sized buffer failed */
-    CELLAR_ESYS,       /* a system call failed (see the log) */
-    CELLAR_ETHROTTLED, /* over a rate limit; retry later */
-    CELLAR_EREADONLY,  /* the target refuses writes */
-    CELLAR_EUNAVAIL,   /* the partition has failed (corrupt, or could not open) */
+    CELLAR_EINVAL,      /* malformed or invalid input */
+    CELLAR_ENOTFOUND,   /* no such cell / table / key */
+    CELLAR_EEXIST,      /* already exists */
+    CELLAR_ETOOLARGE,   /* a size limit was exceeded */
+    CELLAR_ETOOMANY,    /* a count limit was exceeded */
+    CELLAR_ENOTINT,     /* stored value is not a decimal int64 */
+    CELLAR_EOVERFLOW,   /* int64 arithmetic overflow */
+    CELLAR_EBUSY,       /* a queue is full; retry later */
+    CELLAR_ESHUTDOWN,   /* the component is stopping */
+    CELLAR_ENOSPC,      /* the disk is full */
+    CELLAR_EIO,         /* storage I/O error */
+    CELLAR_ECORRUPT,    /* stored bytes fail to decode */
+    CELLAR_ENOMEM,      /* allocation of a network-sized buffer failed */
+    CELLAR_ESYS,        /* a system call failed (see the log) */
+    CELLAR_ETHROTTLED,  /* over a rate limit; retry later */
+    CELLAR_EREADONLY,   /* the target refuses writes */
+    CELLAR_EUNAVAIL,    /* the partition has failed (corrupt, or could not open) */
+    CELLAR_ENOTPRIMARY, /* this replica does not serve the partition now */
     CELLAR_ERR_COUNT
 };
 

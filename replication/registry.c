@@ -1,9 +1,9 @@
 /*
- * registry.c - the node's tables and their open partitions (registry.h).
+ * registry.c - the node's tables and their hosted replicas (registry.h).
  *
  * Design: every table ever created and not yet purged has a struct
- * repl_table in one array; available tables also hold their open
- * partitions and writers. Metadata is written to the metadata store before
+ * repl_table in one array; available tables also hold one open replica
+ * per partition. Metadata is written to the metadata store before
  * the in-memory state changes, so a crash between the two leaves the store
  * describing what the next start will open. The next table id is persisted
  * (fsynced) before a table with that id creates any file, so ids are never
@@ -32,15 +32,10 @@
 
 struct repl_table {
     struct repl_table_meta meta;
-    struct store_partition **parts; /* partition_count entries; NULL when dropped */
-    struct repl_writer **writers;
+    /* partition_count entries; NULL when dropped. */
+    struct repl_replica **replicas;
     /* Derived from meta.envs whenever they change (under the write lock). */
-    bool read_only;
-    uint64_t write_rate_limit; /* writes per second; 0 = unlimited */
-    /* Token bucket for write_rate_limit; guarded by bucket_lock. */
-    pthread_mutex_t bucket_lock;
-    double tokens;
-    uint64_t refill_ms;
+    struct repl_admission adm;
 };
 
 struct repl_registry {
@@ -56,9 +51,6 @@ struct repl_registry {
     uint32_t next_id; /* guarded by admin */
 };
 
-#define NEXT_ID_KEY "next_table_id"
-#define TABLE_KEY_PREFIX "table/"
-
 void repl_registry_config_defaults(struct repl_registry_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -68,26 +60,7 @@ void repl_registry_config_defaults(struct repl_registry_config *cfg)
     repl_writer_config_defaults(&cfg->writer);
 }
 
-bool repl_table_name_valid(const char *name, size_t len)
-{
-    if (len < 1 || len > REPL_TABLE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '.' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-/* --- Persistence -------------------------------------------------------- */
-
-static void table_key(char *out, size_t n, uint32_t id)
-{
-    snprintf(out, n, TABLE_KEY_PREFIX "%010" PRIu32, id);
-}
+/* --- Replicas ---------------------------------------------------------- */
 
 static void partition_dir(const struct repl_registry *r, uint32_t id, uint32_t index, char *out,
                           size_t n)
@@ -95,100 +68,32 @@ static void partition_dir(const struct repl_registry *r, uint32_t id, uint32_t i
     snprintf(out, n, "%s/replicas/%" PRIu32 ".%" PRIu32, r->data_dir, id, index);
 }
 
-static int meta_save(struct repl_registry *r, const struct repl_table_meta *m)
+/* Closes the replicas (draining their writers) and frees the array. */
+static void replicas_close(uint32_t count, struct repl_replica **replicas)
 {
-    json_t *envs = json_object();
-    for (size_t i = 0; i < m->n_envs; i++)
-        json_object_set_new(envs, m->envs[i].key, json_string(m->envs[i].value));
-    json_t *doc = json_pack(
-        "{s:I, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:o}", "id", (json_int_t)m->id, "name", m->name,
-        "partition_count", (json_int_t)m->partition_count, "replica_count",
-        (json_int_t)m->replica_count, "default_ttl", (json_int_t)m->default_ttl_s, "status",
-        m->status == REPL_TABLE_AVAILABLE ? "available" : "dropped", "create_time_ms",
-        (json_int_t)m->create_time_ms, "drop_time_ms", (json_int_t)m->drop_time_ms, "envs", envs);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    char key[32];
-    table_key(key, sizeof(key), m->id);
-    int rc = store_metastore_put(r->meta, key, text, strlen(text));
-    free(text);
-    return rc;
+    for (uint32_t i = 0; replicas && i < count; i++)
+        repl_replica_close(replicas[i]);
+    free(replicas);
 }
 
-static int meta_parse(const char *text, size_t len, struct repl_table_meta *m)
+/* The configuration of a replica of a node that is its own cluster: the
+ * primary of ballot 1, no secondaries. */
+static void own_config(struct repl_config *c)
 {
-    int rc = -CELLAR_ECORRUPT;
-    json_error_t jerr;
-    json_t *doc = json_loadb(text, len, 0, &jerr);
-    json_int_t id = 0, pc = 0, rcnt = 0, ttl = 0, ct = 0, dt = 0;
-    const char *name = NULL, *status = NULL;
-    json_t *envs = NULL;
-    if (!doc ||
-        json_unpack(doc, "{s:I, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:o}", "id", &id, "name", &name,
-                    "partition_count", &pc, "replica_count", &rcnt, "default_ttl", &ttl, "status",
-                    &status, "create_time_ms", &ct, "drop_time_ms", &dt, "envs", &envs) != 0)
-        goto out;
-    if (strlen(name) > REPL_TABLE_NAME_MAX || pc < 1 || pc > REPL_PARTITIONS_MAX)
-        goto out;
-    memset(m, 0, sizeof(*m));
-    m->id = (uint32_t)id;
-    snprintf(m->name, sizeof(m->name), "%s", name);
-    m->partition_count = (uint32_t)pc;
-    m->replica_count = (uint32_t)rcnt;
-    m->default_ttl_s = ttl;
-    m->status = strcmp(status, "available") == 0 ? REPL_TABLE_AVAILABLE : REPL_TABLE_DROPPED;
-    m->create_time_ms = (uint64_t)ct;
-    m->drop_time_ms = (uint64_t)dt;
-    const char *k;
-    json_t *v;
-    json_object_foreach(envs, k, v)
-    {
-        if (m->n_envs == REPL_ENVS_MAX || !json_is_string(v))
-            goto out;
-        snprintf(m->envs[m->n_envs].key, sizeof(m->envs[0].key), "%s", k);
-        snprintf(m->envs[m->n_envs].value, sizeof(m->envs[0].value), "%s", json_string_value(v));
-        m->n_envs++;
-    }
-    rc = 0;
-out:
-    json_decref(doc);
-    return rc;
+    memset(c, 0, sizeof(*c));
+    c->ballot = 1;
 }
 
-static int next_id_save(struct repl_registry *r, uint32_t next)
-{
-    char text[16];
-    int n = snprintf(text, sizeof(text), "%" PRIu32, next);
-    return store_metastore_put(r->meta, NEXT_ID_KEY, text, (size_t)n);
-}
-
-/* --- Partitions --------------------------------------------------------- */
-
-/* Closes the writers (draining them) and partitions in the arrays and frees
- * the arrays. */
-static void partitions_close(uint32_t count, struct store_partition **parts,
-                             struct repl_writer **writers)
-{
-    for (uint32_t i = 0; writers && i < count; i++)
-        repl_writer_stop(writers[i]);
-    for (uint32_t i = 0; parts && i < count; i++)
-        store_partition_close(parts[i]);
-    free(writers);
-    free(parts);
-}
-
-/* Opens a table's partitions and starts their writers. With tolerate (the
- * node's start), a partition that cannot be opened is logged and stands in
- * as a failed partition (store_partition_new_failed), so the node still
- * serves every other one; otherwise (create, recall) it fails the call. */
-static int partitions_open(struct repl_registry *r, const struct repl_table_meta *m,
-                           struct store_partition ***out_parts, struct repl_writer ***out_writers,
-                           bool tolerate, repl_progress_fn progress, void *arg, size_t *done,
-                           size_t total)
+/* Opens a table's replicas. With tolerate (the node's start), a partition
+ * that cannot be opened is logged and stands in as a failed partition, so
+ * the node still serves every other one; otherwise (create, recall) it
+ * fails the call. */
+static int replicas_open(struct repl_registry *r, const struct repl_table_meta *m,
+                         struct repl_replica ***out, bool tolerate, repl_progress_fn progress,
+                         void *arg, size_t *done, size_t total)
 {
     int rc = 0;
-    struct store_partition **parts = cellar_xcalloc(m->partition_count, sizeof(*parts));
-    struct repl_writer **writers = cellar_xcalloc(m->partition_count, sizeof(*writers));
+    struct repl_replica **replicas = cellar_xcalloc(m->partition_count, sizeof(*replicas));
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/replicas", r->data_dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -196,22 +101,12 @@ static int partitions_open(struct repl_registry *r, const struct repl_table_meta
         rc = -CELLAR_ESYS;
         goto out;
     }
+    struct repl_config config;
+    own_config(&config);
     for (uint32_t i = 0; i < m->partition_count; i++) {
         partition_dir(r, m->id, i, dir, sizeof(dir));
-        rc = store_partition_open(r->engine, dir, &parts[i]);
-        if (rc < 0) {
-            log_err("table %s: cannot open partition %" PRIu32 " in %s: %s", m->name, i, dir,
-                    cellar_strerror(rc));
-            if (!tolerate)
-                goto out;
-            char why[128];
-            snprintf(why, sizeof(why), "cannot open: %s (the log says more)", cellar_strerror(rc));
-            parts[i] = store_partition_new_failed(r->engine, dir, why);
-            rc = 0;
-        }
-        char name[32];
-        snprintf(name, sizeof(name), "w%" PRIu32 ".%" PRIu32, m->id, i);
-        rc = repl_writer_start(parts[i], &r->cfg.writer, name, &writers[i]);
+        rc = repl_replica_open(r->engine, dir, m->name, m->id, i, &r->cfg.writer, &config, tolerate,
+                               &replicas[i]);
         if (rc < 0)
             goto out;
         if (progress && done)
@@ -219,12 +114,10 @@ static int partitions_open(struct repl_registry *r, const struct repl_table_meta
     }
 out:
     if (rc < 0) {
-        partitions_close(m->partition_count, parts, writers);
-        parts = NULL;
-        writers = NULL;
+        replicas_close(m->partition_count, replicas);
+        replicas = NULL;
     }
-    *out_parts = parts;
-    *out_writers = writers;
+    *out = replicas;
     return rc;
 }
 
@@ -289,43 +182,11 @@ static struct repl_table *find_dropped(struct repl_registry *r, const char *name
     return best;
 }
 
-/* --- Envs --------------------------------------------------------------- */
-
-static const char *env_get(const struct repl_table_meta *m, const char *key)
-{
-    for (size_t i = 0; i < m->n_envs; i++) {
-        if (strcmp(m->envs[i].key, key) == 0)
-            return m->envs[i].value;
-    }
-    return NULL;
-}
-
-/* Parses the envs the node acts on. -CELLAR_EINVAL on a bad value. */
-static int envs_parse(const struct repl_table_meta *m, bool *read_only, uint64_t *rate)
-{
-    const char *ro = env_get(m, "read_only");
-    const char *wr = env_get(m, "write_rate_limit");
-    *read_only = false;
-    *rate = 0;
-    if (ro) {
-        if (strcmp(ro, "true") == 0)
-            *read_only = true;
-        else if (strcmp(ro, "false") != 0)
-            return -CELLAR_EINVAL;
-    }
-    if (wr) {
-        int64_t v = 0;
-        if (cellar_parse_i64(wr, strlen(wr), &v) < 0 || v < 0)
-            return -CELLAR_EINVAL;
-        *rate = (uint64_t)v;
-    }
-    return 0;
-}
-
-static struct repl_table *table_new(void)
+static struct repl_table *table_new(const struct repl_table_meta *m)
 {
     struct repl_table *t = cellar_xcalloc(1, sizeof(*t));
-    pthread_mutex_init(&t->bucket_lock, NULL);
+    t->meta = *m;
+    repl_admission_init(&t->adm);
     return t;
 }
 
@@ -333,49 +194,37 @@ static void table_free(struct repl_table *t)
 {
     if (!t)
         return;
-    pthread_mutex_destroy(&t->bucket_lock);
+    repl_admission_fini(&t->adm);
     free(t);
+}
+
+/* Applies the envs of t->meta to its admission (caller: write lock, or a
+ * table no request can reach yet). */
+static int table_envs(struct repl_table *t)
+{
+    bool read_only;
+    uint64_t rate;
+    int rc = repl_envs_parse(t->meta.envs, t->meta.n_envs, &read_only, &rate);
+    if (rc == 0)
+        repl_admission_set(&t->adm, read_only, rate);
+    return rc;
 }
 
 int repl_table_admit_writes(struct repl_table *t, uint64_t n)
 {
-    if (t->read_only)
-        return -CELLAR_EREADONLY;
-    if (t->write_rate_limit == 0)
-        return 0;
-    int rc = 0;
-    uint64_t now = cellar_mono_ms();
-    pthread_mutex_lock(&t->bucket_lock);
-    double cap = (double)t->write_rate_limit;
-    if (t->refill_ms == 0) {
-        t->tokens = cap;
-    } else {
-        t->tokens += (double)(now - t->refill_ms) * cap / 1000.0;
-        if (t->tokens > cap)
-            t->tokens = cap;
-    }
-    t->refill_ms = now;
-    if (t->tokens >= (double)n)
-        t->tokens -= (double)n;
-    else
-        rc = -CELLAR_ETHROTTLED;
-    pthread_mutex_unlock(&t->bucket_lock);
-    return rc;
+    return repl_admission_admit(&t->adm, n);
 }
 
 /* --- Open and close ----------------------------------------------------- */
 
-static int load_table(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+static int load_table(void *arg, const struct repl_table_meta *m)
 {
     struct repl_registry *r = arg;
-    struct repl_table *t = table_new();
-    int rc = meta_parse(val, vlen, &t->meta);
-    if (rc == 0)
-        rc = envs_parse(&t->meta, &t->read_only, &t->write_rate_limit);
+    struct repl_table *t = table_new(m);
+    int rc = table_envs(t);
     if (rc < 0) {
-        log_err("metadata record %.*s is corrupt", (int)klen, key);
         table_free(t);
-        return -CELLAR_ECORRUPT;
+        return rc;
     }
     tables_append(r, t);
     return 0;
@@ -403,25 +252,10 @@ int repl_registry_open(struct store_engine *e, const char *data_dir,
     if (rc < 0)
         goto out;
 
-    struct cellar_buf b = {0};
-    rc = store_metastore_get(r->meta, NEXT_ID_KEY, &b);
-    if (rc == 0) {
-        int64_t v = 0;
-        if (cellar_parse_i64(b.data, b.len, &v) < 0 || v < 1 || v > UINT32_MAX) {
-            cellar_buf_fini(&b);
-            rc = -CELLAR_ECORRUPT;
-            goto out;
-        }
-        r->next_id = (uint32_t)v;
-    } else if (rc == -CELLAR_ENOTFOUND) {
-        r->next_id = 1;
-    } else {
-        cellar_buf_fini(&b);
+    rc = repl_catalog_next_id(r->meta, &r->next_id);
+    if (rc < 0)
         goto out;
-    }
-    cellar_buf_fini(&b);
-
-    rc = store_metastore_scan(r->meta, TABLE_KEY_PREFIX, load_table, r);
+    rc = repl_catalog_load(r->meta, load_table, r);
     if (rc < 0)
         goto out;
 
@@ -436,8 +270,7 @@ int repl_registry_open(struct store_engine *e, const char *data_dir,
         struct repl_table *t = r->tables[i];
         if (t->meta.status != REPL_TABLE_AVAILABLE)
             continue;
-        rc = partitions_open(r, &t->meta, &t->parts, &t->writers, true, progress, progress_arg,
-                             &done, total);
+        rc = replicas_open(r, &t->meta, &t->replicas, true, progress, progress_arg, &done, total);
         if (rc < 0)
             goto out;
     }
@@ -457,7 +290,7 @@ void repl_registry_close(struct repl_registry *r)
         return;
     for (size_t i = 0; i < r->n_tables; i++) {
         struct repl_table *t = r->tables[i];
-        partitions_close(t->meta.partition_count, t->parts, t->writers);
+        replicas_close(t->meta.partition_count, t->replicas);
         table_free(t);
     }
     free(r->tables);
@@ -511,14 +344,20 @@ uint32_t repl_table_partition_of(const struct repl_table *t, const void *hk, siz
     return (uint32_t)(cellar_hash64(hk, hklen) & (t->meta.partition_count - 1));
 }
 
-struct store_partition *repl_table_partition(const struct repl_table *t, uint32_t index)
+void repl_route(const struct repl_table *t, uint32_t partition, struct repl_route *out)
 {
-    return t->parts[index];
+    struct repl_replica *r = t->replicas[partition];
+    struct repl_config c;
+    repl_replica_config(r, &c, NULL);
+    out->kind = REPL_ROUTE_LOCAL;
+    out->replica = r;
+    out->ballot = c.ballot;
+    out->primary[0] = '\0';
 }
 
-struct repl_writer *repl_table_writer(const struct repl_table *t, uint32_t index)
+struct repl_replica *repl_table_replica(const struct repl_table *t, uint32_t index)
 {
-    return t->writers[index];
+    return t->replicas ? t->replicas[index] : NULL;
 }
 
 /* --- Admin -------------------------------------------------------------- */
@@ -544,34 +383,35 @@ int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spe
         goto out;
     }
 
-    t = table_new();
-    t->meta.id = r->next_id;
-    snprintf(t->meta.name, sizeof(t->meta.name), "%s", spec->name);
-    t->meta.partition_count = pc;
-    t->meta.replica_count = rcnt;
-    t->meta.default_ttl_s = spec->default_ttl_s;
-    t->meta.status = REPL_TABLE_AVAILABLE;
-    t->meta.create_time_ms = cellar_now_ms();
-    t->meta.n_envs = spec->n_envs;
-    memcpy(t->meta.envs, spec->envs, spec->n_envs * sizeof(spec->envs[0]));
-    if (envs_parse(&t->meta, &t->read_only, &t->write_rate_limit) < 0) {
+    struct repl_table_meta m = {0};
+    m.id = r->next_id;
+    snprintf(m.name, sizeof(m.name), "%s", spec->name);
+    m.partition_count = pc;
+    m.replica_count = rcnt;
+    m.default_ttl_s = spec->default_ttl_s;
+    m.status = REPL_TABLE_AVAILABLE;
+    m.create_time_ms = cellar_now_ms();
+    m.n_envs = spec->n_envs;
+    memcpy(m.envs, spec->envs, spec->n_envs * sizeof(spec->envs[0]));
+    t = table_new(&m);
+    if (table_envs(t) < 0) {
         rc = -CELLAR_EINVAL;
         goto out;
     }
 
     /* Burn the id first: files of a half-made table never meet a later one. */
-    rc = next_id_save(r, r->next_id + 1);
+    rc = repl_catalog_save_next_id(r->meta, r->next_id + 1);
     if (rc < 0)
         goto out;
     r->next_id++;
-    rc = partitions_open(r, &t->meta, &t->parts, &t->writers, false, NULL, NULL, NULL, 0);
+    rc = replicas_open(r, &t->meta, &t->replicas, false, NULL, NULL, NULL, 0);
     if (rc < 0) {
         partitions_destroy(r, &t->meta);
         goto out;
     }
-    rc = meta_save(r, &t->meta);
+    rc = repl_catalog_save(r->meta, &t->meta);
     if (rc < 0) {
-        partitions_close(pc, t->parts, t->writers);
+        replicas_close(pc, t->replicas);
         partitions_destroy(r, &t->meta);
         goto out;
     }
@@ -620,9 +460,7 @@ static int purge_table(struct repl_registry *r, struct repl_table *t)
     int rc = partitions_destroy(r, &t->meta);
     if (rc < 0)
         return rc;
-    char key[32];
-    table_key(key, sizeof(key), t->meta.id);
-    rc = store_metastore_delete(r->meta, key);
+    rc = repl_catalog_delete(r->meta, t->meta.id);
     if (rc < 0)
         return rc;
     log_info("table %s (id %" PRIu32 ") purged", t->meta.name, t->meta.id);
@@ -646,18 +484,16 @@ int repl_table_drop(struct repl_registry *r, const char *name, bool purge,
     struct repl_table_meta m = t->meta;
     m.status = REPL_TABLE_DROPPED;
     m.drop_time_ms = cellar_now_ms();
-    rc = meta_save(r, &m);
+    rc = repl_catalog_save(r->meta, &m);
     if (rc < 0)
         goto out;
     pthread_rwlock_wrlock(&r->lock);
     t->meta = m;
-    struct store_partition **parts = t->parts;
-    struct repl_writer **writers = t->writers;
-    t->parts = NULL;
-    t->writers = NULL;
+    struct repl_replica **replicas = t->replicas;
+    t->replicas = NULL;
     pthread_rwlock_unlock(&r->lock);
-    /* No request can reach the partitions now; queued writes still finish. */
-    partitions_close(m.partition_count, parts, writers);
+    /* No request can reach the replicas now; queued writes still finish. */
+    replicas_close(m.partition_count, replicas);
     *out = m;
     log_info("table %s (id %" PRIu32 ") dropped", m.name, m.id);
     if (purge)
@@ -671,8 +507,7 @@ int repl_table_recall(struct repl_registry *r, const char *name, const char *new
                       struct repl_table_meta *out)
 {
     int rc = 0;
-    struct store_partition **parts = NULL;
-    struct repl_writer **writers = NULL;
+    struct repl_replica **replicas = NULL;
     if (new_name && !repl_table_name_valid(new_name, strlen(new_name)))
         return -CELLAR_EINVAL;
     pthread_mutex_lock(&r->admin);
@@ -690,18 +525,17 @@ int repl_table_recall(struct repl_registry *r, const char *name, const char *new
     snprintf(m.name, sizeof(m.name), "%s", target);
     m.status = REPL_TABLE_AVAILABLE;
     m.drop_time_ms = 0;
-    rc = partitions_open(r, &m, &parts, &writers, false, NULL, NULL, NULL, 0);
+    rc = replicas_open(r, &m, &replicas, false, NULL, NULL, NULL, 0);
     if (rc < 0)
         goto out;
-    rc = meta_save(r, &m);
+    rc = repl_catalog_save(r->meta, &m);
     if (rc < 0) {
-        partitions_close(m.partition_count, parts, writers);
+        replicas_close(m.partition_count, replicas);
         goto out;
     }
     pthread_rwlock_wrlock(&r->lock);
     t->meta = m;
-    t->parts = parts;
-    t->writers = writers;
+    t->replicas = replicas;
     pthread_rwlock_unlock(&r->lock);
     *out = m;
     log_info("table %s (id %" PRIu32 ") recalled as %s", name, m.id, m.name);
@@ -745,17 +579,15 @@ int repl_table_update(struct repl_registry *r, const char *name, bool set_ttl, i
     }
     bool read_only;
     uint64_t rate;
-    rc = envs_parse(&m, &read_only, &rate);
+    rc = repl_envs_parse(m.envs, m.n_envs, &read_only, &rate);
     if (rc < 0)
         goto out;
-    rc = meta_save(r, &m);
+    rc = repl_catalog_save(r->meta, &m);
     if (rc < 0)
         goto out;
     pthread_rwlock_wrlock(&r->lock);
     t->meta = m;
-    t->read_only = read_only;
-    t->write_rate_limit = rate;
-    t->refill_ms = 0; /* a new limit starts with a full bucket */
+    repl_admission_set(&t->adm, read_only, rate);
     pthread_rwlock_unlock(&r->lock);
     *out = m;
 out:
@@ -776,11 +608,12 @@ int repl_table_compact(struct repl_registry *r, const char *name)
     }
     for (uint32_t i = 0; i < t->meta.partition_count && rc == 0; i++) {
         /* A failed partition is skipped: the others still get compacted. */
-        if (store_partition_health(t->parts[i], NULL, 0) == STORE_HEALTH_FAILED) {
+        struct store_partition *sp = repl_replica_partition(t->replicas[i]);
+        if (store_partition_health(sp, NULL, 0) == STORE_HEALTH_FAILED) {
             log_warn("table %s: partition %" PRIu32 " has failed; not compacted", name, i);
             continue;
         }
-        rc = store_partition_compact(t->parts[i]);
+        rc = store_partition_compact(sp);
     }
     log_info("table %s compacted: %s", name, rc == 0 ? "ok" : cellar_strerror(rc));
 out:
@@ -821,9 +654,10 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
         out->tables++;
         for (uint32_t p = 0; p < t->meta.partition_count; p++) {
             struct repl_writer_stats s;
-            repl_writer_stats(t->writers[p], &s);
+            repl_writer_stats(repl_replica_writer_any(t->replicas[p]), &s);
             out->partitions++;
-            enum store_health h = store_partition_health(t->parts[p], NULL, 0);
+            enum store_health h =
+                store_partition_health(repl_replica_partition(t->replicas[p]), NULL, 0);
             out->partitions_failed += h == STORE_HEALTH_FAILED;
             out->partitions_no_space += h == STORE_HEALTH_NO_SPACE;
             out->writers.batches += s.batches;
@@ -849,7 +683,7 @@ void repl_registry_foreach_partition(struct repl_registry *r, repl_partition_fn 
         if (t->meta.status != REPL_TABLE_AVAILABLE)
             continue;
         for (uint32_t p = 0; p < t->meta.partition_count; p++)
-            fn(arg, t->meta.name, p, t->parts[p], t->writers[p]);
+            fn(arg, t->meta.name, p, t->replicas[p]);
     }
     pthread_rwlock_unlock(&r->lock);
 }
@@ -862,12 +696,13 @@ bool repl_registry_writers_alive(struct repl_registry *r, uint64_t stall_ms, cha
     pthread_rwlock_rdlock(&r->lock);
     for (size_t i = 0; i < r->n_tables && alive; i++) {
         struct repl_table *t = r->tables[i];
-        for (uint32_t p = 0; t->writers && p < t->meta.partition_count; p++) {
-            uint64_t beat = repl_writer_heartbeat_ms(t->writers[p]);
+        for (uint32_t p = 0; t->replicas && p < t->meta.partition_count; p++) {
+            struct repl_writer *w = repl_replica_writer_any(t->replicas[p]);
+            uint64_t beat = repl_writer_heartbeat_ms(w);
             if (now > beat && now - beat > stall_ms) {
                 alive = false;
                 if (stalled)
-                    snprintf(stalled, stalled_len, "%s", repl_writer_name(t->writers[p]));
+                    snprintf(stalled, stalled_len, "%s", repl_writer_name(w));
                 if (stalled_for_ms)
                     *stalled_for_ms = now - beat;
                 break;

@@ -1,13 +1,11 @@
 /*
- * registry.h - the tables this node serves and the partitions behind them:
- * how a request finds the partition (storage, for reads) and its writer
- * (replication, for writes) of a (table, hashkey).
+ * registry.h - the tables this node serves and the replicas behind them:
+ * each table's record (catalog.h), its admission (admission.h) and one
+ * hosted replica per partition (replica.h), and the one routing call that
+ * says which replica serves a request (repl_route).
  *
- * Table metadata (id, name, partition count, replica count, default TTL,
- * envs, status, drop time) is persisted in the node's metadata store
- * (storage/metastore.h) under "table/<id>", and the next table id under
- * "next_table_id": ids only grow, so they are never reused. Partitions of
- * every available table are opened at start; a dropped table's partitions
+ * Records are persisted in the node's metadata store (catalog.h). Replicas
+ * of every available table are opened at start; a dropped table's replicas
  * are closed (after their write queues drain) and its data kept until it is
  * recalled or purged, which happens once drop_retention has passed.
  *
@@ -24,39 +22,12 @@
 #define REPL_REGISTRY_H
 
 #include "common/cellar.h"
+#include "replication/admission.h"
+#include "replication/catalog.h"
+#include "replication/replica.h"
 #include "replication/writer.h"
 #include "storage/engine.h"
 #include "storage/partition.h"
-
-#define REPL_TABLE_NAME_MAX 128
-#define REPL_PARTITIONS_MAX 1024
-#define REPL_REPLICAS_MAX 5
-#define REPL_ENVS_MAX 32
-#define REPL_ENV_BYTES_MAX 256
-
-enum repl_table_status {
-    REPL_TABLE_AVAILABLE = 0,
-    REPL_TABLE_DROPPED = 1,
-};
-
-struct repl_env {
-    char key[REPL_ENV_BYTES_MAX + 1];
-    char value[REPL_ENV_BYTES_MAX + 1];
-};
-
-/* A snapshot of one table's metadata (plain data, copyable). */
-struct repl_table_meta {
-    uint32_t id;
-    char name[REPL_TABLE_NAME_MAX + 1];
-    uint32_t partition_count;
-    uint32_t replica_count;
-    int64_t default_ttl_s; /* 0 = none */
-    enum repl_table_status status;
-    uint64_t create_time_ms;
-    uint64_t drop_time_ms; /* when dropped */
-    size_t n_envs;
-    struct repl_env envs[REPL_ENVS_MAX];
-};
 
 struct repl_registry_config {
     uint64_t drop_retention_ms; /* dropped tables are purged after this */
@@ -105,8 +76,27 @@ uint32_t repl_table_partition_of(const struct repl_table *t, const void *hk, siz
  * read_only) or -CELLAR_ETHROTTLED (env write_rate_limit, a token bucket
  * of one second's worth). Thread-safe while the table is held. */
 int repl_table_admit_writes(struct repl_table *t, uint64_t n);
-struct store_partition *repl_table_partition(const struct repl_table *t, uint32_t index);
-struct repl_writer *repl_table_writer(const struct repl_table *t, uint32_t index);
+
+/* Where a request for one partition goes: the replica here that serves it
+ * (LOCAL; its gates, replica.h, still decide per read and write), the
+ * node that is its primary (REMOTE), or nowhere right now (NO_PRIMARY).
+ * Every handler asks this, once per partition it touches. */
+enum repl_route_kind {
+    REPL_ROUTE_LOCAL = 0,
+    REPL_ROUTE_REMOTE,
+    REPL_ROUTE_NO_PRIMARY,
+};
+struct repl_route {
+    enum repl_route_kind kind;
+    struct repl_replica *replica; /* LOCAL: borrowed while the table is held */
+    uint64_t ballot;              /* of the configuration the route follows */
+    char primary[REPL_ADDR_MAX];  /* REMOTE: the primary's address */
+};
+void repl_route(const struct repl_table *t, uint32_t partition, struct repl_route *out);
+
+/* The replica of partition index hosted here, or NULL: for the node's own
+ * bookkeeping (statistics), never to serve a client. */
+struct repl_replica *repl_table_replica(const struct repl_table *t, uint32_t index);
 
 /* --- Admin (blocking; not on HTTP workers) ------------------------------ */
 
@@ -119,9 +109,6 @@ struct repl_table_spec {
     size_t n_envs;
     struct repl_env envs[REPL_ENVS_MAX];
 };
-
-/* Validates a table name: [A-Za-z0-9_.-]{1,128}. */
-bool repl_table_name_valid(const char *name, size_t len);
 
 /* Errors: -CELLAR_EINVAL (bad name or counts), -CELLAR_EEXIST (an available
  * table has that name), -CELLAR_EIO. */
@@ -169,11 +156,11 @@ struct repl_registry_stats {
 };
 void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *out);
 
-/* Calls fn for every partition of every available table, in table order,
- * with the registry's read lock held: fn must be quick and must not call
- * back into the registry. For /metrics. */
+/* Calls fn for every hosted replica of every available table, in table
+ * order, with the registry's read lock held: fn must be quick and must not
+ * call back into the registry. For /metrics and /readyz. */
 typedef void (*repl_partition_fn)(void *arg, const char *table, uint32_t index,
-                                  struct store_partition *p, struct repl_writer *w);
+                                  struct repl_replica *r);
 void repl_registry_foreach_partition(struct repl_registry *r, repl_partition_fn fn, void *arg);
 
 /* Liveness for the watchdog: true when every writer of every available

@@ -287,6 +287,7 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
     for (struct repl_entry *e = group; e; e = e->next) {
         e->m->decree = w->next_decree++;
         e->m->timestamp_ms = next_timestamp(w);
+        store_log(w->batch, e->m);
         rc = store_apply(w->batch, e->m, &w->outcomes[touched++]);
         if (rc) {
             log_err("writer %s: applying decree %" PRIu64 " failed: %s; failing %zu mutations",

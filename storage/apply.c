@@ -10,8 +10,9 @@
  * first; a failed check writes nothing. The ops then run in order after a
  * batch savepoint; a data error in any op (incr on a non-integer, overflow,
  * a bad incr TTL) rolls the batch back to that savepoint, so a mutation is
- * all or nothing. Last, the mutation's log entry is written whether it was
- * applied or not, so the log holds every decree.
+ * all or nothing. The mutation's log entry is not apply's business: the
+ * writer logs every decree (store_log) whether or not it is applied, and a
+ * secondary will log a prepared mutation long before it applies it.
  *
  * Semantics follow Pegasus (research/pegasus.md 1.3) with API.md's changes:
  * integers are strict decimal int64 (cellar_parse_i64); an int check on a
@@ -325,7 +326,6 @@ out:
 int store_apply(struct store_batch *b, const struct store_mutation *m, struct store_outcome *out)
 {
     struct apply_ctx c = {.b = b, .m = m, .now_s = now_from_ms(m->timestamp_ms), .out = out};
-    struct cellar_buf enc = {0};
     bool same_as_check = false;
     int rc = 0;
 
@@ -340,10 +340,10 @@ int store_apply(struct store_batch *b, const struct store_mutation *m, struct st
         if (rc < 0) {
             out->error = rc;
             rc = 0;
-            goto log;
+            goto done;
         }
         if (rc == 0)
-            goto log;
+            goto done;
         rc = 0;
         /* The first op's cell is the check cell: its liveness is known. */
         if (m->n_ops > 0 && m->ops[0].type != STORE_OP_DELETE_RANGE &&
@@ -395,16 +395,21 @@ int store_apply(struct store_batch *b, const struct store_mutation *m, struct st
             if (rc < 0)
                 goto out;
             out->deleted = 0;
-            goto log;
+            goto done;
         }
     }
     out->applied = true;
 
-log:
-    store_mutation_encode(m, &enc);
-    store_batch_log(b, m->decree, enc.data, enc.len);
+done:
     rc = 0;
 out:
-    cellar_buf_fini(&enc);
     return rc;
+}
+
+void store_log(struct store_batch *b, const struct store_mutation *m)
+{
+    struct cellar_buf enc = {0};
+    store_mutation_encode(m, &enc);
+    store_batch_log(b, m->decree, enc.data, enc.len);
+    cellar_buf_fini(&enc);
 }

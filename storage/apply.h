@@ -5,9 +5,13 @@
  * the batch, so earlier mutations of the same group are visible) and the
  * mutation: the check, incr and expiry are evaluated with m->timestamp_ms as
  * "now". It writes the mutation's cells, each stamped with version =
- * m->decree, and its log entry into the batch. A mutation refused by its
- * check or by a data error (incr on a non-integer, overflow) writes no cells,
- * but its log entry is still written so the decree sequence stays dense.
+ * m->decree, into the batch. A mutation refused by its check or by a data
+ * error (incr on a non-integer, overflow) writes no cells.
+ *
+ * store_log() writes a mutation's log entry: logging and applying are two
+ * steps, so that a replica can log a prepared mutation and apply it only
+ * once it is committed. The writer logs every decree, applied or not, so
+ * the decree sequence in the log stays dense.
  *
  * Threads: the partition's writer only (it owns the batch).
  */
@@ -22,5 +26,8 @@
  * and out->error), or -CELLAR_EIO / -CELLAR_ECORRUPT when the partition
  * could not be read: the batch must then be abandoned. */
 int store_apply(struct store_batch *b, const struct store_mutation *m, struct store_outcome *out);
+
+/* Writes m's log entry (its encoding, under m->decree) into b. */
+void store_log(struct store_batch *b, const struct store_mutation *m);
 
 #endif

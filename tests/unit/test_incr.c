@@ -62,6 +62,7 @@ static void apply_nc(struct fx *f, struct store_mutation *m, struct store_outcom
 {
     m->decree = ++f->decree;
     m->timestamp_ms = f->now_ms;
+    store_log(f->b, m);
     CHECK_OK(store_apply(f->b, m, o));
 }
 

@@ -1,0 +1,86 @@
+/*
+ * replica.h - one partition replica this node hosts: its RocksDB (storage),
+ * its writer (decrees, group commit), its configuration {ballot, primary,
+ * secondaries} and its role in it.
+ *
+ * Everything that reads or writes a replica's data goes through it: a read
+ * through the read gate (repl_replica_read: is this replica the primary,
+ * and does it hold its lease), a write through its writer
+ * (repl_replica_writer, primaries only). A node that is its own cluster
+ * hosts every replica as primary of ballot 1 with no secondaries; the
+ * gate then always opens.
+ *
+ * Ownership: the registry owns each replica (one per hosted partition) and
+ * frees it with repl_replica_close, after no request can reach it. Pointers
+ * a replica returns are borrowed for as long as the caller may use the
+ * replica (the registry's read lock, registry.h).
+ *
+ * Threads: any thread may call the accessors and the gates; open, close
+ * and set_config run on the admin or main thread. The configuration and
+ * role are guarded by the replica's own mutex.
+ */
+#ifndef REPL_REPLICA_H
+#define REPL_REPLICA_H
+
+#include "common/cellar.h"
+#include "replication/writer.h"
+#include "storage/engine.h"
+#include "storage/partition.h"
+
+#define REPL_REPLICAS_MAX 5
+/* A node address, "host:port" ("[v6]:port"), NUL-terminated. */
+#define REPL_ADDR_MAX 272
+
+enum repl_role {
+    REPL_ROLE_INACTIVE = 0, /* serves nothing */
+    REPL_ROLE_PRIMARY,
+    REPL_ROLE_SECONDARY,
+    REPL_ROLE_LEARNER,
+};
+
+/* A partition's configuration, as meta grants it: ballot b names one
+ * primary and its secondaries; it only ever moves from b to b + 1. */
+struct repl_config {
+    uint64_t ballot;
+    char primary[REPL_ADDR_MAX]; /* empty: no primary */
+    size_t n_secondaries;
+    char secondaries[REPL_REPLICAS_MAX - 1][REPL_ADDR_MAX];
+};
+
+struct repl_replica;
+
+/* Opens the replica of partition index of table (id, name) whose RocksDB
+ * is in dir, and starts its writer. With tolerate, a partition that cannot
+ * be opened is logged and stands in as a failed partition (its keys answer
+ * -CELLAR_EUNAVAIL), and the call succeeds; otherwise its error is
+ * returned. The replica starts as primary of config (copied). */
+int repl_replica_open(struct store_engine *e, const char *dir, const char *table, uint32_t id,
+                      uint32_t index, const struct repl_writer_config *wcfg,
+                      const struct repl_config *config, bool tolerate, struct repl_replica **out);
+
+/* Stops the writer (its queued writes are committed first) and closes the
+ * partition. Accepts NULL. */
+void repl_replica_close(struct repl_replica *r);
+
+/* The read gate: the partition to read, borrowed, when this replica may
+ * serve reads now (it is the primary and holds its lease). Otherwise
+ * -CELLAR_ENOTPRIMARY. */
+int repl_replica_read(struct repl_replica *r, struct store_partition **out);
+
+/* The writer of a primary, borrowed; -CELLAR_ENOTPRIMARY otherwise. */
+int repl_replica_writer(struct repl_replica *r, struct repl_writer **out);
+
+/* The partition and the writer whatever the role, for the node's own
+ * bookkeeping (health, compaction, statistics, liveness): never to serve a
+ * client. Borrowed. */
+struct store_partition *repl_replica_partition(const struct repl_replica *r);
+struct repl_writer *repl_replica_writer_any(const struct repl_replica *r);
+
+/* The replica's configuration and role. */
+void repl_replica_config(struct repl_replica *r, struct repl_config *config, enum repl_role *role);
+void repl_replica_set_config(struct repl_replica *r, const struct repl_config *config,
+                             enum repl_role role);
+
+const char *repl_role_name(enum repl_role role);
+
+#endif
