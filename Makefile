@@ -11,7 +11,8 @@
 #                   (build-asan/); .ci/run runs make test, then make check
 #   make valgrind   the black-box HTTP suite with every node under valgrind
 #                   memcheck (slow; not part of make test)
-#   make lint       clang-format check, cppcheck, banned calls, openapi.yaml (redocly)
+#   make lint       clang-format check, cppcheck, banned calls, openapi.yaml
+#                   (redocly), and eslint over the console's JavaScript (lint-js)
 #   make bench      cellard against the libmicrohttpd ceiling, etcd and webdis
 #                   (bench/README.md); installs wrk and the peers first
 #   make fuzz       every libFuzzer target in tests/fuzz for FUZZ_SECONDS (default 30)
@@ -209,6 +210,7 @@ lint: deps-lint
 	@echo "openapi.yaml"; REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 	    $(NODE_DIR)/node_modules/.bin/redocly lint --config redocly.yaml \
 	    --format stylish openapi.yaml
+	@$(MAKE) --no-print-directory -s lint-js
 
 clean:
 	rm -rf build build-asan build-fuzz
@@ -270,3 +272,16 @@ uninstall:
 	    $(patsubst systemd/%,$(DESTDIR)$(UNITDIR)/%,$(UNITS))
 
 include tests/fuzz/fuzz.mk
+
+# --- JavaScript lint ------------------------------------------------------
+# eslint's recommended rules over the console's JavaScript and the browser
+# tests (tests/browser/eslint.config.mjs). eslint is pinned by
+# tests/browser/package-lock.json and installed with the browser tests'
+# tools; the config is copied next to it so that its imports resolve there.
+.PHONY: lint-js
+
+lint-js:
+	@$(MAKE) --no-print-directory -s $(BROWSER_NPM)
+	@cp tests/browser/eslint.config.mjs build/npm/browser/
+	@echo "eslint"; build/npm/browser/node_modules/.bin/eslint \
+	    --config build/npm/browser/eslint.config.mjs console/*.js tests/browser/*.mjs

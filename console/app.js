@@ -4,10 +4,11 @@
 // "#/tables/<table>" a table's rows (scan), "#/tables/<t>/rows/<hashkey>"
 // one row, ".../cells/<sortkey>" one cell, "#/cluster" the nodes and
 // partitions. Keys in the address are percent-encoded bytes. Each view
-// renders into a fresh container; a view still loading when the person
-// moves on paints into a container nobody sees.
+// renders into a fresh container with a fresh Scope for its requests; the
+// scope ends when the person moves on (or the view is shown again), so a
+// view left while loading paints nothing, not even its errors (api.js).
 
-import { getToken, setToken } from "./api.js";
+import { getToken, Scope, setToken } from "./api.js";
 import { unpct } from "./bytes.js";
 import { clearMessages, h, showProblem } from "./dom.js";
 import { renderTables } from "./tables.js";
@@ -19,7 +20,7 @@ import { renderCluster } from "./cluster.js";
 function route(hash) {
   const path = hash.replace(/^#/, "").replace(/^\/?/, "/");
   const segs = path.slice(1).split("/");
-  let table = null;
+  let table;
   try {
     table = segs.length > 1 ? decodeURIComponent(segs[1]) : null;
   } catch {
@@ -37,7 +38,11 @@ function route(hash) {
   return null;
 }
 
+let viewScope = null;
+
 async function show() {
+  if (viewScope) viewScope.end();
+  viewScope = new Scope();
   clearMessages();
   const main = document.getElementById("view");
   const container = h("div", { class: "view" });
@@ -51,7 +56,7 @@ async function show() {
     return;
   }
   try {
-    await r.view(container, ...r.args);
+    await r.view(container, viewScope, ...r.args);
   } catch (err) {
     showProblem(err);
   }

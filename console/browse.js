@@ -5,15 +5,17 @@
 // A scan page may be short, even empty, and still carry a next_cursor (the
 // node bounds the work per request): "More" keeps following the cursor
 // until it has some cells or the scan ends, within a bound of requests.
+// Pressing "Scan" again starts a new scan at once: the one still loading
+// is abandoned and paints nothing.
 
-import { call, paths } from "./api.js";
+import { call, Latest, paths } from "./api.js";
 import { fieldBytes, sizeLabel } from "./bytes.js";
 import { attempt, bytesCell, bytesField, field, h, hrefs, showProblem, ttlLabel } from "./dom.js";
 
 const PAGE_SIZES = [10, 25, 50, 100, 500];
 const MAX_EMPTY_PAGES = 20;
 
-export async function renderBrowse(root, table) {
+export async function renderBrowse(root, scope, table) {
   document.title = `${table} · Cellar`;
   const info = h("div", { class: "table-info" });
   const head = h("div", { class: "view-head" }, h("h1", {}, table), info);
@@ -22,7 +24,7 @@ export async function renderBrowse(root, table) {
     head,
   );
 
-  const t = await attempt(() => call(paths.table(table)));
+  const t = await attempt(() => call(paths.table(table), { scope }));
   if (!t) return;
   const meta = t.data;
   info.append(
@@ -66,36 +68,33 @@ export async function renderBrowse(root, table) {
   head.append(open);
   root.append(results);
 
-  let query = null;
-  let cursor = null;
-  let shown = 0;
-  let busy = false;
+  const scans = new Latest(scope);
+  let current = null; // the scan on screen: {scope, query, cursor, shown}
 
-  async function page() {
-    if (busy) return;
-    busy = true;
+  // Shows a scan's next page, following empty pages within
+  // MAX_EMPTY_PAGES requests; "More" is disabled meanwhile.
+  async function page(scan) {
     more.disabled = true;
     try {
       for (let i = 0; i < MAX_EMPTY_PAGES; i++) {
-        const r = await attempt(() => call(paths.scan(table), { query: { ...query, cursor } }));
+        const r = await attempt(() => call(paths.scan(table), { scope: scan.scope, query: { ...scan.query, cursor: scan.cursor } }));
         if (!r) return;
-        for (const item of r.data.items) addItem(item);
-        cursor = r.data.next_cursor;
-        if (r.data.items.length || !cursor) break;
+        for (const item of r.data.items) addItem(scan, item);
+        scan.cursor = r.data.next_cursor;
+        if (r.data.items.length || !scan.cursor) break;
       }
-      status.textContent = `${shown} ${shown === 1 ? "cell" : "cells"}` + (cursor ? "" : " · end of table");
-      more.hidden = !cursor;
+      status.textContent = `${scan.shown} ${scan.shown === 1 ? "cell" : "cells"}` + (scan.cursor ? "" : " · end of table");
+      more.hidden = !scan.cursor;
     } finally {
-      busy = false;
-      more.disabled = false;
+      if (!scan.scope.ended) more.disabled = false;
     }
   }
 
-  function addItem(item) {
+  function addItem(scan, item) {
     const hkb = fieldBytes(item, "hashkey");
     const skb = fieldBytes(item, "sortkey");
     const val = fieldBytes(item, "value") || new Uint8Array();
-    shown++;
+    scan.shown++;
     body.append(h("tr", {},
       h("td", {}, h("a", { href: hrefs.row(table, hkb) }, bytesCell(hkb, 40))),
       h("td", {}, h("a", { href: hrefs.cell(table, hkb, skb) }, bytesCell(skb, 40))),
@@ -105,24 +104,24 @@ export async function renderBrowse(root, table) {
   }
 
   async function start() {
-    let q;
+    let query;
     try {
-      q = { hashkey_prefix: hkPrefix.get(), sortkey_prefix: skPrefix.get(), limit: Number(size.value) };
+      query = { hashkey_prefix: hkPrefix.get(), sortkey_prefix: skPrefix.get(), limit: Number(size.value) };
     } catch (err) {
       showProblem({ title: "A prefix is not valid", detail: err.message });
       return;
     }
-    query = q;
-    cursor = null;
-    shown = 0;
+    current = { scope: scans.begin(), query, cursor: null, shown: 0 };
     body.replaceChildren();
-    await page();
+    status.textContent = "Loading…";
+    more.hidden = true;
+    await page(current);
   }
 
   filters.addEventListener("submit", (e) => {
     e.preventDefault();
     start();
   });
-  more.addEventListener("click", () => page());
+  more.addEventListener("click", () => page(current));
   await start();
 }

@@ -7,14 +7,15 @@
 // The value is read in its JSON form (bytes, ttl and version in one answer)
 // and the stored Content-Type with a HEAD. Every write names the version
 // the page loaded; a 412 keeps the person's edit in the editor and offers
-// to load the current value.
+// to load the current value. Each load (Reload, or after a write) replaces
+// the one before: an older answer arriving late is never shown.
 
-import { call, etagOf, paths } from "./api.js";
+import { call, etagOf, Latest, paths } from "./api.js";
 import { asText, equal, fieldBytes, label, sizeLabel } from "./bytes.js";
 import { attempt, bytesCell, bytesField, confirmDialog, field, h, hrefs, notice, showProblem, ttlLabel } from "./dom.js";
 import { defaultType } from "./row.js";
 
-export async function renderCell(root, table, hk, sk) {
+export async function renderCell(root, scope, table, hk, sk) {
   const name = sk.length ? label(sk, 40) : "(empty sortkey)";
   document.title = `${name} · ${table} · Cellar`;
   const pills = h("div", { class: "table-info cell-info" });
@@ -62,10 +63,13 @@ export async function renderCell(root, table, hk, sk) {
 
   root.append(editor, h("div", { class: "two-cards" }, ttlForm, incrForm));
 
+  const loads = new Latest(scope);
+
   async function load() {
+    const q = loads.begin();
     let doc;
     try {
-      doc = await call(paths.cell(table, hk, sk));
+      doc = await call(paths.cell(table, hk, sk), { scope: q });
     } catch (err) {
       if (err.status === 404 && err.code === "CELL_NOT_FOUND") {
         loaded = null;
@@ -75,7 +79,8 @@ export async function renderCell(root, table, hk, sk) {
       showProblem(err);
       return;
     }
-    const head = await attempt(() => call(paths.cell(table, hk, sk), { method: "HEAD", raw: true }));
+    const head = await attempt(() => call(paths.cell(table, hk, sk), { scope: q, method: "HEAD", raw: true }));
+    if (q.ended) return; // a later load, or another page, is on screen
     loaded = {
       bytes: fieldBytes(doc.data, "value") || new Uint8Array(),
       etag: doc.data.etag,
@@ -132,7 +137,7 @@ export async function renderCell(root, table, hk, sk) {
 
   async function write(opts, done) {
     try {
-      const r = await call(paths.cell(table, hk, sk), opts);
+      const r = await call(paths.cell(table, hk, sk), { scope, ...opts });
       await done(r);
     } catch (err) {
       showProblem(err, conflict(err));
@@ -189,7 +194,7 @@ export async function renderCell(root, table, hk, sk) {
       showProblem({ title: "Not an integer", detail: "increment by a whole number" });
       return;
     }
-    const r = await attempt(() => call(`${paths.cell(table, hk, sk)}/incr`, { method: "POST", json: { by: n } }));
+    const r = await attempt(() => call(`${paths.cell(table, hk, sk)}/incr`, { scope, method: "POST", json: { by: n } }));
     if (!r) return;
     notice(`Incremented: the value is now ${r.data.value} (version ${r.data.etag}).`);
     await load();

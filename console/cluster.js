@@ -6,10 +6,10 @@
 import { call, paths } from "./api.js";
 import { attempt, h, hrefs } from "./dom.js";
 
-export async function renderCluster(root) {
+export async function renderCluster(root, scope) {
   document.title = "Cluster · Cellar";
   root.append(h("div", { class: "view-head" }, h("h1", {}, "Cluster")));
-  const c = await attempt(() => call(paths.cluster()));
+  const c = await attempt(() => call(paths.cluster(), { scope }));
   if (!c) return;
   const cl = c.data;
 
@@ -45,13 +45,13 @@ export async function renderCluster(root) {
   // Every table's partitions and where they live.
   const maps = h("section", { class: "card partitions" }, h("h2", {}, "Partitions by table"));
   root.append(maps);
-  const t = await attempt(() => call(paths.tables()));
+  const t = await attempt(() => call(paths.tables(), { scope }));
   if (!t) return;
   if (!t.data.tables.length) {
     maps.append(h("p", { class: "muted" }, "No tables."));
     return;
   }
-  const details = await Promise.all(t.data.tables.map((table) => attempt(() => call(paths.table(table.name)))));
+  const details = await Promise.all(t.data.tables.map((table) => attempt(() => call(paths.table(table.name), { scope }))));
   t.data.tables.forEach((table, i) => {
     const d = details[i];
     if (!d) return;

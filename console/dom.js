@@ -1,8 +1,10 @@
 // dom.js - small DOM helpers shared by the views: an element builder, the
 // problem banner (every API error is shown here with its title, detail and
-// code), notices, a modal confirmation, and a field that reads and writes
-// bytes as text, hex or base64.
+// code, except a request abandoned because the page moved on), notices, a
+// modal confirmation, and a field that reads and writes bytes as text, hex
+// or base64.
 
+import { Abandoned } from "./api.js";
 import { asText, decodeFrom, encodeAs, pct } from "./bytes.js";
 
 // h("button", {class: "x", onclick: fn}, "text", child, ...). Attributes
@@ -43,8 +45,11 @@ export function clearMessages() {
 }
 
 // Shows an error: an ApiError's problem (title, detail, code, status), or
-// any other error's message. extra: nodes to add (e.g. a "reload" button).
+// any other error's message; nothing for an Abandoned request, whose view
+// or query is no longer on screen. extra: nodes to add (e.g. a "reload"
+// button).
 export function showProblem(err, extra = null) {
+  if (err instanceof Abandoned) return null;
   const status = err.status ? ` (${err.status})` : "";
   const box = h(
     "div",

@@ -1,20 +1,42 @@
 // row.js - one row: its cells through multi-get (a sortkey range, a
 // prefix / postfix / anywhere filter, reverse order, a page at a time),
-// putting a new cell, and deleting the whole row after a confirmation.
+// its count of live cells, putting a new cell, and deleting the whole row
+// after a confirmation. Pressing "Read" starts a new read at once: the
+// read still loading (its cells and its count) is abandoned and paints
+// nothing.
 
-import { call, paths } from "./api.js";
+import { call, Latest, paths } from "./api.js";
 import { fieldBytes, label, sizeLabel } from "./bytes.js";
 import { attempt, bytesCell, bytesField, confirmDialog, field, h, hrefs, notice, showProblem, ttlLabel } from "./dom.js";
 
 const PAGE_SIZES = [10, 25, 50, 100, 500];
 const MAX_EMPTY_PAGES = 20;
+const MAX_COUNT_PAGES = 1000;
 
 // The Content-Type a new value is stored with when none is typed.
 export function defaultType(form) {
   return form === "text" ? "text/plain; charset=utf-8" : "application/octet-stream";
 }
 
-export async function renderRow(root, table, hk) {
+// The row's live cells: the sum of the count's pages. A page with a
+// next_cursor counted part of the row, and the next request repeats the
+// parameters with that cursor; a node that sends no next_cursor counted
+// the whole row at once. Resolves to {count, complete}: complete is false
+// when MAX_COUNT_PAGES pages did not reach the end, and count is then a
+// lower bound.
+async function countCells(scope, table, hk) {
+  let count = 0;
+  let cursor = null;
+  for (let i = 0; i < MAX_COUNT_PAGES; i++) {
+    const r = await call(paths.count(table, hk), { scope, query: { cursor } });
+    count += r.data.count;
+    cursor = r.data.next_cursor || null;
+    if (!cursor) return { count, complete: true };
+  }
+  return { count, complete: false };
+}
+
+export async function renderRow(root, scope, table, hk) {
   const name = label(hk, 40) || "(empty)";
   document.title = `${name} · ${table} · Cellar`;
   const count = h("span", { class: "pill" }, "…");
@@ -52,37 +74,44 @@ export async function renderRow(root, table, hk) {
     h("div", { class: "pager" }, status, more));
   root.append(results, putForm());
 
-  let query = null;
-  let cursor = null;
-  let shown = 0;
+  const reads = new Latest(scope);
+  let current = null; // the read on screen: {scope, query, cursor, shown}
 
-  async function page() {
+  // Shows a read's next page, following empty pages within
+  // MAX_EMPTY_PAGES requests; "More" is disabled meanwhile.
+  async function page(rd) {
     more.disabled = true;
     try {
       for (let i = 0; i < MAX_EMPTY_PAGES; i++) {
-        const r = await attempt(() => call(paths.row(table, hk), { query: { ...query, cursor } }));
+        const r = await attempt(() => call(paths.row(table, hk), { scope: rd.scope, query: { ...rd.query, cursor: rd.cursor } }));
         if (!r) return;
-        for (const c of r.data.cells) addCell(c);
-        cursor = r.data.next_cursor;
-        if (r.data.cells.length || !cursor) break;
+        for (const c of r.data.cells) addCell(rd, c);
+        rd.cursor = r.data.next_cursor;
+        if (r.data.cells.length || !rd.cursor) break;
       }
-      status.textContent = `${shown} ${shown === 1 ? "cell" : "cells"}` + (cursor ? "" : " · end of row");
-      more.hidden = !cursor;
+      status.textContent = `${rd.shown} ${rd.shown === 1 ? "cell" : "cells"}` + (rd.cursor ? "" : " · end of row");
+      more.hidden = !rd.cursor;
     } finally {
-      more.disabled = false;
+      if (!rd.scope.ended) more.disabled = false;
     }
   }
 
-  function addCell(c) {
+  function addCell(rd, c) {
     const sk = fieldBytes(c, "sortkey");
     const val = fieldBytes(c, "value") || new Uint8Array();
-    shown++;
+    rd.shown++;
     body.append(h("tr", {},
       h("td", {}, h("a", { href: hrefs.cell(table, hk, sk) }, bytesCell(sk, 40))),
       h("td", { class: "value" }, bytesCell(val, 80)),
       h("td", { class: "num" }, sizeLabel(val.length)),
       h("td", {}, ttlLabel(c.ttl)),
       h("td", { class: "num" }, c.etag)));
+  }
+
+  async function showCount(rd) {
+    const n = await attempt(() => countCells(rd.scope, table, hk));
+    if (!n) return;
+    count.textContent = `${n.complete ? "" : "at least "}${n.count} live ${n.count === 1 ? "cell" : "cells"}`;
   }
 
   async function read() {
@@ -101,12 +130,12 @@ export async function renderRow(root, table, hk) {
       showProblem({ title: "A key is not valid", detail: err.message });
       return;
     }
-    query = q;
-    cursor = null;
-    shown = 0;
+    current = { scope: reads.begin(), query: q, cursor: null, shown: 0 };
     body.replaceChildren();
-    const [, n] = await Promise.all([page(), attempt(() => call(`${paths.row(table, hk)}/count`))]);
-    if (n) count.textContent = `${n.data.count} live ${n.data.count === 1 ? "cell" : "cells"}`;
+    status.textContent = "Loading…";
+    more.hidden = true;
+    count.textContent = "…";
+    await Promise.all([page(current), showCount(current)]);
   }
 
   function putForm() {
@@ -129,6 +158,7 @@ export async function renderRow(root, table, hk) {
       }
       // Create only: an existing cell is never replaced from here.
       const r = await attempt(() => call(paths.cell(table, hk, skb), {
+        scope,
         method: "PUT",
         body: vb,
         query: { ttl: ttl.value || null },
@@ -144,7 +174,7 @@ export async function renderRow(root, table, hk) {
   async function deleteRow() {
     const ok = await confirmDialog("Delete this row?", `Every cell of the row ${name} in ${table} is deleted, at once.`, "Delete row", true);
     if (!ok) return;
-    const r = await attempt(() => call(paths.row(table, hk), { method: "DELETE" }));
+    const r = await attempt(() => call(paths.row(table, hk), { scope, method: "DELETE" }));
     if (!r) return;
     notice(`Deleted ${r.data.deleted} ${r.data.deleted === 1 ? "cell" : "cells"}.`);
     await read();
@@ -154,6 +184,6 @@ export async function renderRow(root, table, hk) {
     e.preventDefault();
     read();
   });
-  more.addEventListener("click", () => page());
+  more.addEventListener("click", () => page(current));
   await read();
 }

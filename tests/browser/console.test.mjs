@@ -152,6 +152,14 @@ async function go(hash) {
   await page.goto(`${node.base}/${hash}`);
 }
 
+// Opens a console page as a new view even when it is the one on screen
+// (going to the same address again would not render it again).
+async function goAfresh(hash) {
+  await go("#/nowhere");
+  await page.getByRole("heading", { name: "Not found" }).waitFor();
+  await go(hash);
+}
+
 const problem = (text) => page.locator(".problem", { hasText: text });
 const notice = (text) => page.locator(".notice", { hasText: text });
 const byteForm = (name) => page.locator(".bytes-field", { has: page.locator(`[name="${name}"]`) }).locator("select");
@@ -160,6 +168,71 @@ const textOf = (loc) => loc.allInnerTexts();
 async function dismissMessages() {
   const close = page.locator(".messages .close");
   while ((await close.count()) > 0) await close.first().click();
+}
+
+// promise, or a failure naming what it waited for after TIMEOUT.
+function within(promise, what) {
+  let timer;
+  const deadline = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${TIMEOUT} ms waiting for ${what}`)), TIMEOUT);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+// Holds the page's requests whose URL (a URL object) satisfies match, each
+// until the test lets it go, so that a test decides the order in which
+// answers reach the page. next(what) resolves with the next held request,
+// {url, release(answer)}. release() sends the request on to the node, or
+// fulfills it with answer (route.fulfill's options), and resolves once the
+// request has ended for the page: its answer received in full, or aborted
+// by the page. stop() lets every other request through, those still held
+// included.
+async function holdRequests(match) {
+  const held = []; // every request held, in the order they came
+  let taken = 0; // how many of them next() gave out
+  let arrived = null; // wakes the next() waiting for a request
+  const ended = (request) => new Promise((resolve) => {
+    const done = (r) => {
+      if (r !== request) return;
+      page.off("requestfinished", done);
+      page.off("requestfailed", done);
+      resolve();
+    };
+    page.on("requestfinished", done);
+    page.on("requestfailed", done);
+  });
+  const handler = (route, request) => {
+    const end = ended(request);
+    held.push({
+      route,
+      released: false,
+      url: new URL(request.url()),
+      async release(answer) {
+        this.released = true;
+        await (answer ? route.fulfill(answer) : route.continue());
+        await within(end, `the end of ${request.url()}`);
+      },
+    });
+    if (arrived) arrived();
+  };
+  await page.route(match, handler);
+  return {
+    next: (what) => within(new Promise((resolve) => {
+      const take = () => {
+        if (taken < held.length) {
+          arrived = null;
+          resolve(held[taken++]);
+        } else {
+          arrived = take;
+        }
+      };
+      take();
+    }), what),
+    async stop() {
+      for (const item of held) if (!item.released) await item.route.continue();
+      await page.unroute(match, handler);
+    },
+  };
 }
 
 // --- Tests ---------------------------------------------------------------
@@ -354,6 +427,101 @@ test("a row: range, prefix filter, reverse and paging", async () => {
   await page.locator(".scan-status", { hasText: "25 cells · end of row" }).waitFor();
   assert.deepEqual(await sortkeys(), Array.from({ length: 25 }, (_, i) => `k${String(i).padStart(2, "0")}`));
   await page.getByRole("button", { name: "More" }).waitFor({ state: "hidden" });
+});
+
+// A query that is still loading when the person starts another one, or
+// leaves the page, must not paint: the held answer of the first query is
+// let go before the second's, and only the second's cells (or nothing of
+// the first's error) may be on screen once the second has painted.
+
+test("Read pressed while a row's page loads shows only the new read's cells", async () => {
+  const gate = await holdRequests((u) => u.pathname === "/v1/tables/fruit/rows/apple");
+  try {
+    await goAfresh("#/tables/fruit/rows/apple");
+    const first = await gate.next("the first read");
+    assert.equal(first.url.searchParams.get("filter"), null);
+    const form = page.locator("form.row-filters");
+    await form.locator('[name="filter"]').fill("c");
+    await form.getByRole("button", { name: "Read" }).click();
+    const second = await gate.next("the second read");
+    assert.equal(second.url.searchParams.get("filter"), "c");
+    await first.release();
+    await second.release();
+    await page.locator(".scan-status", { hasText: "end of row" }).waitFor();
+    assert.deepEqual(await page.locator("table.cells tbody tr td:first-child").allInnerTexts(), ["color", "count"]);
+    assert.equal(await page.locator(".scan-status").innerText(), "2 cells · end of row");
+  } finally {
+    await gate.stop();
+  }
+});
+
+test("Scan pressed while a scan loads replaces it", async () => {
+  const gate = await holdRequests((u) => u.pathname === "/v1/tables/fruit/scan");
+  try {
+    await goAfresh("#/tables/fruit");
+    const first = await gate.next("the first scan");
+    assert.equal(first.url.searchParams.get("sortkey_prefix"), null);
+    const filters = page.locator("form.scan-filters");
+    await filters.locator('[name="sortkey_prefix"]').fill("co");
+    await filters.getByRole("button", { name: "Scan" }).click();
+    const second = await gate.next("the second scan");
+    assert.equal(second.url.searchParams.get("sortkey_prefix"), "co");
+    await first.release();
+    await second.release();
+    await page.locator(".scan-status", { hasText: "end of table" }).waitFor();
+    assert.deepEqual((await page.locator("table.cells tbody tr td:nth-child(2)").allInnerTexts()).sort(), ["color", "count"]);
+    assert.equal(await page.locator(".scan-status").innerText(), "2 cells · end of table");
+  } finally {
+    await gate.stop();
+  }
+});
+
+test("an error answered to a page the person has left is not shown on the next one", async () => {
+  const gate = await holdRequests((u) => u.pathname === "/v1/tables/fruit/rows/apple" || u.pathname === "/v1/cluster");
+  try {
+    await goAfresh("#/tables/fruit/rows/apple");
+    const stale = await gate.next("the row's read");
+    await page.locator('[data-nav="cluster"]').click();
+    const current = await gate.next("the cluster");
+    assert.equal(current.url.pathname, "/v1/cluster");
+    await stale.release({
+      status: 503,
+      contentType: "application/problem+json",
+      body: JSON.stringify({ type: "/problems/no-primary", title: "Service unavailable", status: 503, detail: "an answer for the row page", code: "NO_PRIMARY" }),
+    });
+    await current.release();
+    // The cluster page has painted all of it: three requests after the held one.
+    await page.locator('details[data-table="fruit"]').waitFor();
+    assert.deepEqual(await page.locator(".messages").allInnerTexts(), [""]);
+  } finally {
+    await gate.stop();
+  }
+});
+
+test("a row's count follows next_cursor, sums the pages, and stops at a bound", async () => {
+  const pages = { "": { count: 2, next_cursor: "p1" }, p1: { count: 0, next_cursor: "p2" }, p2: { count: 4, next_cursor: null } };
+  let endless = false;
+  const cursors = [];
+  const isCount = (u) => u.pathname === "/v1/tables/fruit/rows/apple/count";
+  const answer = (route, request) => {
+    const cursor = new URL(request.url()).searchParams.get("cursor") ?? "";
+    cursors.push(cursor);
+    return route.fulfill({ json: endless ? { count: 1, next_cursor: `c${cursors.length}` } : pages[cursor] });
+  };
+  await page.route(isCount, answer);
+  try {
+    await goAfresh("#/tables/fruit/rows/apple");
+    await page.locator(".pill", { hasText: "6 live cells" }).waitFor();
+    assert.deepEqual(cursors, ["", "p1", "p2"]);
+    // A count that never ends: the console stops after 1000 pages.
+    endless = true;
+    cursors.length = 0;
+    await page.locator("form.row-filters").getByRole("button", { name: "Read" }).click();
+    await page.locator(".pill", { hasText: "at least 1000 live cells" }).waitFor();
+    assert.equal(cursors.length, 1000);
+  } finally {
+    await page.unroute(isCount, answer);
+  }
 });
 
 test("a binary value is shown and edited as hex, byte for byte", async () => {
@@ -587,7 +755,7 @@ test("/docs renders the API reference from /openapi.yaml and tries an operation 
   await page.locator("#operations-cluster-getCluster").waitFor();
   await shot("docs.png", { fullPage: false });
   await page.locator(".opblock-tag-section").first().scrollIntoViewIfNeeded();
-  await page.evaluate(() => document.querySelector(".opblock-tag-section").scrollIntoView());
+  await page.locator(".opblock-tag-section").first().evaluate((el) => el.scrollIntoView());
   await shot("docs-operations.png", { fullPage: false });
 
   const op = page.locator("#operations-node-getHealthz");
