@@ -4,9 +4,9 @@
 #   make            release build of build/cellard and the unit tests
 #   make run        build and start one node on 127.0.0.1:8080, data in ./data
 #   make test       make lint, then every suite: unit tests, fuzz corpus replay,
-#                   then the real binary (tests/integration, tests/systemd,
-#                   tests/api, tests/client, tests/browser: screenshots in
-#                   build/test-output/browser/)
+#                   then the real binary (tests/integration, tests/cluster,
+#                   tests/systemd, tests/api, tests/client, tests/browser:
+#                   screenshots in build/test-output/browser/)
 #   make check      the same suites (lint aside) on an ASan+UBSan build
 #                   (build-asan/); .ci/run runs make test, then make check
 #   make valgrind   the black-box HTTP suite with every node under valgrind
@@ -180,6 +180,7 @@ suites:
 	@tests/run-unit $(UNIT_BINS)
 	@tests/fuzz/replay $(BUILD)/fuzz
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/run-integration
+	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/cluster/run
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard tests/systemd/run
 	@CELLARD=$(CURDIR)/$(BUILD)/cellard $(DEB_PYTHON) -m pytest -q -p no:cacheprovider tests/api
 	@echo "API suite again, over HTTPS with a bearer token"

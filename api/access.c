@@ -2,7 +2,9 @@
  * access.c - who may do what: the bearer token of a request checked against
  * the access files (auth.h) for the permission a route needs, the cluster
  * secret for /internal/, and the loopback-only rule of a node without
- * tokens. A refusal replies 401 (with WWW-Authenticate) or 403.
+ * tokens. A request another node relays (X-Cellar-Forwarded, with the
+ * cluster secret as its token) was authorized at the node the client
+ * reached. A refusal replies 401 (with WWW-Authenticate) or 403.
  *
  * Threads: MHD workers. The access generation in force is an atomic
  * pointer, swapped by a reload (server.c).
@@ -56,6 +58,13 @@ bool api_authorize(struct api_request *req, enum api_perm perm, const struct api
     const struct api_auth *auth = __atomic_load_n(&s->auth, __ATOMIC_ACQUIRE);
     struct api_bytes tok = {NULL, 0};
     bool presented = bearer_token(req, &tok);
+    if (presented && api_header(req, "X-Cellar-Forwarded") &&
+        api_auth_is_secret(auth, tok.data, tok.len)) {
+        /* Another node relays a client's request: that node checked the
+         * client's token; the secret vouches for the node. */
+        req->forwarded = true;
+        return true;
+    }
     if (perm == API_PERM_INTERNAL) {
         if (!api_auth_has_secret(auth)) {
             api_reply_problem(req, 403, "FORBIDDEN",

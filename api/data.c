@@ -54,16 +54,31 @@ void api_table_end(struct api_table *t)
     t->table = NULL;
 }
 
-struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part)
+/* A request whose partition is served elsewhere: relayed there when it
+ * came from a client (whole: the request is about that partition only),
+ * else refused (a forwarded request makes one hop at most; a request
+ * about several partitions fans out itself). t is ended. */
+static void elsewhere(struct api_request *req, struct api_table *t, uint32_t part,
+                      const struct repl_route *route, bool whole)
+{
+    api_table_end(t);
+    if (route->kind == REPL_ROUTE_REMOTE && whole && !req->forwarded) {
+        api_forward_to(req, route->primary, "NO_PRIMARY");
+        return;
+    }
+    api_reply_problem(req, 503, "NO_PRIMARY", "partition %" PRIu32 " has no primary %s right now",
+                      part, route->kind == REPL_ROUTE_REMOTE ? "on this node" : "anywhere");
+}
+
+struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part,
+                                      bool whole)
 {
     struct repl_route route;
     struct store_partition *sp = NULL;
     repl_route(t->table, part, &route);
     if (route.kind == REPL_ROUTE_LOCAL && repl_replica_read(route.replica, &sp) == 0)
         return sp;
-    api_table_end(t);
-    api_reply_problem(req, 503, "NO_PRIMARY", "partition %" PRIu32 " has no primary here right now",
-                      part);
+    elsewhere(req, t, part, &route, whole);
     return NULL;
 }
 
@@ -116,6 +131,13 @@ void api_row_write(struct api_request *req, const struct api_bytes *hk, struct s
     uint32_t part;
     if (!api_row_table(req, &t, hk, &part)) {
         store_mutation_free(m);
+        return;
+    }
+    struct repl_route route;
+    repl_route(t.table, part, &route);
+    if (route.kind != REPL_ROUTE_LOCAL) {
+        store_mutation_free(m);
+        elsewhere(req, &t, part, &route, true);
         return;
     }
     store_mutation_default_ttl(m, repl_table_meta(t.table)->default_ttl_s);

@@ -24,7 +24,7 @@
 
 #include "api/internal.h"
 
-static void resume(struct api_request *req)
+void api_resume(struct api_request *req)
 {
     req->resumed_us = cellar_mono_us();
     __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
@@ -53,7 +53,7 @@ static void on_write_done(void *arg, int status, const struct store_outcome *out
                 cellar_xmemdup(out->check_value.data, out->check_value.len);
     }
     if (__atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL) == 0)
-        resume(req);
+        api_resume(req);
 }
 
 /* The writer of partition part's primary when it is here
@@ -117,7 +117,7 @@ void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
      * on. */
     api_table_end(t);
     if (__atomic_sub_fetch(&req->writes_pending, 1, __ATOMIC_ACQ_REL) == 0)
-        resume(req);
+        api_resume(req);
 }
 
 void api_defer_write(struct api_request *req, struct api_table *t, uint32_t partition,
@@ -140,7 +140,7 @@ void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_
         int rc = s->admin_stop ? -CELLAR_ESHUTDOWN : -CELLAR_EBUSY;
         pthread_mutex_unlock(&s->admin_lock);
         req->status = rc;
-        resume(req);
+        api_resume(req);
         return;
     }
     if (s->admin_tail)
@@ -170,7 +170,7 @@ static void *admin_main(void *arg)
         s->admin_len--;
         pthread_mutex_unlock(&s->admin_lock);
         req->admin(req);
-        resume(req);
+        api_resume(req);
         pthread_mutex_lock(&s->admin_lock);
     }
     pthread_mutex_unlock(&s->admin_lock);

@@ -75,7 +75,7 @@ void api_h_batch_get(struct api_request *req)
     results = json_array();
     for (size_t i = 0; i < n; i++) {
         uint32_t part = repl_table_partition_of(t.table, hks[i].data, hks[i].len);
-        struct store_partition *p = api_read_gate(req, &t, part);
+        struct store_partition *p = api_read_gate(req, &t, part, false);
         if (!p)
             goto out;
         struct store_cell c;
@@ -337,7 +337,7 @@ void api_h_scan(struct api_request *req)
     int rc = 0;
     for (; part <= last_part && rc >= 0 && !next; part++) {
         struct store_iter *it = NULL;
-        struct store_partition *p = api_read_gate(req, &t, part);
+        struct store_partition *p = api_read_gate(req, &t, part, false);
         if (!p) {
             json_decref(items);
             cellar_buf_fini(&lower);

@@ -103,7 +103,7 @@ void api_h_cell_get(struct api_request *req)
     if (!api_encoding_param(req, &force_b64) || !cell_keys(req, &hk, &sk) ||
         !api_row_table(req, &t, &hk, &part))
         return;
-    struct store_partition *p = api_read_gate(req, &t, part);
+    struct store_partition *p = api_read_gate(req, &t, part, true);
     if (!p)
         return;
     struct store_cell cell = {0};

@@ -22,10 +22,81 @@
 
 void api_node_address(struct api_request *req, char *buf, size_t size)
 {
+    if (req->srv->cluster.cfg) {
+        snprintf(buf, size, "%s", req->srv->cluster.cfg->advertise);
+        return;
+    }
     const struct api_config *cfg = api_config(req);
     bool v6 = strchr(cfg->listen_host, ':') != NULL;
     snprintf(buf, size, "%s%s%s:%u", v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "",
              (unsigned)api_server_port(req->srv));
+}
+
+/* The cluster as the map this node has says it is. */
+static void cluster_of_map(struct api_request *req, json_t *map, int64_t limit)
+{
+    json_t *nodes = json_array(), *under = json_array();
+    json_t *mnodes = json_object_get(map, "nodes");
+    size_t i, k;
+    json_t *n, *t;
+    uint64_t partitions = 0, under_count = 0;
+    json_array_foreach(mnodes, i, n)
+    {
+        json_array_append_new(nodes, json_pack("{s:O, s:O, s:O, s:I, s:I}", "address",
+                                               json_object_get(n, "address"), "state",
+                                               json_object_get(n, "state"), "roles",
+                                               json_object_get(n, "roles"), "primaries",
+                                               (json_int_t)0, "secondaries", (json_int_t)0));
+    }
+    json_array_foreach(json_object_get(map, "tables"), k, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "status")), "available") != 0 ||
+            !api_table_visible(req, json_string_value(json_object_get(t, "name")),
+                               strlen(json_string_value(json_object_get(t, "name")))))
+            continue;
+        json_int_t want = json_integer_value(json_object_get(t, "replica_count"));
+        size_t p;
+        json_t *c;
+        json_array_foreach(json_object_get(t, "configs"), p, c)
+        {
+            partitions++;
+            json_t *primary = json_object_get(c, "primary"),
+                   *secs = json_object_get(c, "secondaries");
+            json_int_t have = (json_is_string(primary) ? 1 : 0) + (json_int_t)json_array_size(secs);
+            json_array_foreach(nodes, i, n)
+            {
+                const char *addr = json_string_value(json_object_get(n, "address"));
+                if (json_is_string(primary) && strcmp(addr, json_string_value(primary)) == 0)
+                    json_object_set_new(
+                        n, "primaries",
+                        json_integer(json_integer_value(json_object_get(n, "primaries")) + 1));
+                size_t s;
+                json_t *sec;
+                json_array_foreach(secs, s, sec)
+                {
+                    if (strcmp(addr, json_string_value(sec)) == 0)
+                        json_object_set_new(
+                            n, "secondaries",
+                            json_integer(json_integer_value(json_object_get(n, "secondaries")) +
+                                         1));
+                }
+            }
+            if (have >= want)
+                continue;
+            under_count++;
+            if (json_array_size(under) < (size_t)limit)
+                json_array_append_new(under,
+                                      json_pack("{s:O, s:I, s:I, s:I, s:O, s:O}", "table",
+                                                json_object_get(t, "name"), "index", (json_int_t)p,
+                                                "replica_count", want, "replicas", have, "primary",
+                                                primary, "secondaries", secs));
+        }
+    }
+    api_reply_json(req, 200,
+                   json_pack("{s:o, s:O, s:I, s:I, s:o, s:[]}", "nodes", nodes, "meta_leader",
+                             json_object_get(map, "meta_leader"), "partition_count",
+                             (json_int_t)partitions, "under_replicated_count",
+                             (json_int_t)under_count, "under_replicated", under, "moves"));
 }
 
 void api_h_cluster(struct api_request *req)
@@ -37,6 +108,16 @@ void api_h_cluster(struct api_request *req)
                       max, &limit) < 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "limit must be an integer in 0..%lld",
                           (long long)max);
+        return;
+    }
+    if (repl_registry_member(api_registry(req))) {
+        json_t *map = repl_registry_map_json(api_registry(req));
+        if (!map) {
+            api_reply_problem(req, 503, "NOT_READY", "this node has not heard from meta yet");
+            return;
+        }
+        cluster_of_map(req, map, limit);
+        json_decref(map);
         return;
     }
     char self[300];
@@ -64,10 +145,12 @@ void api_h_cluster(struct api_request *req)
                                                    (json_int_t)1, "primary", self, "secondaries"));
     }
     free(tables);
-    json_t *node = json_pack("{s:s, s:s, s:I, s:I}", "address", self, "state", "alive", "primaries",
-                             (json_int_t)partitions, "secondaries", (json_int_t)0);
+    json_t *node = json_pack("{s:s, s:s, s:[ss], s:I, s:I}", "address", self, "state", "alive",
+                             "roles", "meta", "data", "primaries", (json_int_t)partitions,
+                             "secondaries", (json_int_t)0);
     api_reply_json(req, 200,
-                   json_pack("{s:[o], s:s, s:I, s:I, s:o}", "nodes", node, "meta_leader", self,
-                             "partition_count", (json_int_t)partitions, "under_replicated_count",
-                             (json_int_t)under_count, "under_replicated", under));
+                   json_pack("{s:[o], s:s, s:I, s:I, s:o, s:[]}", "nodes", node, "meta_leader",
+                             self, "partition_count", (json_int_t)partitions,
+                             "under_replicated_count", (json_int_t)under_count, "under_replicated",
+                             under, "moves"));
 }

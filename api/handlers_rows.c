@@ -290,7 +290,7 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
     uint32_t part;
     if (!api_row_begin(req, &t, &hk, &part))
         return;
-    struct store_partition *p = api_read_gate(req, &t, part);
+    struct store_partition *p = api_read_gate(req, &t, part, true);
     if (!p)
         return;
     uint32_t now_s = api_now_s();
@@ -381,7 +381,7 @@ void api_h_row_get(struct api_request *req)
     struct api_bytes hk;
     uint32_t part;
     struct store_partition *p;
-    if (!api_row_begin(req, &t, &hk, &part) || !(p = api_read_gate(req, &t, part)))
+    if (!api_row_begin(req, &t, &hk, &part) || !(p = api_read_gate(req, &t, part, true)))
         return;
     struct store_iter *it = NULL;
     int rc = store_iter_row(p, hk.data, hk.len, &r, reverse, api_now_s(), &it);
@@ -419,7 +419,7 @@ void api_h_row_count(struct api_request *req)
     struct api_bytes hk;
     uint32_t part;
     struct store_partition *p;
-    if (!api_row_begin(req, &t, &hk, &part) || !(p = api_read_gate(req, &t, part)))
+    if (!api_row_begin(req, &t, &hk, &part) || !(p = api_read_gate(req, &t, part, true)))
         return;
     struct page_bounds pb = {.limit = INT64_MAX,
                              .max_bytes = INT64_MAX,

@@ -91,15 +91,19 @@ void api_h_table_get(struct api_request *req)
     const struct repl_table_meta *m = repl_table_meta(t);
     json_t *doc = api_table_json(m);
     json_t *parts = json_array();
-    char primary[300];
-    api_node_address(req, primary, sizeof(primary));
+    char self[300];
+    api_node_address(req, self, sizeof(self));
     for (uint32_t i = 0; i < m->partition_count; i++) {
-        struct repl_writer_stats st;
-        repl_writer_stats(repl_replica_writer_any(repl_table_replica(t, i)), &st);
-        json_array_append_new(parts,
-                              json_pack("{s:I, s:I, s:s, s:[], s:I}", "index", (json_int_t)i,
-                                        "ballot", (json_int_t)1, "primary", primary, "secondaries",
-                                        "last_committed", (json_int_t)st.committed_decree));
+        struct repl_config c;
+        uint64_t committed = 0;
+        repl_table_config(t, i, &c, &committed);
+        json_t *secs = json_array();
+        for (size_t k = 0; k < c.n_secondaries; k++)
+            json_array_append_new(secs, json_string(c.secondaries[k]));
+        json_array_append_new(parts, json_pack("{s:I, s:I, s:s, s:o, s:I}", "index", (json_int_t)i,
+                                               "ballot", (json_int_t)c.ballot, "primary",
+                                               c.primary[0] ? c.primary : self, "secondaries", secs,
+                                               "last_committed", (json_int_t)committed));
     }
     repl_table_release(api_registry(req), t);
     json_object_set_new(doc, "partitions", parts);
@@ -143,10 +147,27 @@ static bool parse_envs(struct api_request *req, json_t *envs, bool patch)
     return true;
 }
 
+/* In a cluster, table changes are the meta server's: a node that is not
+ * relays them there (one hop). Returns true when the request went (or was
+ * refused), false when this node makes the change itself. */
+static bool to_meta(struct api_request *req)
+{
+    const struct api_cluster *c = &req->srv->cluster;
+    if (!c->cfg || c->meta)
+        return false;
+    if (req->forwarded)
+        api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
+    else
+        api_forward_to(req, c->cfg->meta_servers[0], "META_UNAVAILABLE");
+    return true;
+}
+
 static void create_admin(struct api_request *req)
 {
     adm(req)->spec.name = adm(req)->name_arg;
-    req->status = repl_table_create(api_registry(req), &adm(req)->spec, &adm(req)->table);
+    struct repl_meta *meta = req->srv->cluster.meta;
+    req->status = meta ? repl_meta_table_create(meta, &adm(req)->spec, &adm(req)->table)
+                       : repl_table_create(api_registry(req), &adm(req)->spec, &adm(req)->table);
 }
 
 static void create_done(struct api_request *req)
@@ -178,6 +199,8 @@ void api_h_table_put(struct api_request *req)
                                          NULL};
     if (!table_name(req, adm(req)->name_arg))
         return;
+    if (to_meta(req))
+        return;
     json_t *doc = api_json_body(req, true);
     if (!doc)
         return;
@@ -196,6 +219,22 @@ void api_h_table_put(struct api_request *req)
     json_decref(doc);
     if (!ok)
         return;
+    size_t data_nodes = req->srv->cluster.cfg ? repl_registry_data_nodes(api_registry(req)) : 0;
+    if (req->srv->cluster.cfg && (uint64_t)rc > data_nodes) {
+        api_reply_problem(req, 400, "NOT_ENOUGH_NODES",
+                          "replica_count %lld is more than the %zu data nodes alive", (long long)rc,
+                          data_nodes);
+        return;
+    }
+    if (req->srv->cluster.cfg && rc > 1) {
+        /* Replicas beyond the primary need replication between nodes,
+         * which comes in a later version: never place copies nothing
+         * keeps up to date. */
+        api_reply_problem(req, 501, "NOT_IMPLEMENTED",
+                          "replica_count above 1 needs replication between nodes, which this "
+                          "version does not have yet");
+        return;
+    }
     adm(req)->spec.partition_count = (uint32_t)pc;
     adm(req)->spec.replica_count = (uint32_t)rc;
     adm(req)->spec.default_ttl_s = ttl;
@@ -206,8 +245,11 @@ void api_h_table_put(struct api_request *req)
 
 static void drop_admin(struct api_request *req)
 {
+    struct repl_meta *meta = req->srv->cluster.meta;
     req->status =
-        repl_table_drop(api_registry(req), adm(req)->name_arg, req->flag_arg, &adm(req)->table);
+        meta ? repl_meta_table_drop(meta, adm(req)->name_arg, req->flag_arg, &adm(req)->table)
+             : repl_table_drop(api_registry(req), adm(req)->name_arg, req->flag_arg,
+                               &adm(req)->table);
 }
 
 static void table_done(struct api_request *req)
@@ -232,6 +274,8 @@ void api_h_table_delete(struct api_request *req)
 {
     if (!table_name(req, adm(req)->name_arg))
         return;
+    if (to_meta(req))
+        return;
     if (api_query_bool(req, "purge", false, &req->flag_arg) < 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "purge must be true or false");
         return;
@@ -241,15 +285,19 @@ void api_h_table_delete(struct api_request *req)
 
 static void recall_admin(struct api_request *req)
 {
+    struct repl_meta *meta = req->srv->cluster.meta;
+    const char *new_name = adm(req)->name_arg2[0] ? adm(req)->name_arg2 : NULL;
     req->status =
-        repl_table_recall(api_registry(req), adm(req)->name_arg,
-                          adm(req)->name_arg2[0] ? adm(req)->name_arg2 : NULL, &adm(req)->table);
+        meta ? repl_meta_table_recall(meta, adm(req)->name_arg, new_name, &adm(req)->table)
+             : repl_table_recall(api_registry(req), adm(req)->name_arg, new_name, &adm(req)->table);
 }
 
 void api_h_table_recall(struct api_request *req)
 {
     static const char *const fields[] = {"new_name", NULL};
     if (!table_name(req, adm(req)->name_arg))
+        return;
+    if (to_meta(req))
         return;
     json_t *doc = api_json_body(req, true);
     if (!doc)
@@ -275,9 +323,13 @@ void api_h_table_recall(struct api_request *req)
 
 static void patch_admin(struct api_request *req)
 {
-    req->status = repl_table_update(api_registry(req), adm(req)->name_arg, req->flag_arg,
-                                    adm(req)->spec.default_ttl_s, adm(req)->spec.n_envs,
-                                    adm(req)->spec.envs, &adm(req)->table);
+    struct repl_meta *meta = req->srv->cluster.meta;
+    struct api_admin_args *a = adm(req);
+    req->status =
+        meta ? repl_meta_table_update(meta, a->name_arg, req->flag_arg, a->spec.default_ttl_s,
+                                      a->spec.n_envs, a->spec.envs, &a->table)
+             : repl_table_update(api_registry(req), a->name_arg, req->flag_arg,
+                                 a->spec.default_ttl_s, a->spec.n_envs, a->spec.envs, &a->table);
 }
 
 static void patch_done(struct api_request *req)
@@ -296,6 +348,8 @@ void api_h_table_patch(struct api_request *req)
 {
     static const char *const fields[] = {"default_ttl", "envs", NULL};
     if (!table_name(req, adm(req)->name_arg))
+        return;
+    if (to_meta(req))
         return;
     json_t *doc = api_json_body(req, false);
     if (!doc)
@@ -316,6 +370,8 @@ void api_h_table_patch(struct api_request *req)
 static void compact_admin(struct api_request *req)
 {
     req->status = repl_table_compact(api_registry(req), adm(req)->name_arg);
+    if (req->status == 0 && req->srv->cluster.meta)
+        repl_meta_compact_everywhere(req->srv->cluster.meta, adm(req)->name_arg);
 }
 
 static void compact_done(struct api_request *req)
@@ -329,6 +385,6 @@ static void compact_done(struct api_request *req)
 
 void api_h_table_compact(struct api_request *req)
 {
-    if (table_name(req, adm(req)->name_arg))
+    if (table_name(req, adm(req)->name_arg) && !to_meta(req))
         api_defer_admin(req, compact_admin, compact_done);
 }

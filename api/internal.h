@@ -36,6 +36,7 @@ struct api_server {
      * one atomic store each (svc_config_apply_reloadable). */
     const struct api_config *cfg;
     struct api_config own_cfg;
+    struct api_cluster cluster; /* all NULL for a cluster of one */
     struct repl_registry *reg;
     int ready;         /* atomic bool */
     int stopping;      /* atomic bool: new requests get 503 */
@@ -116,7 +117,9 @@ struct api_request {
     const char *url; /* raw path, borrowed from MHD for the request's life */
     struct api_bytes segs[API_MAX_SEGMENTS];
     size_t n_segs;
-    bool key_base64url; /* ?key_encoding=base64url */
+    bool key_base64url;           /* ?key_encoding=base64url */
+    bool forwarded;               /* another node of the cluster sent it (X-Cellar-Forwarded) */
+    struct repl_forward *forward; /* while relayed to another node (forward.c) */
 
     struct cellar_buf body;
     bool body_too_large;
@@ -156,6 +159,20 @@ struct api_request {
 
 /* The request's Origin when cors_origins allows it, else NULL (request.c). */
 const char *api_cors_origin(struct api_request *req);
+
+/* Marks a waiting request's deferred work done and resumes its connection:
+ * MHD then runs req->complete on the connection's worker (defer.c). Any
+ * thread, once per deferral. */
+void api_resume(struct api_request *req);
+
+/* Relays the request as it came to the node at addr (forward.c): the
+ * connection is suspended, and the peer's answer (status, headers such as
+ * ETag, Location, Retry-After and Content-Type, and body) is the reply.
+ * A peer that was not reached is 503 with unreached_code (NO_PRIMARY,
+ * META_UNAVAILABLE) and Retry-After; one that failed after it had the
+ * request is 504 OUTCOME_UNKNOWN for a write (its fate is unknown: never
+ * retried blindly), 503 for a read. Nothing may be held. */
+void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code);
 
 /* The admin thread (defer.c): started with the server, stopped (after the
  * calls already queued) at shutdown. api_admin_start: 0 or -CELLAR_ESYS. */
@@ -310,9 +327,12 @@ bool api_table_begin(struct api_request *req, struct api_table *t);
 void api_table_end(struct api_table *t); /* does not touch the request */
 /* The partition to read for partition part of the held table t: the
  * replica that repl_route names here, through its read gate (primary,
- * holding its lease). Otherwise ends t, replies 503 NO_PRIMARY and returns
- * NULL. Borrowed while t is held. */
-struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part);
+ * holding its lease). Otherwise ends t and returns NULL after relaying the
+ * request to the primary elsewhere (whole: the request reads that
+ * partition only, and came from a client) or replying 503 NO_PRIMARY.
+ * Borrowed while t is held. */
+struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part,
+                                      bool whole);
 /* The path's hashkey, decoded and checked; replies 400 and returns false
  * when it is bad. Holds nothing. */
 bool api_row_key(struct api_request *req, struct api_bytes *hk);
@@ -381,6 +401,9 @@ void api_h_healthz(struct api_request *req);
 void api_h_readyz(struct api_request *req);
 void api_h_openapi(struct api_request *req);
 void api_h_internal_node(struct api_request *req);
+void api_h_internal_beacon(struct api_request *req);
+void api_h_internal_map(struct api_request *req);
+void api_h_internal_compact(struct api_request *req);
 void api_h_tables_list(struct api_request *req);
 void api_h_table_get(struct api_request *req);
 void api_h_table_put(struct api_request *req);

@@ -153,6 +153,8 @@ static const char *status_title(unsigned status)
         return "Too many requests";
     case 503:
         return "Service unavailable";
+    case 501:
+        return "Not implemented";
     case 504:
         return "Gateway timeout";
     case 507:
@@ -261,6 +263,22 @@ void api_error_status(int err, unsigned *status, const char **code)
     case CELLAR_ENOTPRIMARY:
         *status = 503;
         *code = "NO_PRIMARY";
+        return;
+    case CELLAR_ENONODES:
+        *status = 400;
+        *code = "NOT_ENOUGH_NODES";
+        return;
+    case CELLAR_ENOTIMPL:
+        *status = 501;
+        *code = "NOT_IMPLEMENTED";
+        return;
+    case CELLAR_ENOMETA:
+        *status = 503;
+        *code = "META_UNAVAILABLE";
+        return;
+    case CELLAR_EOUTCOME:
+        *status = 504;
+        *code = "OUTCOME_UNKNOWN";
         return;
     default:
         *status = 500;
@@ -547,6 +565,10 @@ int api_split_path(struct api_request *req)
 
 void api_request_fini(struct api_request *req)
 {
+    if (req->forward) {
+        repl_forward_fini(req->forward);
+        free(req->forward);
+    }
     cellar_buf_fini(&req->body);
     for (size_t i = 0; i < req->n_writes; i++)
         store_outcome_fini(&req->writes[i].outcome);

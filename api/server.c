@@ -423,13 +423,15 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* --- Lifecycle ---------------------------------------------------------- */
 
 int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
-                     struct api_server **out)
+                     const struct api_cluster *cluster, struct api_server **out)
 {
     int rc = 0;
     struct addrinfo *ai = NULL;
     struct api_server *s = cellar_xcalloc(1, sizeof(*s));
     s->cfg = cfg;
     s->reg = reg;
+    if (cluster)
+        s->cluster = *cluster;
     s->metrics = api_metrics_new();
     pthread_mutex_init(&s->admin_lock, NULL);
     char err[600];

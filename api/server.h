@@ -11,6 +11,9 @@
 #define API_SERVER_H
 
 #include "common/cellar.h"
+#include "replication/cluster.h"
+#include "replication/forwarder.h"
+#include "replication/meta.h"
 #include "replication/registry.h"
 
 struct api_config {
@@ -59,6 +62,14 @@ int api_config_set_listen(struct api_config *cfg, const char *hostport);
 
 struct api_server;
 
+/* What a node of a cluster serves with, besides its registry (NULL for a
+ * cluster of one; borrowed for the server's life). */
+struct api_cluster {
+    const struct repl_cluster_config *cfg;
+    struct repl_meta *meta;           /* on the meta server, else NULL */
+    struct repl_forwarder *forwarder; /* client requests to other nodes */
+};
+
 /* Starts listening and serving. Errors: -CELLAR_ESYS (cannot bind: the log
  * says why), -CELLAR_EINVAL. cfg and reg are borrowed and must outlive the
  * server; the caller may change cfg's per-request limits (max_body_bytes,
@@ -67,7 +78,7 @@ struct api_server;
  * serves, one atomic store each: requests already past their checks keep
  * the limits they were checked against. */
 int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
-                     struct api_server **out);
+                     const struct api_cluster *cluster, struct api_server **out);
 
 /* /readyz answers 200 only while ready. */
 void api_server_set_ready(struct api_server *s, bool ready);

@@ -35,6 +35,10 @@ static const char *const err_names[CELLAR_ERR_COUNT] = {
     [CELLAR_EREADONLY] = "read-only",
     [CELLAR_EUNAVAIL] = "partition unavailable",
     [CELLAR_ENOTPRIMARY] = "not the partition's primary",
+    [CELLAR_ENONODES] = "not enough data nodes",
+    [CELLAR_ENOTIMPL] = "not implemented in this version",
+    [CELLAR_ENOMETA] = "the meta server cannot be reached",
+    [CELLAR_EOUTCOME] = "the outcome is unknown",
 };
 
 const char *cellar_strerror(int err)

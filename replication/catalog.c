@@ -29,6 +29,29 @@ bool repl_table_name_valid(const char *name, size_t len)
     return true;
 }
 
+int repl_envs_merge(struct repl_table_meta *m, const struct repl_env *envs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < m->n_envs && strcmp(m->envs[k].key, envs[i].key) != 0)
+            k++;
+        if (envs[i].value[0] == '\0') { /* remove */
+            if (k < m->n_envs)
+                m->envs[k] = m->envs[--m->n_envs];
+            continue;
+        }
+        if (k == m->n_envs) {
+            if (m->n_envs == REPL_ENVS_MAX)
+                return -CELLAR_EINVAL;
+            m->n_envs++;
+        }
+        m->envs[k] = envs[i];
+    }
+    bool read_only;
+    uint64_t rate;
+    return repl_envs_parse(m->envs, m->n_envs, &read_only, &rate);
+}
+
 char *repl_table_meta_encode(const struct repl_table_meta *m)
 {
     json_t *envs = json_object();
@@ -93,21 +116,21 @@ static void table_key(char *out, size_t n, uint32_t id)
     snprintf(out, n, TABLE_KEY_PREFIX "%010" PRIu32, id);
 }
 
-int repl_catalog_save(struct store_metastore *ms, const struct repl_table_meta *m)
+int repl_catalog_save(struct repl_metadata *md, const struct repl_table_meta *m)
 {
     char *text = repl_table_meta_encode(m);
     char key[32];
     table_key(key, sizeof(key), m->id);
-    int rc = store_metastore_put(ms, key, text, strlen(text));
+    int rc = md->ops->put(md, key, text, strlen(text));
     free(text);
     return rc;
 }
 
-int repl_catalog_delete(struct store_metastore *ms, uint32_t id)
+int repl_catalog_delete(struct repl_metadata *md, uint32_t id)
 {
     char key[32];
     table_key(key, sizeof(key), id);
-    return store_metastore_delete(ms, key);
+    return md->ops->del(md, key);
 }
 
 struct load_ctx {
@@ -129,17 +152,17 @@ static int load_one(void *arg, const char *key, size_t klen, const char *val, si
     return c->fn(c->arg, &m);
 }
 
-int repl_catalog_load(struct store_metastore *ms,
+int repl_catalog_load(struct repl_metadata *md,
                       int (*fn)(void *arg, const struct repl_table_meta *m), void *arg)
 {
     struct load_ctx c = {fn, arg};
-    return store_metastore_scan(ms, TABLE_KEY_PREFIX, load_one, &c);
+    return md->ops->scan(md, TABLE_KEY_PREFIX, load_one, &c);
 }
 
-int repl_catalog_next_id(struct store_metastore *ms, uint32_t *out)
+int repl_catalog_next_id(struct repl_metadata *md, uint32_t *out)
 {
     struct cellar_buf b = {0};
-    int rc = store_metastore_get(ms, NEXT_ID_KEY, &b);
+    int rc = md->ops->get(md, NEXT_ID_KEY, &b);
     if (rc == -CELLAR_ENOTFOUND) {
         *out = 1;
         rc = 0;
@@ -154,9 +177,9 @@ int repl_catalog_next_id(struct store_metastore *ms, uint32_t *out)
     return rc;
 }
 
-int repl_catalog_save_next_id(struct store_metastore *ms, uint32_t next)
+int repl_catalog_save_next_id(struct repl_metadata *md, uint32_t next)
 {
     char text[16];
     int n = snprintf(text, sizeof(text), "%" PRIu32, next);
-    return store_metastore_put(ms, NEXT_ID_KEY, text, (size_t)n);
+    return md->ops->put(md, NEXT_ID_KEY, text, (size_t)n);
 }

@@ -4,8 +4,9 @@
  * their persistence in a metadata store.
  *
  * The catalog is what the meta role owns in a cluster; a node that is its
- * own cluster keeps it in its own metadata store (storage/metastore.h)
- * under "table/<id>", with the next table id under "next_table_id". Ids
+ * own cluster keeps it in its own metadata store. Either way it lives in a
+ * repl_metadata (metadata.h) under "table/<id>", with the next table id
+ * under "next_table_id". Ids
  * only grow: the next id is saved (fsynced) before a table with that id
  * creates any file, so an id is never reused, even across a crash.
  *
@@ -17,7 +18,7 @@
 
 #include "common/cellar.h"
 #include "replication/admission.h"
-#include "storage/metastore.h"
+#include "replication/metadata.h"
 
 #define REPL_TABLE_NAME_MAX 128
 #define REPL_PARTITIONS_MAX 1024
@@ -44,21 +45,26 @@ struct repl_table_meta {
 /* Validates a table name: [A-Za-z0-9_.-]{1,128}. */
 bool repl_table_name_valid(const char *name, size_t len);
 
+/* Applies a PATCH's envs to m: each is set, or removed when its value is
+ * empty; the result is validated (repl_envs_parse). -CELLAR_EINVAL (m
+ * unchanged in part) for more than REPL_ENVS_MAX or a bad value. */
+int repl_envs_merge(struct repl_table_meta *m, const struct repl_env *envs, size_t n);
+
 /* A record as JSON text (malloc'ed, NUL-terminated; free() it), and back:
  * -CELLAR_ECORRUPT for anything that is not a valid record. */
 char *repl_table_meta_encode(const struct repl_table_meta *m);
 int repl_table_meta_decode(const char *text, size_t len, struct repl_table_meta *m);
 
 /* Persistence. -CELLAR_EIO (or the metastore's code) on failure. */
-int repl_catalog_save(struct store_metastore *ms, const struct repl_table_meta *m);
-int repl_catalog_delete(struct store_metastore *ms, uint32_t id);
+int repl_catalog_save(struct repl_metadata *md, const struct repl_table_meta *m);
+int repl_catalog_delete(struct repl_metadata *md, uint32_t id);
 /* Calls fn for every record; a record that does not decode stops the load
  * with -CELLAR_ECORRUPT (logged with its key). fn's error stops it too. */
-int repl_catalog_load(struct store_metastore *ms,
+int repl_catalog_load(struct repl_metadata *md,
                       int (*fn)(void *arg, const struct repl_table_meta *m), void *arg);
 /* The next table id to give (1 when none was ever saved). */
-int repl_catalog_next_id(struct store_metastore *ms, uint32_t *out);
+int repl_catalog_next_id(struct repl_metadata *md, uint32_t *out);
 /* Saves next as the next id: every id below it is used up. */
-int repl_catalog_save_next_id(struct store_metastore *ms, uint32_t next);
+int repl_catalog_save_next_id(struct repl_metadata *md, uint32_t next);
 
 #endif

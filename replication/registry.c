@@ -28,12 +28,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "storage/metastore.h"
-
 struct repl_table {
     struct repl_table_meta meta;
-    /* partition_count entries; NULL when dropped. */
+    /* partition_count entries; NULL when dropped. In a cluster, an entry is
+     * NULL for a partition this node does not host. */
     struct repl_replica **replicas;
+    /* In a cluster: every partition's configuration from the map, for
+     * routing (partition_count entries). NULL for a cluster of one. */
+    struct repl_config *configs;
     /* Derived from meta.envs whenever they change (under the write lock). */
     struct repl_admission adm;
 };
@@ -45,10 +47,14 @@ struct repl_registry {
     size_t n_tables;
     size_t cap_tables;
     struct store_engine *engine;
-    struct store_metastore *meta;
+    struct repl_metadata *meta; /* the catalog's store (a cluster of one) */
     char *data_dir;
     struct repl_registry_config cfg;
     uint32_t next_id; /* guarded by admin */
+    /* In a cluster: the map applied (guarded by lock for reading, admin
+     * and lock for writing). */
+    uint64_t map_version;
+    json_t *map;
 };
 
 void repl_registry_config_defaults(struct repl_registry_config *cfg)
@@ -195,6 +201,7 @@ static void table_free(struct repl_table *t)
     if (!t)
         return;
     repl_admission_fini(&t->adm);
+    free(t->configs);
     free(t);
 }
 
@@ -247,8 +254,13 @@ int repl_registry_open(struct store_engine *e, const char *data_dir,
     r->cfg = *cfg;
 
     char dir[4200];
+    if (repl_registry_member(r)) {
+        /* The map from meta says what to open. */
+        log_info("registry: serving as %s; waiting for the cluster's map", r->cfg.self);
+        goto out;
+    }
     snprintf(dir, sizeof(dir), "%s/node", data_dir);
-    rc = store_metastore_open(dir, &r->meta);
+    rc = repl_metadata_embedded(dir, &r->meta);
     if (rc < 0)
         goto out;
 
@@ -294,7 +306,9 @@ void repl_registry_close(struct repl_registry *r)
         table_free(t);
     }
     free(r->tables);
-    store_metastore_close(r->meta);
+    json_decref(r->map);
+    if (r->meta)
+        r->meta->ops->close(r->meta);
     pthread_mutex_destroy(&r->admin);
     pthread_rwlock_destroy(&r->lock);
     free(r->data_dir);
@@ -347,17 +361,50 @@ uint32_t repl_table_partition_of(const struct repl_table *t, const void *hk, siz
 void repl_route(const struct repl_table *t, uint32_t partition, struct repl_route *out)
 {
     struct repl_replica *r = t->replicas[partition];
-    struct repl_config c;
-    repl_replica_config(r, &c, NULL);
-    out->kind = REPL_ROUTE_LOCAL;
-    out->replica = r;
-    out->ballot = c.ballot;
+    out->replica = NULL;
     out->primary[0] = '\0';
+    if (!t->configs) {
+        /* A cluster of one: every replica is here. */
+        struct repl_config c;
+        repl_replica_config(r, &c, NULL);
+        out->kind = REPL_ROUTE_LOCAL;
+        out->replica = r;
+        out->ballot = c.ballot;
+        return;
+    }
+    const struct repl_config *c = &t->configs[partition];
+    out->ballot = c->ballot;
+    if (!c->primary[0]) {
+        out->kind = REPL_ROUTE_NO_PRIMARY;
+    } else if (r) {
+        /* The map names this node the primary, and the replica is open. */
+        out->kind = REPL_ROUTE_LOCAL;
+        out->replica = r;
+    } else {
+        out->kind = REPL_ROUTE_REMOTE;
+        snprintf(out->primary, sizeof(out->primary), "%s", c->primary);
+    }
 }
 
 struct repl_replica *repl_table_replica(const struct repl_table *t, uint32_t index)
 {
     return t->replicas ? t->replicas[index] : NULL;
+}
+
+void repl_table_config(const struct repl_table *t, uint32_t index, struct repl_config *out,
+                       uint64_t *last_committed)
+{
+    struct repl_replica *r = repl_table_replica(t, index);
+    if (t->configs)
+        *out = t->configs[index];
+    else
+        repl_replica_config(r, out, NULL);
+    *last_committed = 0;
+    if (r) {
+        struct repl_writer_stats st;
+        repl_writer_stats(repl_replica_writer_any(r), &st);
+        *last_committed = st.committed_decree;
+    }
 }
 
 /* --- Admin -------------------------------------------------------------- */
@@ -559,29 +606,11 @@ int repl_table_update(struct repl_registry *r, const char *name, bool set_ttl, i
     struct repl_table_meta m = t->meta;
     if (set_ttl)
         m.default_ttl_s = ttl_s;
-    for (size_t i = 0; i < n_envs; i++) {
-        size_t k = 0;
-        while (k < m.n_envs && strcmp(m.envs[k].key, envs[i].key) != 0)
-            k++;
-        if (envs[i].value[0] == '\0') { /* remove */
-            if (k < m.n_envs)
-                m.envs[k] = m.envs[--m.n_envs];
-            continue;
-        }
-        if (k == m.n_envs) {
-            if (m.n_envs == REPL_ENVS_MAX) {
-                rc = -CELLAR_EINVAL;
-                goto out;
-            }
-            m.n_envs++;
-        }
-        m.envs[k] = envs[i];
-    }
+    if ((rc = repl_envs_merge(&m, envs, n_envs)) < 0)
+        goto out;
     bool read_only;
     uint64_t rate;
-    rc = repl_envs_parse(m.envs, m.n_envs, &read_only, &rate);
-    if (rc < 0)
-        goto out;
+    repl_envs_parse(m.envs, m.n_envs, &read_only, &rate);
     rc = repl_catalog_save(r->meta, &m);
     if (rc < 0)
         goto out;
@@ -608,6 +637,8 @@ int repl_table_compact(struct repl_registry *r, const char *name)
     }
     for (uint32_t i = 0; i < t->meta.partition_count && rc == 0; i++) {
         /* A failed partition is skipped: the others still get compacted. */
+        if (!t->replicas[i])
+            continue;
         struct store_partition *sp = repl_replica_partition(t->replicas[i]);
         if (store_partition_health(sp, NULL, 0) == STORE_HEALTH_FAILED) {
             log_warn("table %s: partition %" PRIu32 " has failed; not compacted", name, i);
@@ -653,6 +684,8 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
             continue;
         out->tables++;
         for (uint32_t p = 0; p < t->meta.partition_count; p++) {
+            if (!t->replicas[p])
+                continue;
             struct repl_writer_stats s;
             repl_writer_stats(repl_replica_writer_any(t->replicas[p]), &s);
             out->partitions++;
@@ -682,8 +715,10 @@ void repl_registry_foreach_partition(struct repl_registry *r, repl_partition_fn 
         struct repl_table *t = r->tables[i];
         if (t->meta.status != REPL_TABLE_AVAILABLE)
             continue;
-        for (uint32_t p = 0; p < t->meta.partition_count; p++)
-            fn(arg, t->meta.name, p, t->replicas[p]);
+        for (uint32_t p = 0; p < t->meta.partition_count; p++) {
+            if (t->replicas[p])
+                fn(arg, t->meta.name, p, t->replicas[p]);
+        }
     }
     pthread_rwlock_unlock(&r->lock);
 }
@@ -697,6 +732,8 @@ bool repl_registry_writers_alive(struct repl_registry *r, uint64_t stall_ms, cha
     for (size_t i = 0; i < r->n_tables && alive; i++) {
         struct repl_table *t = r->tables[i];
         for (uint32_t p = 0; t->replicas && p < t->meta.partition_count; p++) {
+            if (!t->replicas[p])
+                continue;
             struct repl_writer *w = repl_replica_writer_any(t->replicas[p]);
             uint64_t beat = repl_writer_heartbeat_ms(w);
             if (now > beat && now - beat > stall_ms) {
@@ -711,4 +748,239 @@ bool repl_registry_writers_alive(struct repl_registry *r, uint64_t stall_ms, cha
     }
     pthread_rwlock_unlock(&r->lock);
     return alive;
+}
+
+/* --- In a cluster: the map from meta -------------------------------------- */
+
+bool repl_registry_member(const struct repl_registry *r)
+{
+    return r->cfg.self[0] != '\0';
+}
+
+/* One table of a map: its record and every partition's configuration. */
+struct map_table {
+    struct repl_table_meta meta;
+    struct repl_config *configs;
+};
+
+static void map_tables_free(struct map_table *mt, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(mt[i].configs);
+    free(mt);
+}
+
+/* The tables of a map. -CELLAR_EINVAL when one does not parse. */
+static int map_tables_parse(json_t *map, struct map_table **out, size_t *n_out)
+{
+    json_t *tables = json_object_get(map, "tables");
+    if (!json_is_array(tables))
+        return -CELLAR_EINVAL;
+    size_t n = json_array_size(tables);
+    struct map_table *mt = cellar_xcalloc(n ? n : 1, sizeof(*mt));
+    for (size_t i = 0; i < n; i++) {
+        json_t *jt = json_array_get(tables, i);
+        json_t *configs = json_object_get(jt, "configs");
+        char *text = json_dumps(jt, JSON_COMPACT);
+        int rc = text ? repl_table_meta_decode(text, strlen(text), &mt[i].meta) : -CELLAR_EINVAL;
+        free(text);
+        if (rc < 0 || !json_is_array(configs) ||
+            json_array_size(configs) != mt[i].meta.partition_count) {
+            map_tables_free(mt, n);
+            return -CELLAR_EINVAL;
+        }
+        mt[i].configs = cellar_xcalloc(mt[i].meta.partition_count, sizeof(*mt[i].configs));
+        for (uint32_t p = 0; p < mt[i].meta.partition_count; p++) {
+            if (repl_config_parse(json_array_get(configs, p), &mt[i].configs[p]) < 0) {
+                map_tables_free(mt, n);
+                return -CELLAR_EINVAL;
+            }
+        }
+    }
+    *out = mt;
+    *n_out = n;
+    return 0;
+}
+
+static struct repl_table *find_id(struct repl_registry *r, uint32_t id)
+{
+    for (size_t i = 0; i < r->n_tables; i++) {
+        if (r->tables[i]->meta.id == id)
+            return r->tables[i];
+    }
+    return NULL;
+}
+
+/* Whether this node is to host partition p of a map table (its primary). */
+static bool hosts(const struct repl_registry *r, const struct map_table *mt, uint32_t p)
+{
+    return mt->meta.status == REPL_TABLE_AVAILABLE &&
+           strcmp(mt->configs[p].primary, r->cfg.self) == 0;
+}
+
+/* Brings one table of the map into the registry (caller holds admin). The
+ * replicas to open are opened before the write lock is taken; those to
+ * close are closed after it is let go. */
+static void apply_table(struct repl_registry *r, const struct map_table *mt)
+{
+    struct repl_table *t = find_id(r, mt->meta.id);
+    uint32_t pc = mt->meta.partition_count;
+    struct repl_replica **open = cellar_xcalloc(pc, sizeof(*open));
+    struct repl_replica **gone = cellar_xcalloc(pc, sizeof(*gone));
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/replicas", r->data_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        log_err("cannot create %s: %s", dir, strerror(errno));
+    for (uint32_t p = 0; p < pc; p++) {
+        bool have = t && t->replicas && t->replicas[p];
+        if (!hosts(r, mt, p) || have)
+            continue;
+        partition_dir(r, mt->meta.id, p, dir, sizeof(dir));
+        if (repl_replica_open(r->engine, dir, mt->meta.name, mt->meta.id, p, &r->cfg.writer,
+                              &mt->configs[p], true, &open[p]) < 0)
+            open[p] = NULL;
+    }
+    bool read_only = false;
+    uint64_t rate = 0;
+    repl_envs_parse(mt->meta.envs, mt->meta.n_envs, &read_only, &rate);
+
+    pthread_rwlock_wrlock(&r->lock);
+    bool fresh = t == NULL;
+    if (fresh) {
+        t = table_new(&mt->meta);
+        tables_append(r, t);
+    }
+    t->meta = mt->meta;
+    repl_admission_set(&t->adm, read_only, rate);
+    free(t->configs);
+    t->configs = cellar_xmemdup(mt->configs, pc * sizeof(*mt->configs));
+    if (!t->replicas)
+        t->replicas = cellar_xcalloc(pc, sizeof(*t->replicas));
+    for (uint32_t p = 0; p < pc; p++) {
+        if (open[p]) {
+            t->replicas[p] = open[p];
+        } else if (t->replicas[p] && !hosts(r, mt, p)) {
+            gone[p] = t->replicas[p];
+            t->replicas[p] = NULL;
+        } else if (t->replicas[p]) {
+            repl_replica_set_config(t->replicas[p], &mt->configs[p], REPL_ROLE_PRIMARY);
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+    for (uint32_t p = 0; p < pc; p++) {
+        if (open[p])
+            log_info("table %s: partition %" PRIu32 " opened here as primary (ballot %" PRIu64 ")",
+                     mt->meta.name, p, mt->configs[p].ballot);
+        if (gone[p])
+            log_info("table %s: partition %" PRIu32 " closed here", mt->meta.name, p);
+    }
+    replicas_close(pc, gone);
+    free(open);
+}
+
+int repl_registry_apply_map(struct repl_registry *r, json_t *map)
+{
+    json_t *jv = json_object_get(map, "version");
+    if (!json_is_integer(jv) || json_integer_value(jv) < 1)
+        return -CELLAR_EINVAL;
+    uint64_t version = (uint64_t)json_integer_value(jv);
+    struct map_table *mt = NULL;
+    size_t n = 0;
+    int rc = map_tables_parse(map, &mt, &n);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&r->admin);
+    if (version <= r->map_version) {
+        pthread_mutex_unlock(&r->admin);
+        map_tables_free(mt, n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        apply_table(r, &mt[i]);
+    /* Tables no longer in the map were purged: their replicas go, files
+     * and all. */
+    for (size_t i = 0; i < r->n_tables;) {
+        struct repl_table *t = r->tables[i];
+        bool listed = false;
+        for (size_t k = 0; k < n && !listed; k++)
+            listed = mt[k].meta.id == t->meta.id;
+        if (listed) {
+            i++;
+            continue;
+        }
+        pthread_rwlock_wrlock(&r->lock);
+        tables_remove(r, t);
+        pthread_rwlock_unlock(&r->lock);
+        replicas_close(t->meta.partition_count, t->replicas);
+        partitions_destroy(r, &t->meta);
+        log_info("table %s (id %" PRIu32 ") purged here", t->meta.name, t->meta.id);
+        table_free(t);
+    }
+    pthread_rwlock_wrlock(&r->lock);
+    json_decref(r->map);
+    r->map = json_deep_copy(map);
+    r->map_version = version;
+    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->admin);
+    map_tables_free(mt, n);
+    return 0;
+}
+
+size_t repl_registry_data_nodes(struct repl_registry *r)
+{
+    size_t n = 0, i, k;
+    json_t *node, *role;
+    pthread_rwlock_rdlock(&r->lock);
+    json_array_foreach(json_object_get(r->map, "nodes"), i, node)
+    {
+        const char *state = json_string_value(json_object_get(node, "state"));
+        bool data = false;
+        json_array_foreach(json_object_get(node, "roles"), k, role)
+        {
+            data |= json_is_string(role) && strcmp(json_string_value(role), "data") == 0;
+        }
+        n += data && state && strcmp(state, "alive") == 0;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return n;
+}
+
+uint64_t repl_registry_map_version(struct repl_registry *r)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    uint64_t v = r->map_version;
+    pthread_rwlock_unlock(&r->lock);
+    return v;
+}
+
+json_t *repl_registry_map_json(struct repl_registry *r)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    json_t *copy = r->map ? json_deep_copy(r->map) : NULL;
+    pthread_rwlock_unlock(&r->lock);
+    return copy;
+}
+
+json_t *repl_registry_hosted_json(struct repl_registry *r)
+{
+    json_t *list = json_array();
+    pthread_rwlock_rdlock(&r->lock);
+    for (size_t i = 0; i < r->n_tables; i++) {
+        struct repl_table *t = r->tables[i];
+        for (uint32_t p = 0; t->replicas && p < t->meta.partition_count; p++) {
+            if (!t->replicas[p])
+                continue;
+            struct repl_config c;
+            enum repl_role role;
+            struct repl_writer_stats st;
+            repl_replica_config(t->replicas[p], &c, &role);
+            repl_writer_stats(repl_replica_writer_any(t->replicas[p]), &st);
+            json_array_append_new(
+                list, json_pack("{s:I, s:I, s:I, s:s, s:I}", "table_id", (json_int_t)t->meta.id,
+                                "partition", (json_int_t)p, "ballot", (json_int_t)c.ballot, "role",
+                                repl_role_name(role), "decree", (json_int_t)st.committed_decree));
+        }
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return list;
 }

@@ -21,6 +21,8 @@
 #ifndef REPL_REGISTRY_H
 #define REPL_REGISTRY_H
 
+#include <jansson.h>
+
 #include "common/cellar.h"
 #include "replication/admission.h"
 #include "replication/catalog.h"
@@ -34,6 +36,10 @@ struct repl_registry_config {
     uint32_t default_partition_count;
     uint32_t default_replica_count;
     struct repl_writer_config writer;
+    /* This node's address in a cluster (advertise), or "" for a cluster of
+     * one. In a cluster the registry keeps no catalog of its own: it
+     * follows the map meta serves (repl_registry_apply_map). */
+    char self[REPL_ADDR_MAX];
 };
 
 void repl_registry_config_defaults(struct repl_registry_config *cfg);
@@ -55,6 +61,33 @@ int repl_registry_open(struct store_engine *e, const char *data_dir,
 /* Stops every writer (draining its queue), closes every partition and the
  * metadata store, frees r. Accepts NULL. */
 void repl_registry_close(struct repl_registry *r);
+
+/* --- In a cluster ------------------------------------------------------- */
+
+/* Whether the registry follows a map from meta (cfg.self set). */
+bool repl_registry_member(const struct repl_registry *r);
+
+/* Applies a partition map as meta serves it (JSON: {"version", "meta_leader",
+ * "nodes": [...], "tables": [{table record..., "configs": [{"ballot",
+ * "primary", "secondaries"}]}]}): tables appear, change and go; the
+ * replicas this node is assigned are opened (a partition that cannot be
+ * opened stands in as failed), the others closed, and those of tables no
+ * longer in the map destroyed. A map older than the one applied is
+ * ignored. Blocking (opens and closes RocksDB): not on HTTP workers.
+ * -CELLAR_EINVAL for a map that does not parse (nothing changed). */
+int repl_registry_apply_map(struct repl_registry *r, json_t *map);
+
+/* Data nodes the map says are alive. */
+size_t repl_registry_data_nodes(struct repl_registry *r);
+
+/* The version of the map applied (0: none yet), and a copy of its JSON
+ * (json_decref it; NULL before the first). */
+uint64_t repl_registry_map_version(struct repl_registry *r);
+json_t *repl_registry_map_json(struct repl_registry *r);
+
+/* The replicas this node hosts, as a beacon reports them: a JSON array of
+ * {"table_id", "partition", "ballot", "role", "decree"} (json_decref it). */
+json_t *repl_registry_hosted_json(struct repl_registry *r);
 
 /* --- Request path ------------------------------------------------------- */
 
@@ -97,6 +130,13 @@ void repl_route(const struct repl_table *t, uint32_t partition, struct repl_rout
 /* The replica of partition index hosted here, or NULL: for the node's own
  * bookkeeping (statistics), never to serve a client. */
 struct repl_replica *repl_table_replica(const struct repl_table *t, uint32_t index);
+
+/* Partition index's configuration as this node knows it (the map's, in a
+ * cluster; the replica's own, for a cluster of one, whose primary is ""
+ * for "this node"), and its last committed decree when known here (the
+ * replica's, or 0). */
+void repl_table_config(const struct repl_table *t, uint32_t index, struct repl_config *out,
+                       uint64_t *last_committed);
 
 /* --- Admin (blocking; not on HTTP workers) ------------------------------ */
 

@@ -131,3 +131,35 @@ const char *repl_role_name(enum repl_role role)
         return "inactive";
     }
 }
+
+json_t *repl_config_json(const struct repl_config *c)
+{
+    json_t *secs = json_array();
+    for (size_t i = 0; i < c->n_secondaries; i++)
+        json_array_append_new(secs, json_string(c->secondaries[i]));
+    return json_pack("{s:I, s:o, s:o}", "ballot", (json_int_t)c->ballot, "primary",
+                     c->primary[0] ? json_string(c->primary) : json_null(), "secondaries", secs);
+}
+
+int repl_config_parse(json_t *j, struct repl_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    json_t *ballot = json_object_get(j, "ballot"), *primary = json_object_get(j, "primary");
+    json_t *secs = json_object_get(j, "secondaries");
+    if (!json_is_integer(ballot) || json_integer_value(ballot) < 0 ||
+        (primary && !json_is_null(primary) && !json_is_string(primary)) ||
+        (secs && !json_is_array(secs)) || json_array_size(secs) > REPL_REPLICAS_MAX - 1)
+        return -CELLAR_EINVAL;
+    c->ballot = (uint64_t)json_integer_value(ballot);
+    if (json_is_string(primary))
+        snprintf(c->primary, sizeof(c->primary), "%s", json_string_value(primary));
+    size_t i;
+    json_t *s;
+    json_array_foreach(secs, i, s)
+    {
+        if (!json_is_string(s))
+            return -CELLAR_EINVAL;
+        snprintf(c->secondaries[c->n_secondaries++], REPL_ADDR_MAX, "%s", json_string_value(s));
+    }
+    return 0;
+}

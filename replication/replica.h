@@ -22,6 +22,8 @@
 #ifndef REPL_REPLICA_H
 #define REPL_REPLICA_H
 
+#include <jansson.h>
+
 #include "common/cellar.h"
 #include "replication/writer.h"
 #include "storage/engine.h"
@@ -82,5 +84,11 @@ void repl_replica_set_config(struct repl_replica *r, const struct repl_config *c
                              enum repl_role role);
 
 const char *repl_role_name(enum repl_role role);
+
+/* A configuration as JSON: {"ballot", "primary" (null when none),
+ * "secondaries": [...]} (a new reference). */
+json_t *repl_config_json(const struct repl_config *c);
+/* And back: -CELLAR_EINVAL when j is not such an object. */
+int repl_config_parse(json_t *j, struct repl_config *c);
 
 #endif

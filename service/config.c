@@ -45,6 +45,14 @@ static const struct key keys[] = {
     {"cors_origins", K_STRING, 0, 0, 0, 0, false},
     {"tokens_file", K_STRING, 0, 0, 0, 0, false},
     {"cluster_secret_file", K_STRING, 0, 0, 0, 0, false},
+    {"meta_servers", K_STRING, 0, 0, 0, 0, false},
+    {"advertise", K_STRING, 0, 0, 0, 0, false},
+    {"roles", K_STRING, 0, 0, 0, 0, false},
+    {"default_replica_count", K_UINT, 1, REPL_REPLICAS_MAX, F(registry.default_replica_count)},
+    {"fd_beacon_ms", K_UINT, 50, 60000, F(cluster.fd_beacon_ms)},
+    {"fd_grace_ms", K_UINT, 100, 600000, F(cluster.fd_grace_ms)},
+    {"replica_replace_after_s", K_UINT, 1, 30ull * 86400, F(cluster.replica_replace_after_s)},
+    {"forward_wait_ms", K_UINT, 0, 600000, F(cluster.forward_wait_ms)},
     {"tls_cert_file", K_STRING, 0, 0, 0, 0, false},
     {"tls_key_file", K_STRING, 0, 0, 0, 0, false},
     {"insecure", K_BOOL, 0, 1, F(api.insecure)},
@@ -96,6 +104,7 @@ void svc_config_defaults(struct svc_config *cfg)
     api_config_defaults(&cfg->api);
     store_engine_config_defaults(&cfg->engine);
     repl_registry_config_defaults(&cfg->registry);
+    repl_cluster_config_defaults(&cfg->cluster);
 }
 
 static int parse_u64(const char *s, bool size_suffix, uint64_t *out)
@@ -211,6 +220,31 @@ static int set_string(struct svc_config *cfg, const char *key, const char *value
             return -CELLAR_EINVAL;
         }
         snprintf(cfg->api.cors_origins, sizeof(cfg->api.cors_origins), "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "meta_servers") == 0) {
+        if (repl_cluster_set_meta_servers(&cfg->cluster, value) < 0) {
+            snprintf(err, errlen,
+                     "meta_servers: expected HOST:PORT[,HOST:PORT...] (at most %d), got \"%s\"",
+                     REPL_META_SERVERS_MAX, value);
+            return -CELLAR_EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(key, "advertise") == 0) {
+        if (*value && repl_addr_valid(value) < 0) {
+            snprintf(err, errlen, "advertise: expected HOST:PORT with a port 1..65535, got \"%s\"",
+                     value);
+            return -CELLAR_EINVAL;
+        }
+        snprintf(cfg->cluster.advertise, sizeof(cfg->cluster.advertise), "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "roles") == 0) {
+        if (repl_cluster_set_roles(&cfg->cluster, value) < 0) {
+            snprintf(err, errlen, "roles: expected meta, data or meta,data, got \"%s\"", value);
+            return -CELLAR_EINVAL;
+        }
         return 0;
     }
     if (strcmp(key, "log_level") == 0) {
@@ -358,6 +392,18 @@ static bool string_differs(const char *key, const struct svc_config *a, const st
         return a->registry.writer.sync != b->registry.writer.sync;
     if (strcmp(key, "cors_origins") == 0)
         return strcmp(a->api.cors_origins, b->api.cors_origins) != 0;
+    if (strcmp(key, "meta_servers") == 0) {
+        bool differs = a->cluster.n_meta != b->cluster.n_meta;
+        for (size_t i = 0; !differs && i < a->cluster.n_meta; i++)
+            differs = strcmp(a->cluster.meta_servers[i], b->cluster.meta_servers[i]) != 0;
+        return differs;
+    }
+    if (strcmp(key, "advertise") == 0)
+        return strcmp(a->cluster.advertise, b->cluster.advertise) != 0;
+    if (strcmp(key, "roles") == 0)
+        return a->cluster.roles_set != b->cluster.roles_set ||
+               a->cluster.role_meta != b->cluster.role_meta ||
+               a->cluster.role_data != b->cluster.role_data;
     size_t size;
     const char *pa = path_field((struct svc_config *)a, key, &size);
     const char *pb = path_field((struct svc_config *)b, key, &size);

@@ -13,6 +13,7 @@
 #define SVC_CONFIG_H
 
 #include "api/server.h"
+#include "replication/cluster.h"
 #include "replication/registry.h"
 #include "storage/engine.h"
 
@@ -24,6 +25,7 @@ struct svc_config {
     struct api_config api;
     struct store_engine_config engine;
     struct repl_registry_config registry;
+    struct repl_cluster_config cluster;
 };
 
 void svc_config_defaults(struct svc_config *cfg);

@@ -48,6 +48,7 @@
 
 #include "api/auth.h"
 #include "api/server.h"
+#include "replication/member.h"
 #include "replication/registry.h"
 #include "service/config.h"
 #include "service/watchdog.h"
@@ -69,10 +70,19 @@ struct node {
     const char *config_path; /* NULL: no file */
     const char *cli_listen;
     const char *cli_data_dir;
+    const char *cli_meta;
+    const char *cli_advertise;
+    const char *cli_secret;
     bool cli_insecure;
 
     struct store_engine *engine;
     struct repl_registry *registry;
+    /* In a cluster (meta_servers set); all NULL for a cluster of one. */
+    struct repl_peer_config peer;
+    struct repl_forwarder *forwarder;
+    struct repl_meta *meta;
+    struct repl_member *member;
+    struct api_cluster cluster_api;
     struct api_server *server;
     struct svc_watchdog *watchdog;
     uint64_t watchdog_us;
@@ -84,7 +94,8 @@ struct node {
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: cellard [--listen HOST:PORT] [--data-dir DIR] [--config FILE]\n"
-                 "               [--insecure]\n"
+                 "               [--insecure] [--meta HOST:PORT[,...]] [--advertise HOST:PORT]\n"
+                 "               [--cluster-secret-file FILE]\n"
                  "       cellard --hash-token < FILE\n"
                  "       cellard --help | --version\n"
                  "\n"
@@ -100,6 +111,12 @@ static void usage(FILE *out)
                  "  --insecure          serve clients on other hosts even without access\n"
                  "                      tokens (anyone who reaches the node may read and\n"
                  "                      change every table)\n"
+                 "  --meta HOST:PORT    the cluster's meta server (meta_servers); without\n"
+                 "                      it the node is a cluster of one\n"
+                 "  --advertise HOST:PORT  this node's address for the other nodes\n"
+                 "                      (default: the listen address)\n"
+                 "  --cluster-secret-file FILE  the secret nodes present to each other\n"
+                 "                      (required in a cluster)\n"
                  "  --hash-token        read a token from stdin (up to the first newline)\n"
                  "                      and print its SHA-256, for the tokens file\n"
                  "  --help              this text\n"
@@ -198,9 +215,24 @@ static int read_config(const struct node *n, struct svc_config *cfg, char *err, 
         snprintf(err, errlen, "--%s", msg);
         return -CELLAR_EINVAL;
     }
+    const struct {
+        const char *value, *key, *flag;
+    } flags[] = {
+        {n->cli_meta, "meta_servers", "meta"},
+        {n->cli_advertise, "advertise", "advertise"},
+        {n->cli_secret, "cluster_secret_file", "cluster-secret-file"},
+    };
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        if (flags[i].value &&
+            svc_config_set(cfg, flags[i].key, flags[i].value, msg, sizeof(msg)) < 0) {
+            snprintf(err, errlen, "--%s: %s", flags[i].flag, msg);
+            return -CELLAR_EINVAL;
+        }
+    }
     if (n->cli_insecure)
         cfg->api.insecure = true;
-    return 0;
+    return repl_cluster_config_check(&cfg->cluster, cfg->api.listen_host, cfg->api.listen_port,
+                                     cfg->api.cluster_secret_file[0] != '\0', err, errlen);
 }
 
 /* --hash-token: the tokens file's hash column for the token on stdin. */
@@ -226,10 +258,17 @@ static int hash_token(void)
 static int parse_args(int argc, char **argv, struct node *n)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"data-dir", required_argument, NULL, 'd'},
-        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {"insecure", no_argument, NULL, 'i'},
-        {"hash-token", no_argument, NULL, 't'},   {NULL, 0, NULL, 0},
+        {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"insecure", no_argument, NULL, 'i'},
+        {"hash-token", no_argument, NULL, 't'},
+        {"meta", required_argument, NULL, 'm'},
+        {"advertise", required_argument, NULL, 'a'},
+        {"cluster-secret-file", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     opterr = 0; /* our own one-line messages instead of getopt's */
@@ -252,6 +291,15 @@ static int parse_args(int argc, char **argv, struct node *n)
             exit(0);
         case 'i':
             n->cli_insecure = true;
+            break;
+        case 'm':
+            n->cli_meta = optarg;
+            break;
+        case 'a':
+            n->cli_advertise = optarg;
+            break;
+        case 's':
+            n->cli_secret = optarg;
             break;
         case 't':
             exit(hash_token());
@@ -313,6 +361,45 @@ static void refresh_status(struct node *n)
         return;
     snprintf(n->status, sizeof(n->status), "%s", status);
     sd_notifyf(0, "STATUS=%s", n->status);
+}
+
+/* --- Cluster ------------------------------------------------------------- */
+
+/* The forwarder and, on a meta server, the meta role. 0, or a negative
+ * code after fail_start. */
+static int start_cluster(struct node *n)
+{
+    const struct repl_cluster_config *c = &n->cfg.cluster;
+    int e = repl_forwarder_start(&n->peer, &n->forwarder);
+    if (e < 0) {
+        fail_start(errno_of(e), "cannot start the forwarder: %s", cellar_strerror(e));
+        return e;
+    }
+    if (c->role_meta) {
+        struct repl_meta_config mc = {
+            .fd_beacon_ms = c->fd_beacon_ms,
+            .fd_grace_ms = c->fd_grace_ms,
+            .replace_after_ms = c->replica_replace_after_s * 1000,
+            .drop_retention_ms = n->cfg.registry.drop_retention_ms,
+            .default_partition_count = n->cfg.registry.default_partition_count,
+            .default_replica_count = n->cfg.registry.default_replica_count,
+            .peer = &n->peer,
+            .local = n->registry,
+        };
+        snprintf(mc.self, sizeof(mc.self), "%s", c->advertise);
+        char dir[4200];
+        snprintf(dir, sizeof(dir), "%s/meta", n->cfg.data_dir);
+        e = repl_meta_open(dir, &mc, &n->meta);
+        if (e < 0) {
+            fail_start(errno_of(e), "cannot open the cluster's metadata in %s: %s", dir,
+                       cellar_strerror(e));
+            return e;
+        }
+    }
+    n->cluster_api = (struct api_cluster){c, n->meta, n->forwarder};
+    log_info("cluster: this node is %s (roles:%s%s), meta %s", c->advertise,
+             c->role_meta ? " meta" : "", c->role_data ? " data" : "", c->meta_servers[0]);
+    return 0;
 }
 
 /* --- Reload (SIGHUP) ---------------------------------------------------- */
@@ -380,7 +467,10 @@ static int main_loop(struct node *n, const sigset_t *sigs)
         uint64_t wait = svc_watchdog_tick(n->watchdog);
         uint64_t now = cellar_mono_ms();
         if (now >= next_purge) {
-            repl_registry_purge_expired(n->registry, cellar_now_ms());
+            if (n->meta)
+                repl_meta_purge_expired(n->meta, cellar_now_ms());
+            else if (!repl_registry_member(n->registry))
+                repl_registry_purge_expired(n->registry, cellar_now_ms());
             now = cellar_mono_ms();
             next_purge = now + n->cfg.purge_interval_ms;
             wait = svc_watchdog_tick(n->watchdog); /* a purge can take a while */
@@ -456,6 +546,15 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (repl_cluster_enabled(&n.cfg.cluster) &&
+        repl_peer_config_init(&n.peer, n.cfg.api.cluster_secret_file, n.cfg.cluster.advertise, why,
+                              sizeof(why)) < 0) {
+        fail_start(EINVAL, "%s", why);
+        rc = 2;
+        goto out;
+    }
+    if (repl_cluster_enabled(&n.cfg.cluster))
+        snprintf(n.cfg.registry.self, sizeof(n.cfg.registry.self), "%s", n.cfg.cluster.advertise);
     e = repl_registry_open(n.engine, n.cfg.data_dir, &n.cfg.registry, on_progress, &n, &n.registry);
     if (e < 0) {
         fail_start(errno_of(e), "cannot open the tables in %s: %s", n.cfg.data_dir,
@@ -463,9 +562,14 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (repl_cluster_enabled(&n.cfg.cluster) && start_cluster(&n) < 0) {
+        rc = 1;
+        goto out;
+    }
     sd_notify(0, "STATUS=starting the HTTP server");
     errno = 0;
-    e = api_server_start(&n.cfg.api, n.registry, &n.server);
+    e = api_server_start(&n.cfg.api, n.registry, n.cluster_api.cfg ? &n.cluster_api : NULL,
+                         &n.server);
     if (e < 0) {
         int err = errno ? errno : EADDRINUSE;
         if (n.cfg.api.listen_fd >= 0)
@@ -473,6 +577,12 @@ int main(int argc, char **argv)
         else
             fail_start(err, "cannot listen on %s:%u: %s", n.cfg.api.listen_host,
                        n.cfg.api.listen_port, strerror(err));
+        rc = 1;
+        goto out;
+    }
+    if (repl_cluster_enabled(&n.cfg.cluster) &&
+        (e = repl_member_start(&n.cfg.cluster, &n.peer, n.registry, &n.member)) < 0) {
+        fail_start(errno_of(e), "cannot start beaconing to meta: %s", cellar_strerror(e));
         rc = 1;
         goto out;
     }
@@ -497,8 +607,12 @@ int main(int argc, char **argv)
     api_server_shutdown(n.server, n.cfg.shutdown_timeout_ms);
     sd_notify(0, "STATUS=stopping: closing partitions");
 out:
-    /* Writers drain inside registry close and resume their connections,
-     * which MHD (still running) answers; only then does HTTP stop. */
+    /* Writers drain inside registry close and the forwarder ends what it
+     * relays, resuming their connections, which MHD (still running)
+     * answers; only then does HTTP stop. */
+    repl_member_stop(n.member);
+    repl_forwarder_stop(n.forwarder);
+    repl_meta_close(n.meta);
     repl_registry_close(n.registry);
     api_server_stop(n.server);
     store_engine_free(n.engine);

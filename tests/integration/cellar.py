@@ -49,6 +49,8 @@ class Node:
         self.port = None
         self.log_path = None
         self.runs = 0
+        self.host = "127.0.0.1"       # where the node listens
+        self.source_address = None    # the address clients connect from (None: any)
 
     def start(self, timeout=None):
         # CELLAR_START_TIMEOUT: slower runs (valgrind) wait longer.
@@ -115,9 +117,11 @@ class Node:
         # CELLAR_REQUEST_TIMEOUT: slower runs (valgrind) wait longer.
         timeout = timeout or float(os.environ.get("CELLAR_REQUEST_TIMEOUT", "30"))
         if self.ssl_context:
-            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                               context=self.ssl_context)
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
+                                               context=self.ssl_context,
+                                               source_address=self.source_address)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout,
+                                          source_address=self.source_address)
 
     def request(self, method, path, body=None, headers=None, conn=None):
         """One request; returns (status, headers dict (lower-case), body bytes)."""

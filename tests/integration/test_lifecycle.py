@@ -134,7 +134,8 @@ def prepared_node(partitions, **kw):
     plain = Node(data_dir=n.dir)
     plain.start()
     make_table(plain, "t", partitions)
-    assert plain.stop() == 0
+    rc = plain.stop()
+    assert rc == 0, (rc, plain.log_text())
     return n
 
 

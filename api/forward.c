@@ -1,0 +1,152 @@
+/*
+ * forward.c - relaying a client request to the node that serves it, and
+ * its answer back (internal.h, api_forward). The forwarder thread
+ * (replication/forwarder.h) carries it; this file builds the request from
+ * the client's (method, raw path and query, the headers that matter, the
+ * body) and the reply from the peer's answer.
+ *
+ * What is passed on: Content-Type, Accept, If-Match and If-None-Match.
+ * Not passed on: the client's Authorization (the token was checked here;
+ * the peer gets the cluster secret) and Origin (CORS headers are this
+ * node's to add). What comes back: the status, the body and every header
+ * but the hop-by-hop ones and those MHD sets itself.
+ *
+ * Threads: api_forward and the completion on MHD workers; the forwarder's
+ * done callback on the forwarder thread (it only resumes).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/internal.h"
+
+static const char *const passed_on[] = {"Content-Type", "Accept", "If-Match", "If-None-Match",
+                                        NULL};
+static const char *const not_relayed[] = {"connection",     "keep-alive", "transfer-encoding",
+                                          "content-length", "date",       NULL};
+
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct cellar_buf *b = cls;
+    cellar_buf_append_byte(b, b->len ? '&' : '?');
+    cellar_buf_append(b, key, strlen(key));
+    if (value) {
+        cellar_buf_append_byte(b, '=');
+        cellar_buf_append(b, value, strlen(value));
+    }
+    return MHD_YES;
+}
+
+/* The path and query as the client sent them (MHD leaves both undecoded). */
+static char *target_of(struct api_request *req)
+{
+    struct cellar_buf q = {0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
+    size_t plen = strlen(req->url);
+    char *t = cellar_xmalloc(plen + q.len + 1);
+    memcpy(t, req->url, plen);
+    if (q.len)
+        memcpy(t + plen, q.data, q.len);
+    t[plen + q.len] = '\0';
+    cellar_buf_fini(&q);
+    return t;
+}
+
+/* Forwarder thread: the answer (or its absence) is in; the worker replies. */
+static void on_answer(struct repl_forward *f)
+{
+    api_resume(f->arg);
+}
+
+static bool relayed(const char *name, size_t len)
+{
+    for (size_t i = 0; not_relayed[i]; i++) {
+        if (strlen(not_relayed[i]) == len && strncasecmp(name, not_relayed[i], len) == 0)
+            return false;
+    }
+    return true;
+}
+
+static void forward_done(struct api_request *req)
+{
+    struct repl_forward *f = req->forward;
+    if (f->error == -CELLAR_EUNAVAIL || (f->error && (req->method & (API_GET | API_HEAD)))) {
+        api_reply_problem(req, 503, (const char *)req->scratch, "%s did not answer; retry shortly",
+                          f->addr);
+        return;
+    }
+    if (f->error) {
+        api_reply_problem(req, 504, "OUTCOME_UNKNOWN",
+                          "the primary %s failed after it received the request: it may or may "
+                          "not have taken effect",
+                          f->addr);
+        return;
+    }
+    size_t len = 0;
+    char *body = cellar_buf_steal(&f->body_out, &len);
+    struct MHD_Response *resp =
+        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    /* Header lines: "Name: value\r\n". */
+    const char *p = f->head.data, *end = p + f->head.len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon && relayed(p, (size_t)(colon - p))) {
+            char name[128], value[1024];
+            size_t nlen = (size_t)(colon - p);
+            const char *v = colon + 1;
+            while (v < line_end && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(line_end - v);
+            while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+                vlen--;
+            if (nlen < sizeof(name) && vlen < sizeof(value)) {
+                memcpy(name, p, nlen);
+                name[nlen] = '\0';
+                memcpy(value, v, vlen);
+                value[vlen] = '\0';
+                MHD_add_response_header(resp, name, value);
+            }
+        }
+        p = eol ? eol + 1 : end;
+    }
+    api_reply_response(req, (unsigned)f->status, resp);
+}
+
+void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code)
+{
+    struct api_server *s = req->srv;
+    if (!s->cluster.forwarder) {
+        api_reply_problem(req, 503, unreached_code, "this node cannot reach %s", addr);
+        return;
+    }
+    struct repl_forward *f = cellar_xcalloc(1, sizeof(*f));
+    snprintf(f->method, sizeof(f->method), "%s", req->method_name);
+    snprintf(f->addr, sizeof(f->addr), "%s", addr);
+    f->target = target_of(req);
+    for (size_t i = 0; passed_on[i]; i++) {
+        const char *v = api_header(req, passed_on[i]);
+        if (!v)
+            continue;
+        size_t n = strlen(passed_on[i]) + strlen(v) + 3;
+        char *line = cellar_xmalloc(n);
+        snprintf(line, n, "%s: %s", passed_on[i], v);
+        f->headers = curl_slist_append(f->headers, line);
+        free(line);
+    }
+    f->body = req->body.data;
+    f->body_len = req->body.len;
+    f->timeout_ms = s->cluster.cfg->forward_wait_ms;
+    f->done = on_answer;
+    f->arg = req;
+    req->scratch = (void *)unreached_code;
+    req->forward = f;
+    req->complete = forward_done;
+    req->state = API_REQ_WAITING;
+    req->deferred_us = cellar_mono_us();
+    MHD_suspend_connection(req->conn);
+    repl_forwarder_submit(s->cluster.forwarder, f);
+}

@@ -1,0 +1,100 @@
+/*
+ * handlers_internal.c - what the nodes of a cluster ask of each other,
+ * under /internal/ (the cluster secret only, access.c):
+ *
+ *   POST /internal/v1/beacon   to meta: a node's beacon; the answer may
+ *                              carry the map (replication/meta.h)
+ *   POST /internal/v1/map      to a node: meta's map, applied at once
+ *   POST /internal/v1/compact  to a node: compact its replicas of a table
+ *
+ * Bodies are JSON. The map and compaction block (RocksDB opens, closes,
+ * compactions) and run on the admin thread; beacons are quick and answer
+ * on the worker.
+ *
+ * Threads: MHD workers and the admin thread.
+ */
+#include <string.h>
+
+#include "api/internal.h"
+
+void api_h_internal_beacon(struct api_request *req)
+{
+    struct repl_meta *meta = req->srv->cluster.meta;
+    if (!meta) {
+        api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
+        return;
+    }
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    json_t *reply = NULL;
+    int rc = repl_meta_beacon(meta, doc, &reply);
+    json_decref(doc);
+    if (rc < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "not a beacon");
+        return;
+    }
+    api_reply_json(req, 200, reply);
+}
+
+static void map_admin(struct api_request *req)
+{
+    req->status = repl_registry_apply_map(api_registry(req), req->scratch);
+    json_decref(req->scratch);
+    req->scratch = NULL;
+}
+
+static void map_done(struct api_request *req)
+{
+    if (req->status < 0)
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "the map does not parse");
+    else
+        api_reply_json(req, 200,
+                       json_pack("{s:I}", "version",
+                                 (json_int_t)repl_registry_map_version(api_registry(req))));
+}
+
+void api_h_internal_map(struct api_request *req)
+{
+    if (!repl_registry_member(api_registry(req))) {
+        api_reply_problem(req, 409, "NOT_A_MEMBER", "this node is not part of a cluster");
+        return;
+    }
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    req->scratch = doc;
+    api_defer_admin(req, map_admin, map_done);
+}
+
+static void compact_admin(struct api_request *req)
+{
+    req->status = repl_table_compact(api_registry(req), req->scratch);
+}
+
+static void compact_done(struct api_request *req)
+{
+    if (req->status < 0 && req->status != -CELLAR_ENOTFOUND)
+        api_reply_error(req, req->status, "%s", cellar_strerror(req->status));
+    else
+        api_reply_json(req, 202, json_pack("{s:s}", "status", "compacted"));
+}
+
+void api_h_internal_compact(struct api_request *req)
+{
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    const char *name = json_string_value(json_object_get(doc, "table"));
+    if (!name || !repl_table_name_valid(name, strlen(name))) {
+        json_decref(doc);
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "{\"table\": name} is required");
+        return;
+    }
+    size_t len = strlen(name);
+    char *copy = api_alloc(req, len + 1);
+    memcpy(copy, name, len + 1);
+    json_decref(doc);
+    req->scratch = copy;
+    api_defer_admin(req, compact_admin, compact_done);
+}

@@ -1,0 +1,277 @@
+/*
+ * forwarder.c - the forwarder thread and its libcurl multi handle
+ * (forwarder.h).
+ *
+ * Design: submitters append to `queue` under `mu` and wake the thread
+ * with curl_multi_wakeup; the thread moves queued requests into the multi
+ * handle, runs curl_multi_poll/perform, and completes each finished
+ * transfer. The multi handle keeps a connection cache, so consecutive
+ * requests to a peer reuse a kept-alive connection.
+ *
+ * Whether a failed request may have reached the peer decides between
+ * "not reached" (nothing was sent: a connect failure) and "outcome
+ * unknown" (the request went out and no answer came).
+ *
+ * Threads: submit from any thread; the rest on the forwarder thread.
+ * `mu` guards queue, stop and the per-peer figures.
+ */
+#include "replication/forwarder.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PEERS 64
+
+struct repl_forwarder {
+    const struct repl_peer_config *peer;
+    CURLM *multi;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    struct repl_forward *queue, *queue_tail;
+    bool stop;
+    struct repl_forward *active; /* in the multi handle (forwarder thread only) */
+    struct repl_forward_peer_stats peers[MAX_PEERS];
+    size_t n_peers;
+    char auth[REPL_SECRET_MAX + 32];
+    char iface[REPL_ADDR_MAX + 8];
+};
+
+void repl_forward_fini(struct repl_forward *f)
+{
+    free(f->target);
+    f->target = NULL;
+    curl_slist_free_all(f->headers);
+    f->headers = NULL;
+    cellar_buf_fini(&f->head);
+    cellar_buf_fini(&f->body_out);
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct repl_forward *f = arg;
+    cellar_buf_append(&f->body_out, data, size * n);
+    return size * n;
+}
+
+/* Keeps the final answer's header lines (a 100 Continue's are dropped). */
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct repl_forward *f = arg;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        cellar_buf_reset(&f->head);
+        return len;
+    }
+    if (len > 2)
+        cellar_buf_append(&f->head, data, len);
+    return len;
+}
+
+static void note(struct repl_forwarder *fw, const struct repl_forward *f)
+{
+    pthread_mutex_lock(&fw->mu);
+    struct repl_forward_peer_stats *p = NULL;
+    for (size_t i = 0; i < fw->n_peers && !p; i++) {
+        if (strcmp(fw->peers[i].addr, f->addr) == 0)
+            p = &fw->peers[i];
+    }
+    if (!p && fw->n_peers < MAX_PEERS) {
+        p = &fw->peers[fw->n_peers++];
+        snprintf(p->addr, sizeof(p->addr), "%s", f->addr);
+    }
+    if (p) {
+        p->requests++;
+        p->errors += f->error != 0;
+        p->latency_us_sum += f->ended_us - f->started_us;
+    }
+    pthread_mutex_unlock(&fw->mu);
+}
+
+static void finish(struct repl_forwarder *fw, struct repl_forward *f)
+{
+    f->ended_us = cellar_mono_us();
+    if (f->easy) {
+        curl_multi_remove_handle(fw->multi, f->easy);
+        curl_easy_cleanup(f->easy);
+        f->easy = NULL;
+        for (struct repl_forward **p = &fw->active; *p; p = &(*p)->next) {
+            if (*p == f) {
+                *p = f->next;
+                break;
+            }
+        }
+        f->next = NULL;
+    }
+    note(fw, f);
+    f->done(f);
+}
+
+static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
+{
+    char url[REPL_ADDR_MAX + 16];
+    snprintf(url, sizeof(url), "http://%s", f->addr);
+    size_t ulen = strlen(url) + strlen(f->target) + 1;
+    char *full = cellar_xmalloc(ulen);
+    snprintf(full, ulen, "%s%s", url, f->target);
+    f->headers = curl_slist_append(f->headers, fw->auth);
+    f->headers = curl_slist_append(f->headers, "X-Cellar-Forwarded: 1");
+    f->headers = curl_slist_append(f->headers, "Expect:");
+    CURL *c = curl_easy_init();
+    f->easy = c;
+    f->started_us = cellar_mono_us();
+    if (!c) {
+        free(full);
+        f->error = -CELLAR_EUNAVAIL;
+        finish(fw, f);
+        return;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, full);
+    free(full); /* libcurl copies the URL */
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, f->method);
+    if (strcmp(f->method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (f->body_len || strcmp(f->method, "PUT") == 0 || strcmp(f->method, "POST") == 0 ||
+        strcmp(f->method, "PATCH") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, f->body ? f->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f->body_len);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, f->headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)f->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    if (fw->iface[0])
+        curl_easy_setopt(c, CURLOPT_INTERFACE, fw->iface);
+    curl_multi_add_handle(fw->multi, c);
+    f->next = fw->active;
+    fw->active = f;
+}
+
+/* A transfer ended: its answer, or whether the peer may have seen it. */
+static void complete(struct repl_forwarder *fw, CURL *c, CURLcode cc)
+{
+    struct repl_forward *f = NULL;
+    curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&f);
+    if (cc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->status);
+        f->error = 0;
+    } else {
+        /* The request left when any of it was sent on a connection (a new
+         * one or a kept-alive one). */
+        long sent = 0;
+        curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
+        bool reached = sent > 0 && cc != CURLE_COULDNT_CONNECT;
+        f->error = reached ? -CELLAR_EOUTCOME : -CELLAR_EUNAVAIL;
+        log_debug("forward %s %s to %s: %s (%s)", f->method, f->target, f->addr,
+                  curl_easy_strerror(cc), reached ? "outcome unknown" : "not reached");
+    }
+    finish(fw, f);
+}
+
+static void *forwarder_main(void *arg)
+{
+    struct repl_forwarder *fw = arg;
+    pthread_setname_np(pthread_self(), "forwarder");
+    for (;;) {
+        pthread_mutex_lock(&fw->mu);
+        struct repl_forward *q = fw->queue;
+        fw->queue = fw->queue_tail = NULL;
+        bool stop = fw->stop;
+        pthread_mutex_unlock(&fw->mu);
+        while (q) {
+            struct repl_forward *next = q->next;
+            q->next = NULL;
+            if (stop) {
+                q->error = -CELLAR_EUNAVAIL;
+                q->started_us = cellar_mono_us();
+                finish(fw, q);
+            } else {
+                start_one(fw, q);
+            }
+            q = next;
+        }
+        if (stop)
+            break;
+        int running = 0;
+        curl_multi_perform(fw->multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(fw->multi, &left))) {
+            if (msg->msg == CURLMSG_DONE)
+                complete(fw, msg->easy_handle, msg->data.result);
+        }
+        curl_multi_poll(fw->multi, NULL, 0, 1000, NULL);
+    }
+    /* Stopping: what is still in flight ends without an answer. */
+    while (fw->active) {
+        struct repl_forward *f = fw->active;
+        f->error = -CELLAR_EOUTCOME;
+        finish(fw, f);
+    }
+    return NULL;
+}
+
+int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_forwarder **out)
+{
+    struct repl_forwarder *fw = cellar_xcalloc(1, sizeof(*fw));
+    fw->peer = peer;
+    pthread_mutex_init(&fw->mu, NULL);
+    snprintf(fw->auth, sizeof(fw->auth), "Authorization: Bearer %s", peer->secret);
+    if (peer->bind_host[0])
+        snprintf(fw->iface, sizeof(fw->iface), "host!%s", peer->bind_host);
+    fw->multi = curl_multi_init();
+    if (!fw->multi || pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
+        if (fw->multi)
+            curl_multi_cleanup(fw->multi);
+        pthread_mutex_destroy(&fw->mu);
+        free(fw);
+        *out = NULL;
+        return -CELLAR_ESYS;
+    }
+    *out = fw;
+    return 0;
+}
+
+void repl_forwarder_submit(struct repl_forwarder *fw, struct repl_forward *f)
+{
+    f->next = NULL;
+    pthread_mutex_lock(&fw->mu);
+    if (fw->queue_tail)
+        fw->queue_tail->next = f;
+    else
+        fw->queue = f;
+    fw->queue_tail = f;
+    pthread_mutex_unlock(&fw->mu);
+    curl_multi_wakeup(fw->multi);
+}
+
+void repl_forwarder_stop(struct repl_forwarder *fw)
+{
+    if (!fw)
+        return;
+    pthread_mutex_lock(&fw->mu);
+    fw->stop = true;
+    pthread_mutex_unlock(&fw->mu);
+    curl_multi_wakeup(fw->multi);
+    pthread_join(fw->thread, NULL);
+    curl_multi_cleanup(fw->multi);
+    pthread_mutex_destroy(&fw->mu);
+    free(fw);
+}
+
+size_t repl_forwarder_stats(struct repl_forwarder *fw, struct repl_forward_peer_stats *out,
+                            size_t max)
+{
+    pthread_mutex_lock(&fw->mu);
+    size_t n = fw->n_peers < max ? fw->n_peers : max;
+    memcpy(out, fw->peers, n * sizeof(*out));
+    pthread_mutex_unlock(&fw->mu);
+    return n;
+}

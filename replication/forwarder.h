@@ -1,0 +1,76 @@
+/*
+ * forwarder.h - client requests relayed to the node that serves them: one
+ * thread owns a libcurl multi handle, so any number of requests are in
+ * flight to peers while no HTTP worker waits (the client's connection is
+ * suspended meanwhile, api/forward.c). Connections to a peer are kept
+ * alive and reused; they leave from the advertise host, and every request
+ * carries the cluster secret and X-Cellar-Forwarded (one hop at most).
+ *
+ * Ownership: a submitted request belongs to the forwarder until its done
+ * callback runs (on the forwarder thread, exactly once); the callback may
+ * then keep or free it. The body is borrowed until then.
+ *
+ * Threads: repl_forwarder_submit from any thread (a mutex-guarded queue
+ * and curl_multi_wakeup); everything else on the forwarder thread.
+ */
+#ifndef REPL_FORWARDER_H
+#define REPL_FORWARDER_H
+
+#include <curl/curl.h>
+
+#include "common/cellar.h"
+#include "replication/peer.h"
+
+struct repl_forward;
+typedef void (*repl_forward_fn)(struct repl_forward *f);
+
+struct repl_forward {
+    /* Filled by the caller. */
+    char method[16];
+    char addr[REPL_ADDR_MAX];   /* the peer */
+    char *target;               /* path and query, as the client sent them (malloc'ed; freed by
+                                   repl_forward_fini) */
+    struct curl_slist *headers; /* the client's headers to pass on (freed by repl_forward_fini) */
+    const void *body;
+    size_t body_len;
+    uint64_t timeout_ms;
+    repl_forward_fn done;
+    void *arg;
+    /* Filled by the forwarder before done. */
+    int error; /* 0 (an answer came), -CELLAR_EUNAVAIL (the peer was not reached: nothing
+                  was sent), -CELLAR_EOUTCOME (sent, but no answer) */
+    long status;
+    struct cellar_buf head; /* the answer's header lines, "Name: value\r\n" each */
+    struct cellar_buf body_out;
+    uint64_t started_us, ended_us;
+    /* The forwarder's own. */
+    CURL *easy;
+    struct repl_forward *next;
+};
+
+/* Frees what repl_forward owns (target, headers, head, body_out). */
+void repl_forward_fini(struct repl_forward *f);
+
+/* Per-peer figures for /metrics. */
+struct repl_forward_peer_stats {
+    char addr[REPL_ADDR_MAX];
+    uint64_t requests, errors;
+    uint64_t latency_us_sum;
+};
+
+struct repl_forwarder;
+
+/* Starts the forwarder thread. peer is borrowed. */
+int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_forwarder **out);
+/* Cancels what is in flight (each done runs with -CELLAR_EOUTCOME, or
+ * -CELLAR_EUNAVAIL when not yet sent) and stops. Accepts NULL. */
+void repl_forwarder_stop(struct repl_forwarder *fw);
+
+/* Queues f; f->done runs on the forwarder thread. */
+void repl_forwarder_submit(struct repl_forwarder *fw, struct repl_forward *f);
+
+/* Up to max peers' figures into out; returns how many. */
+size_t repl_forwarder_stats(struct repl_forwarder *fw, struct repl_forward_peer_stats *out,
+                            size_t max);
+
+#endif

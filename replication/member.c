@@ -1,0 +1,125 @@
+/*
+ * member.c - the beacon loop of a cluster node (member.h).
+ *
+ * Threads: the member thread; `last_ok_ms` is read by others atomically.
+ */
+#include "replication/member.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct repl_member {
+    const struct repl_cluster_config *cfg;
+    const struct repl_peer_config *peer;
+    struct repl_registry *reg;
+    pthread_t thread;
+    pthread_mutex_t mu; /* guards stop */
+    pthread_cond_t wake;
+    bool stop;
+    uint64_t last_ok_ms; /* atomic: cellar_mono_ms() of the last answered beacon */
+    bool warned;         /* meta's silence has been logged */
+};
+
+/* One beacon and what comes of it. */
+static void beacon(struct repl_member *m)
+{
+    json_t *roles = json_array();
+    if (m->cfg->role_meta)
+        json_array_append_new(roles, json_string("meta"));
+    if (m->cfg->role_data)
+        json_array_append_new(roles, json_string("data"));
+    json_t *doc = json_pack("{s:s, s:o, s:I, s:o}", "address", m->cfg->advertise, "roles", roles,
+                            "version", (json_int_t)repl_registry_map_version(m->reg), "replicas",
+                            repl_registry_hosted_json(m->reg));
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    long status = 0;
+    struct cellar_buf reply = {0};
+    uint64_t timeout = m->cfg->fd_grace_ms;
+    int rc = repl_peer_post(m->peer, m->cfg->meta_servers[0], "/internal/v1/beacon", text,
+                            strlen(text), timeout, &status, &reply);
+    free(text);
+    json_t *ans = rc == 0 && status == 200 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
+    cellar_buf_fini(&reply);
+    if (!ans) {
+        if (!m->warned)
+            log_warn("member: meta %s did not answer a beacon (%s)", m->cfg->meta_servers[0],
+                     rc < 0 ? cellar_strerror(rc) : "refused");
+        m->warned = true;
+        return;
+    }
+    if (m->warned)
+        log_notice("member: meta %s answers again", m->cfg->meta_servers[0]);
+    m->warned = false;
+    __atomic_store_n(&m->last_ok_ms, cellar_mono_ms(), __ATOMIC_RELEASE);
+    json_t *map = json_object_get(ans, "map");
+    if (map && repl_registry_apply_map(m->reg, map) < 0)
+        log_err("member: meta %s sent a map that does not parse", m->cfg->meta_servers[0]);
+    json_decref(ans);
+}
+
+static void *member_main(void *arg)
+{
+    struct repl_member *m = arg;
+    pthread_setname_np(pthread_self(), "member");
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        pthread_mutex_unlock(&m->mu);
+        beacon(m);
+        pthread_mutex_lock(&m->mu);
+        if (m->stop)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + m->cfg->fd_beacon_ms * 1000000ull;
+        until.tv_sec += (time_t)(ns / 1000000000ull);
+        until.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&m->wake, &m->mu, &until);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+int repl_member_start(const struct repl_cluster_config *cfg, const struct repl_peer_config *peer,
+                      struct repl_registry *reg, struct repl_member **out)
+{
+    struct repl_member *m = cellar_xcalloc(1, sizeof(*m));
+    m->cfg = cfg;
+    m->peer = peer;
+    m->reg = reg;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    if (pthread_create(&m->thread, NULL, member_main, m) != 0) {
+        pthread_cond_destroy(&m->wake);
+        pthread_mutex_destroy(&m->mu);
+        free(m);
+        *out = NULL;
+        return -CELLAR_ESYS;
+    }
+    log_info("member: %s beacons to meta %s every %llu ms", cfg->advertise, cfg->meta_servers[0],
+             (unsigned long long)cfg->fd_beacon_ms);
+    *out = m;
+    return 0;
+}
+
+void repl_member_stop(struct repl_member *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+bool repl_member_meta_reachable(const struct repl_member *m)
+{
+    uint64_t last = __atomic_load_n(&m->last_ok_ms, __ATOMIC_ACQUIRE);
+    return last && cellar_mono_ms() - last < m->cfg->fd_grace_ms;
+}

@@ -1,0 +1,107 @@
+"""The cluster harness: several real cellard nodes on 127.0.0.x addresses
+of a private network namespace (tests/cluster/run puts every test file in
+one, made with `unshare -n`), one of them the meta server, all sharing a
+cluster secret. Clients connect from an address of their own (127.0.0.100),
+so that packet filters between node addresses cut nodes apart without
+cutting the client off.
+
+Every wait polls a condition against a deadline; every node started is
+stopped (or killed) by its process, at the end of the test that started it.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from cellar import Node, wait_for  # noqa: E402,F401
+
+PORT = 7000
+CLIENT_ADDRESS = "127.0.0.100"
+
+
+class ClusterNode(Node):
+    """One node of a cluster: listens on 127.0.0.<index>:PORT."""
+
+    def __init__(self, index, meta, secret_file, config=None, data_dir=None):
+        super().__init__(data_dir=data_dir, config=config)
+        self.index = index
+        self.host = "127.0.0.%d" % index
+        self.address = "%s:%d" % (self.host, PORT)
+        self.port = PORT
+        self.source_address = (CLIENT_ADDRESS, 0)
+        self.args = ["--meta", meta, "--cluster-secret-file", secret_file]
+
+    def start(self, timeout=30):
+        os.makedirs(self.dir, exist_ok=True)
+        self.runs += 1
+        self.log_path = os.path.join(self.dir, "cellard-%d.log" % self.runs)
+        args = [os.environ.get("CELLARD", "build/cellard"), "--listen", self.address,
+                "--data-dir", os.path.join(self.dir, "data")] + self.args
+        if self.config:
+            path = os.path.join(self.dir, "cellard.conf")
+            with open(path, "w") as f:
+                for k, v in self.config.items():
+                    f.write("%s = %s\n" % (k, v))
+            args += ["--config", path]
+        import subprocess
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("node %s exited with %s:\n%s"
+                                     % (self.address, self.proc.returncode, self.log_text()))
+            return self.request("GET", "/readyz")[0] == 200
+        wait_for(ready, timeout, "node %s to be ready" % self.address)
+        return self
+
+
+class Cluster:
+    """n nodes; node 1 is the meta server (and a data node)."""
+
+    def __init__(self, n, config=None, tmp=None):
+        import tempfile
+        self.dir = tmp or tempfile.mkdtemp(prefix="cellar-cluster-")
+        self.secret = os.path.join(self.dir, "secret")
+        with open(self.secret, "w") as f:
+            f.write("cluster-secret-%s\n" % os.urandom(16).hex())
+        self.meta = "127.0.0.1:%d" % PORT
+        self.config = dict(config or {})
+        self.nodes = [self.new_node(i + 1) for i in range(n)]
+
+    def new_node(self, index):
+        return ClusterNode(index, self.meta, self.secret, config=self.config,
+                           data_dir=os.path.join(self.dir, "n%d" % index))
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+        self.wait_formed()
+        return self
+
+    def wait_formed(self, timeout=30):
+        """Every node alive in every node's view of the cluster."""
+        want = {n.address for n in self.nodes if n.proc and n.proc.poll() is None}
+
+        def formed():
+            for n in self.nodes:
+                if not n.proc or n.proc.poll() is not None:
+                    continue
+                status, _, body = n.json("GET", "/v1/cluster")
+                if status != 200:
+                    return False
+                alive = {x["address"] for x in body["nodes"] if x["state"] == "alive"}
+                if not want <= alive:
+                    return False
+            return True
+        wait_for(formed, timeout, "the cluster to form")
+
+    def stop(self):
+        for n in self.nodes:
+            if n.proc and n.proc.poll() is None:
+                assert n.stop() == 0, n.log_text()
+
+    def cleanup(self):
+        import shutil
+        for n in self.nodes:
+            n.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)

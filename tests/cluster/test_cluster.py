@@ -1,0 +1,245 @@
+"""A cluster of three nodes (node 1 the meta server): it forms from beacons,
+places partitions evenly on distinct nodes, answers every route on any node
+by forwarding to the partition's primary (answers relayed unchanged, a
+1 MiB value included), takes table changes on any node, keeps
+/internal/ to the cluster secret, answers 503 and 504 as API.md says when
+a primary is down or freezes, and a restarted node rejoins and serves its
+replicas again.
+"""
+import json
+import os
+import signal
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Cluster, wait_for  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from cellar import partition_of, run_tests  # noqa: E402
+
+cluster = None
+
+
+def setup():
+    global cluster
+    cluster = Cluster(3, config={"forward_wait_ms": 1500, "fd_grace_ms": 2000}).start()
+
+
+def node(i):
+    return cluster.nodes[i - 1]
+
+
+def table_map(name, via=1):
+    status, _, body = node(via).json("GET", "/v1/tables/" + name)
+    assert status == 200, (status, body)
+    return body
+
+
+def create(name, via=2, **spec):
+    status, _, body = node(via).json("PUT", "/v1/tables/" + name, spec)
+    assert status == 201, (status, body)
+    return body
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
+
+
+def cell(table, h, s):
+    return "/v1/tables/%s/rows/%s/cells/%s" % (table, q(h), q(s))
+
+
+def remote_hashkeys(table, via, count=3):
+    """Hashkeys whose partition's primary is not node `via`."""
+    t = table_map(table)
+    out = []
+    for i in range(1000):
+        h = "key-%d" % i
+        p = partition_of(h.encode(), t["partition_count"])
+        if t["partitions"][p]["primary"] != node(via).address:
+            out.append(h)
+            if len(out) == count:
+                return out
+    raise AssertionError("no remote hashkeys")
+
+
+def test_the_cluster_forms_from_beacons():
+    status, _, body = node(3).json("GET", "/v1/cluster")
+    assert status == 200
+    assert body["meta_leader"] == node(1).address
+    nodes = {n["address"]: n for n in body["nodes"]}
+    assert set(nodes) == {n.address for n in cluster.nodes}
+    assert all(n["state"] == "alive" for n in nodes.values())
+    assert nodes[node(1).address]["roles"] == ["meta", "data"]
+    assert nodes[node(2).address]["roles"] == ["data"]
+
+
+def test_placement_spreads_primaries_on_distinct_nodes():
+    create("spread", partition_count=16)
+    for via in (1, 2, 3):
+        t = table_map("spread", via)
+        primaries = [p["primary"] for p in t["partitions"]]
+        assert sorted(set(primaries)) == sorted(n.address for n in cluster.nodes), primaries
+        counts = sorted(primaries.count(a) for a in set(primaries))
+        assert counts[-1] - counts[0] <= 1, counts
+        assert all(p["ballot"] >= 1 and p["secondaries"] == [] for p in t["partitions"])
+    status, _, body = node(1).json("GET", "/v1/cluster")
+    counts = sorted(n["primaries"] for n in body["nodes"])
+    assert sum(counts) == body["partition_count"] and counts[-1] - counts[0] <= 1, body
+    assert body["under_replicated_count"] == 0
+
+
+def test_every_route_is_forwarded_and_relayed_unchanged():
+    create("routes", partition_count=8)
+    via = node(3)
+    h, h2, h3 = remote_hashkeys("routes", 3)
+    path = cell("routes", h, "s")
+    status, hdrs, _ = via.request("PUT", path, b"one", {"Content-Type": "text/plain"})
+    assert status == 201 and hdrs["etag"] and hdrs["location"] == path, (status, hdrs)
+    etag = hdrs["etag"]
+    status, hdrs, body = via.request("GET", path)
+    assert (status, body, hdrs["etag"], hdrs["content-type"]) == (200, b"one", etag, "text/plain")
+    assert hdrs.get("x-content-type-options") == "nosniff"
+    assert via.request("HEAD", path)[0] == 200
+    assert via.request("GET", path, headers={"If-None-Match": etag})[0] == 304
+    status, hdrs, body = via.request("PUT", path, b"two", {"If-Match": '"999999", "abc"'})
+    assert status == 412 and json.loads(body)["current_etag"] == etag.strip('"'), body
+    assert via.request("PUT", path, b"two", {"If-Match": etag})[0] == 204
+    status, _, body = via.json("GET", path, headers={"Accept": "application/json"})
+    assert body["value"] == "two"
+    status, _, body = via.json("POST", cell("routes", h, "n") + "/incr", {"by": 5})
+    assert status == 200 and body["value"] == 5
+    row = "/v1/tables/routes/rows/" + q(h)
+    status, _, body = via.json("PATCH", row, {"set": [{"sortkey": "a", "value": "1"},
+                                                      {"sortkey": "b", "value": "2"}]})
+    assert (status, body) == (200, {"applied": True})
+    status, _, body = via.json("GET", row + "?limit=2")
+    assert status == 200 and [c["sortkey"] for c in body["cells"]] == ["a", "b"]
+    assert body["next_cursor"]
+    status, _, body2 = via.json("GET", row + "?limit=2&cursor=" + q(body["next_cursor"]))
+    assert status == 200 and [c["sortkey"] for c in body2["cells"]] == ["n", "s"]
+    status, _, body = via.json("GET", row + "/count")
+    assert (status, body) == (200, {"count": 4, "next_cursor": None})
+    status, _, body = via.json("POST", row + "/check-and-mutate",
+                               {"check": {"sortkey": "a", "type": "value_bytes_equal",
+                                          "operand": "1"},
+                                "set": [{"sortkey": "c", "value": "3"}],
+                                "return_check_value": True})
+    assert status == 200 and body["applied"] and body["check_value"] == "1", body
+    status, _, body = via.json("DELETE", row + "?start=a&stop=c")
+    assert (status, body) == (200, {"deleted": 2})
+    assert via.request("DELETE", path)[0] == 204
+    assert via.request("GET", path)[0] == 404
+    status, hdrs, body = via.json("GET", path)
+    assert hdrs["content-type"] == "application/problem+json" and body["code"] == "CELL_NOT_FOUND"
+    # 1 MiB through a hop, both ways.
+    big = os.urandom(1 << 20)
+    big_path = cell("routes", h2, "big")
+    assert via.request("PUT", big_path, big)[0] == 201
+    status, _, got = via.request("GET", big_path)
+    assert status == 200 and got == big
+    # Bad input is refused at the node the client reached, as on one node.
+    status, _, body = via.json("PATCH", "/v1/tables/routes/rows/" + q(h3), {"set": "x"})
+    assert status == 400 and body["code"] == "INVALID_ARGUMENT"
+    status, _, body = via.json("GET", cell("nope", h3, "s"))
+    assert status == 404 and body["code"] == "TABLE_NOT_FOUND"
+
+
+def test_table_changes_on_any_node_go_to_meta():
+    create("ddl", via=3, partition_count=2)
+    status, _, body = node(2).json("PATCH", "/v1/tables/ddl", {"default_ttl": 60,
+                                                                "envs": {"read_only": "true"}})
+    assert status == 200 and body["default_ttl"] == 60, body
+    wait_for(lambda: table_map("ddl", 3)["envs"] == {"read_only": "true"}, 10, "the PATCH everywhere")
+    h = remote_hashkeys("ddl", 3, 1)[0]
+    status, _, body = node(3).json("PUT", cell("ddl", h, "s"), None)
+    assert status == 403 and body["code"] == "TABLE_READ_ONLY", body
+    status, _, body = node(3).json("PUT", "/v1/tables/ddl", {})
+    assert status == 409 and body["code"] == "TABLE_EXISTS"
+    assert node(3).json("DELETE", "/v1/tables/ddl")[0] == 200
+    for via in (1, 2, 3):
+        assert node(via).json("GET", "/v1/tables/ddl")[0] == 404
+    status, _, body = node(2).json("POST", "/v1/tables/ddl/recall", {})
+    assert status == 200 and body["status"] == "available", body
+    assert node(3).json("GET", "/v1/tables/ddl")[0] == 200
+    assert node(2).json("DELETE", "/v1/tables/ddl?purge=true")[0] == 200
+    status, _, body = node(1).json("GET", "/v1/tables?include_dropped=true")
+    assert "ddl" not in [t["name"] for t in body["tables"]]
+    status, _, body = node(3).json("POST", "/v1/tables/routes/compact")
+    assert status == 202, body
+
+
+def test_replica_counts_beyond_this_version():
+    status, _, body = node(2).json("PUT", "/v1/tables/many", {"replica_count": 4})
+    assert status == 400 and body["code"] == "NOT_ENOUGH_NODES", body
+    status, _, body = node(2).json("PUT", "/v1/tables/many", {"replica_count": 2})
+    assert status == 501 and body["code"] == "NOT_IMPLEMENTED", body
+    assert node(1).json("GET", "/v1/tables/many")[0] == 404
+
+
+def test_internal_endpoints_take_the_cluster_secret_only():
+    beacon = json.dumps({"address": "127.0.0.9:7000", "roles": ["data"], "version": 0,
+                         "replicas": []}).encode()
+    hdr = {"Content-Type": "application/json"}
+    status, hdrs, _ = node(1).request("POST", "/internal/v1/beacon", beacon, hdr)
+    assert status == 401 and "www-authenticate" in hdrs
+    bad = dict(hdr, Authorization="Bearer not-the-secret-at-all")
+    assert node(1).request("POST", "/internal/v1/beacon", beacon, bad)[0] == 401
+    with open(cluster.secret) as f:
+        secret = f.read().strip()
+    good = dict(hdr, Authorization="Bearer " + secret)
+    status, _, body = node(2).request("POST", "/internal/v1/beacon", beacon, good)
+    assert status == 503 and json.loads(body)["code"] == "META_UNAVAILABLE"  # node 2 is not meta
+    # The secret is not a client token, unless a node relays a request with it.
+    status, _, _ = node(2).request("GET", "/v1/tables", None, {"Authorization": "Bearer " + secret})
+    assert status == 200  # loopback without tokens: no token needed, none checked
+
+
+def test_a_primary_that_is_down_or_frozen():
+    create("faults", partition_count=4)
+    h = None
+    t = table_map("faults")
+    for i in range(1000):
+        cand = "f-%d" % i
+        if t["partitions"][partition_of(cand.encode(), 4)]["primary"] == node(2).address:
+            h = cand
+            break
+    path = cell("faults", h, "s")
+    assert node(3).request("PUT", path, b"v")[0] == 201
+    # Frozen: the request reaches it and no answer comes: a write's fate is unknown.
+    node(2).proc.send_signal(signal.SIGSTOP)
+    try:
+        status, hdrs, body = node(3).json("PUT", path, {"x": 1})
+        assert status == 504 and body["code"] == "OUTCOME_UNKNOWN", (status, body)
+        status, hdrs, body = node(3).json("GET", path)
+        assert status == 503 and body["code"] == "NO_PRIMARY" and hdrs.get("retry-after"), body
+    finally:
+        node(2).proc.send_signal(signal.SIGCONT)
+    # Down: nothing reaches it; nothing was applied.
+    node(2).kill9()
+    status, hdrs, body = node(3).json("PUT", path, {"x": 2})
+    assert status == 503 and body["code"] == "NO_PRIMARY" and hdrs.get("retry-after"), body
+    wait_for(lambda: {n["address"]: n["state"] for n in node(1).json("GET", "/v1/cluster")[2]["nodes"]}
+             [node(2).address] == "unreachable", 15, "meta to see node 2 unreachable")
+    # Restarted on its data directory: it rejoins and serves its replicas again.
+    node(2).start()
+    cluster.wait_formed()
+    status, _, body = node(3).request("GET", path)
+    assert status == 200 and body in (b"v", b'{"x": 1}'), (status, body)
+
+
+def teardown():
+    try:
+        cluster.stop()
+    finally:
+        cluster.cleanup()
+
+
+if __name__ == "__main__":
+    setup()
+    try:
+        run_tests({k: v for k, v in globals().items() if k.startswith("test_")})
+    finally:
+        teardown()
