@@ -63,7 +63,7 @@ static void elsewhere(struct api_request *req, struct api_table *t, uint32_t par
 {
     api_table_end(t);
     if (route->kind == REPL_ROUTE_REMOTE && whole && !req->forwarded) {
-        api_forward_to(req, route->primary, "NO_PRIMARY");
+        api_forward_to(req, route->primary, "NO_PRIMARY", req->srv->cluster.cfg->forward_wait_ms);
         return;
     }
     api_reply_problem(req, 503, "NO_PRIMARY", "partition %" PRIu32 " has no primary %s right now",

@@ -38,11 +38,31 @@ static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
-/* The path and query as the client sent them (MHD leaves both undecoded). */
-static char *target_of(struct api_request *req)
+struct query_filter {
+    struct cellar_buf *b;
+    const char *const *drop;
+};
+
+static enum MHD_Result add_kept_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct query_filter *qf = cls;
+    for (size_t i = 0; qf->drop && qf->drop[i]; i++) {
+        if (strcmp(qf->drop[i], key) == 0)
+            return MHD_YES;
+    }
+    return add_query_arg(qf->b, kind, key, value);
+}
+
+char *api_request_target_with(struct api_request *req, const char *const *drop, const char *extra)
 {
     struct cellar_buf q = {0};
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
+    struct query_filter qf = {&q, drop};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_kept_arg, &qf);
+    if (extra && *extra) {
+        cellar_buf_append_byte(&q, q.len ? '&' : '?');
+        cellar_buf_append(&q, extra, strlen(extra));
+    }
     size_t plen = strlen(req->url);
     char *t = cellar_xmalloc(plen + q.len + 1);
     memcpy(t, req->url, plen);
@@ -53,10 +73,84 @@ static char *target_of(struct api_request *req)
     return t;
 }
 
+char *api_request_target(struct api_request *req)
+{
+    return api_request_target_with(req, NULL, NULL);
+}
+
 /* Forwarder thread: the answer (or its absence) is in; the worker replies. */
 static void on_answer(struct repl_forward *f)
 {
     api_resume(f->arg);
+}
+
+/* Forwarder thread: one sub-request is answered; the last resumes. */
+static void on_sub_answer(struct repl_forward *f)
+{
+    struct api_request *req = f->arg;
+    if (__atomic_sub_fetch(&req->fanout_pending, 1, __ATOMIC_ACQ_REL) == 0)
+        api_resume(req);
+}
+
+struct repl_forward *api_sub_new(struct api_request *req, const char *addr, char *target,
+                                 const char *body, size_t len)
+{
+    struct repl_forward *f = cellar_xcalloc(1, sizeof(*f));
+    snprintf(f->method, sizeof(f->method), "%s", req->method_name);
+    snprintf(f->addr, sizeof(f->addr), "%s", addr);
+    f->target = target;
+    f->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    f->body = body;
+    f->body_len = len;
+    f->timeout_ms = req->srv->cluster.cfg->forward_wait_ms;
+    f->done = on_sub_answer;
+    f->arg = req;
+    return f;
+}
+
+void api_fanout(struct api_request *req, struct repl_forward **subs, size_t n, api_handler_fn merge)
+{
+    CELLAR_ASSERT(n > 0);
+    /* A later round (a scan page that hops again): the last one's are done. */
+    for (size_t i = 0; i < req->n_subs; i++) {
+        repl_forward_fini(req->subs[i]);
+        free(req->subs[i]);
+    }
+    req->subs = subs;
+    req->n_subs = n;
+    req->fanout_pending = n;
+    req->complete = merge;
+    req->state = API_REQ_WAITING;
+    req->deferred_us = cellar_mono_us();
+    MHD_suspend_connection(req->conn);
+    for (size_t i = 0; i < n; i++)
+        repl_forwarder_submit(req->srv->cluster.forwarder, subs[i]);
+}
+
+bool api_sub_failed(struct api_request *req, const struct repl_forward *f)
+{
+    if (f->error == 0 && f->status == 200)
+        return false;
+    if (f->error == -CELLAR_EUNAVAIL || (f->error && (req->method & (API_GET | API_HEAD)))) {
+        api_reply_problem(req, 503, "NO_PRIMARY", "%s did not answer; retry shortly", f->addr);
+    } else if (f->error) {
+        api_reply_problem(req, 504, "OUTCOME_UNKNOWN",
+                          "%s failed after it received its part of the request: it may or may "
+                          "not have taken effect",
+                          f->addr);
+    } else {
+        /* The node's own refusal, as it gave it. */
+        size_t len = 0;
+        char *body = cellar_buf_steal(&((struct repl_forward *)f)->body_out, &len);
+        struct MHD_Response *resp =
+            body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+                 : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
+        if (f->status == 503 || f->status == 429)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        api_reply_response(req, (unsigned)f->status, resp);
+    }
+    return true;
 }
 
 static bool relayed(const char *name, size_t len)
@@ -116,7 +210,8 @@ static void forward_done(struct api_request *req)
     api_reply_response(req, (unsigned)f->status, resp);
 }
 
-void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code)
+void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code,
+                    uint64_t timeout_ms)
 {
     struct api_server *s = req->srv;
     if (!s->cluster.forwarder) {
@@ -124,9 +219,14 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
         return;
     }
     struct repl_forward *f = cellar_xcalloc(1, sizeof(*f));
-    snprintf(f->method, sizeof(f->method), "%s", req->method_name);
+    /* A HEAD is asked as a GET: the answer's Content-Length is then the
+     * body's, and MHD sends no body for the client's HEAD. */
+    snprintf(f->method, sizeof(f->method), "%s",
+             req->method == API_HEAD ? "GET" : req->method_name);
     snprintf(f->addr, sizeof(f->addr), "%s", addr);
-    f->target = target_of(req);
+    f->target = api_request_target(req);
+    if (!api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))
+        f->headers = curl_slist_append(f->headers, "Content-Type:"); /* none, not curl's */
     for (size_t i = 0; passed_on[i]; i++) {
         const char *v = api_header(req, passed_on[i]);
         if (!v)
@@ -139,7 +239,7 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
     }
     f->body = req->body.data;
     f->body_len = req->body.len;
-    f->timeout_ms = s->cluster.cfg->forward_wait_ms;
+    f->timeout_ms = timeout_ms;
     f->done = on_answer;
     f->arg = req;
     req->scratch = (void *)unreached_code;

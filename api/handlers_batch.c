@@ -12,10 +12,154 @@
  * Threads: MHD workers.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
 #include "storage/keycodec.h"
+
+/* --- Fan-out across nodes ------------------------------------------------ */
+
+/* Which node serves each of n hashkeys of the held table t: when every one
+ * is served here (or the request was relayed to us, or this node is its
+ * own cluster), false. Otherwise true, with the nodes' addresses and, per
+ * key, the index of its node. A partition without a primary ends t and
+ * replies 503 (*failed). */
+struct fan_plan {
+    size_t n_nodes;
+    char (*addrs)[REPL_ADDR_MAX];
+    size_t *node_of;
+};
+
+static bool fan_plan(struct api_request *req, struct api_table *t, const struct api_bytes *hks,
+                     size_t n, struct fan_plan *plan, bool *failed)
+{
+    *failed = false;
+    if (!req->srv->cluster.cfg || req->forwarded)
+        return false;
+    const char *self = req->srv->cluster.cfg->advertise;
+    plan->addrs = api_alloc(req, (n + 1) * sizeof(*plan->addrs));
+    plan->node_of = api_alloc(req, (n + 1) * sizeof(*plan->node_of));
+    plan->n_nodes = 0;
+    bool remote = false;
+    for (size_t i = 0; i < n; i++) {
+        struct repl_route route;
+        uint32_t part = repl_table_partition_of(t->table, hks[i].data, hks[i].len);
+        repl_route(t->table, part, &route);
+        if (route.kind == REPL_ROUTE_NO_PRIMARY) {
+            api_table_end(t);
+            api_reply_problem(req, 503, "NO_PRIMARY",
+                              "partition %" PRIu32 " has no primary right now", part);
+            *failed = true;
+            return true;
+        }
+        const char *addr = route.kind == REPL_ROUTE_LOCAL ? self : route.primary;
+        remote |= route.kind == REPL_ROUTE_REMOTE;
+        size_t k = 0;
+        while (k < plan->n_nodes && strcmp(plan->addrs[k], addr) != 0)
+            k++;
+        if (k == plan->n_nodes)
+            snprintf(plan->addrs[plan->n_nodes++], REPL_ADDR_MAX, "%s", addr);
+        plan->node_of[i] = k;
+    }
+    return remote;
+}
+
+/* The JSON text of doc, owned by the request. */
+static const char *req_text(struct api_request *req, json_t *doc, size_t *len)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    *len = strlen(text);
+    char *own = api_alloc(req, *len + 1);
+    memcpy(own, text, *len + 1);
+    free(text);
+    return own;
+}
+
+/* A key object for a sub-request's body: the bytes in base64. */
+static json_t *key_json(const struct api_bytes *hk, const struct api_bytes *sk)
+{
+    json_t *k = json_object();
+    api_json_set_bytes(k, "hashkey", hk->data, hk->len, true);
+    if (sk)
+        api_json_set_bytes(k, "sortkey", sk->data, sk->len, true);
+    return k;
+}
+
+/* Each node's answer to its part, parsed: the "results" arrays. NULL after
+ * replying when one failed. */
+static json_t **sub_results(struct api_request *req)
+{
+    json_t **res = api_alloc(req, req->n_subs * sizeof(*res));
+    for (size_t i = 0; i < req->n_subs; i++)
+        res[i] = NULL;
+    for (size_t i = 0; i < req->n_subs; i++) {
+        struct repl_forward *f = req->subs[i];
+        if (api_sub_failed(req, f))
+            goto fail;
+        json_t *doc = json_loadb(f->body_out.data, f->body_out.len, 0, NULL);
+        res[i] = json_incref(json_object_get(doc, "results"));
+        json_decref(doc);
+        if (!json_is_array(res[i])) {
+            api_reply_problem(req, 500, "INTERNAL", "%s answered its part with no results",
+                              f->addr);
+            goto fail;
+        }
+    }
+    return res;
+fail:
+    for (size_t i = 0; i < req->n_subs; i++)
+        json_decref(res[i]);
+    return NULL;
+}
+
+/* The per-key (or per-row) results in request order: item i is the next
+ * result of its node's answer. */
+static void merge_in_order(struct api_request *req, json_t **res, const size_t *node_of, size_t n)
+{
+    size_t *next = api_alloc(req, req->n_subs * sizeof(*next));
+    memset(next, 0, req->n_subs * sizeof(*next));
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(res[node_of[i]], next[node_of[i]]++);
+        json_array_append(out, r ? r : json_null());
+    }
+    for (size_t i = 0; i < req->n_subs; i++)
+        json_decref(res[i]);
+    api_reply_json(req, 200, json_pack("{s:o}", "results", out));
+}
+
+struct fan_order {
+    const size_t *node_of;
+    size_t n;
+};
+
+static void fan_merge(struct api_request *req)
+{
+    const struct fan_order *o = req->scratch;
+    json_t **res = sub_results(req);
+    if (res)
+        merge_in_order(req, res, o->node_of, o->n);
+}
+
+/* Sends each node its part (bodies[k]) and merges the answers in the order
+ * plan->node_of gives. */
+static void fan_send(struct api_request *req, const struct fan_plan *plan, json_t **bodies,
+                     size_t n_items)
+{
+    struct repl_forward **subs = api_alloc(req, plan->n_nodes * sizeof(*subs));
+    for (size_t k = 0; k < plan->n_nodes; k++) {
+        size_t len = 0;
+        const char *text = req_text(req, bodies[k], &len);
+        json_decref(bodies[k]);
+        subs[k] = api_sub_new(req, plan->addrs[k], api_request_target(req), text, len);
+    }
+    struct fan_order *o = api_alloc(req, sizeof(*o));
+    o->node_of = plan->node_of;
+    o->n = n_items;
+    req->scratch = o;
+    api_fanout(req, subs, plan->n_nodes, fan_merge);
+}
 
 /* --- batch-get ---------------------------------------------------------- */
 
@@ -71,6 +215,21 @@ void api_h_batch_get(struct api_request *req)
     size_t n = 0;
     if (api_parse_batch_get(req, doc, &hks, &sks, &n) < 0 || !api_table_begin(req, &t))
         goto out;
+    struct fan_plan plan;
+    bool failed;
+    if (fan_plan(req, &t, hks, n, &plan, &failed)) {
+        if (failed)
+            goto out;
+        api_table_end(&t);
+        json_t **bodies = api_alloc(req, plan.n_nodes * sizeof(*bodies));
+        for (size_t k = 0; k < plan.n_nodes; k++)
+            bodies[k] = json_pack("{s:[]}", "keys");
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(json_object_get(bodies[plan.node_of[i]], "keys"),
+                                  key_json(&hks[i], &sks[i]));
+        fan_send(req, &plan, bodies, n);
+        goto out;
+    }
     uint32_t now_s = api_now_s();
     results = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -259,6 +418,35 @@ void api_h_batch_write(struct api_request *req)
     if (api_parse_batch_write(req, doc, &rows->hks, &muts, &rows->n) < 0 ||
         !api_table_begin(req, &t))
         goto out;
+    struct fan_plan plan;
+    bool failed;
+    if (fan_plan(req, &t, rows->hks, rows->n, &plan, &failed)) {
+        if (failed)
+            goto out;
+        api_table_end(&t);
+        /* Each node gets its rows' items, in their order: its answer lists
+         * its rows in the same relative order as ours. */
+        json_t **bodies = api_alloc(req, plan.n_nodes * sizeof(*bodies));
+        for (size_t k = 0; k < plan.n_nodes; k++)
+            bodies[k] = json_pack("{s:[], s:[]}", "set", "delete");
+        for (int pass = 0; pass < 2; pass++) {
+            const char *list = pass == 0 ? "set" : "delete";
+            size_t i;
+            json_t *item;
+            json_array_foreach(json_object_get(doc, list), i, item)
+            {
+                struct api_bytes hk;
+                api_json_bytes(req, item, "hashkey", true, &hk); /* parsed before: valid */
+                size_t r = 0;
+                while (r < rows->n && (rows->hks[r].len != hk.len ||
+                                       memcmp(rows->hks[r].data, hk.data, hk.len) != 0))
+                    r++;
+                json_array_append(json_object_get(bodies[plan.node_of[r]], list), item);
+            }
+        }
+        fan_send(req, &plan, bodies, rows->n);
+        goto out;
+    }
     for (size_t r = 0; r < rows->n; r++)
         store_mutation_default_ttl(muts[r], repl_table_meta(t.table)->default_ttl_s);
     if (rows->n == 0) {
@@ -288,77 +476,149 @@ static bool has_prefix(const char *s, size_t len, const struct api_bytes *p)
     return p->len <= len && memcmp(s, p->data, p->len) == 0;
 }
 
-void api_h_scan(struct api_request *req)
+/* A scan page. It walks the partitions in order from the cursor's; a
+ * partition this node serves is read here; one that another node serves
+ * is asked of it (that partition alone, at most the cells still wanted,
+ * the client's cursor when it is in that partition), and the page goes on
+ * with the next partition once that node's part is exhausted. So a page
+ * may gather cells from several nodes; its cursor is the position where
+ * it stopped, whichever node holds it. A request another node relays
+ * reads only what is here. */
+struct scan_page {
+    bool values, force_b64;
+    int64_t limit;
+    struct api_bytes hkp, skp;
+    uint32_t part, last_part;
+    struct api_cursor cur; /* the client's, when it had one (has_cur) */
+    bool has_cur;
+    json_t *items;
+    size_t examined, returned;
+    uint64_t deadline_ms;
+};
+
+static void scan_reply(struct api_request *req, struct scan_page *sp, const char *next)
 {
-    const struct api_config *cfg = api_config(req);
-    bool values = true, force_b64 = false;
-    int64_t limit = 100, only = -1;
-    struct api_bytes hkp = {"", 0}, skp = {"", 0}, ctext;
-    if (!api_encoding_param(req, &force_b64))
-        return;
-    if (api_query_bool(req, "values", true, &values) < 0 ||
-        api_query_i64(req, "limit", 100, 1, (int64_t)cfg->max_page_cells, &limit) < 0 ||
-        api_query_i64(req, "partition", -1, 0, REPL_PARTITIONS_MAX - 1, &only) < 0 ||
-        api_query(req, "hashkey_prefix", &hkp) < 0 || api_query(req, "sortkey_prefix", &skp) < 0) {
-        api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                          "values is true or false, limit 1..%zu, partition a partition index",
-                          cfg->max_page_cells);
-        return;
-    }
-    int crc = api_query(req, "cursor", &ctext);
-    struct api_cursor cur = {0};
-    if (crc < 0 ||
-        (crc == 1 && api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_SCAN, &cur) < 0)) {
-        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
+    json_t *doc = json_pack("{s:o}", "items", sp->items);
+    sp->items = NULL;
+    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
+    api_reply_json(req, 200, doc);
+}
+
+static void scan_run(struct api_request *req);
+
+/* The answer of the node asked for one partition: its cells join the
+ * page; the page ends with its cursor, or goes on after the partition. */
+static void scan_hop_done(struct api_request *req)
+{
+    struct scan_page *sp = req->scratch;
+    struct repl_forward *f = req->subs[0];
+    if (api_sub_failed(req, f)) {
+        json_decref(sp->items);
         return;
     }
+    json_t *doc = json_loadb(f->body_out.data, f->body_out.len, 0, NULL);
+    json_t *items = json_object_get(doc, "items"), *next = json_object_get(doc, "next_cursor");
+    if (!json_is_array(items)) {
+        json_decref(doc);
+        json_decref(sp->items);
+        api_reply_problem(req, 500, "INTERNAL", "%s answered a scan with no page", f->addr);
+        return;
+    }
+    sp->returned += json_array_size(items);
+    json_array_extend(sp->items, items);
+    if (json_is_string(next)) {
+        size_t len = json_string_length(next);
+        char *c = api_alloc(req, len + 1);
+        memcpy(c, json_string_value(next), len + 1);
+        json_decref(doc);
+        scan_reply(req, sp, c);
+        return;
+    }
+    json_decref(doc);
+    if (sp->part == sp->last_part) {
+        scan_reply(req, sp, NULL);
+        return;
+    }
+    sp->part++;
+    sp->has_cur = false;
+    scan_run(req);
+}
+
+static void scan_hop(struct api_request *req, struct scan_page *sp, const char *addr)
+{
+    static const char *const dropped[] = {"partition", "cursor", "limit", NULL};
+    struct cellar_buf extra = {0};
+    cellar_buf_printf(&extra, "partition=%" PRIu32 "&limit=%lld", sp->part,
+                      (long long)(sp->limit - (int64_t)sp->returned));
+    if (sp->has_cur) {
+        const char *c = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "cursor");
+        cellar_buf_printf(&extra, "&cursor=%s", c ? c : "");
+    }
+    cellar_buf_append_byte(&extra, 0);
+    char *target = api_request_target_with(req, dropped, extra.data);
+    cellar_buf_fini(&extra);
+    struct repl_forward **subs = api_alloc(req, sizeof(*subs));
+    subs[0] = api_sub_new(req, addr, target, NULL, 0);
+    api_fanout(req, subs, 1, scan_hop_done);
+}
+
+/* Reads partitions here from sp->part until the page is full, the work
+ * bound is reached, the table ends, or a partition is elsewhere. */
+static void scan_run(struct api_request *req)
+{
+    struct scan_page *sp = req->scratch;
     struct api_table t;
-    if (!api_table_begin(req, &t))
-        return;
-    uint32_t count = repl_table_meta(t.table)->partition_count;
-    if (only >= (int64_t)count || (crc == 1 && api_cursor_scan_check(&cur, count, only) < 0)) {
-        api_table_end(&t);
-        api_reply_problem(req, 400, only >= (int64_t)count ? "INVALID_ARGUMENT" : "INVALID_CURSOR",
-                          "the partition is not one of this table's %u", count);
+    if (!api_table_begin(req, &t)) {
+        json_decref(sp->items);
         return;
     }
-    uint32_t part = crc == 1 ? cur.partition : only >= 0 ? (uint32_t)only : 0;
-    uint32_t last_part = only >= 0 ? (uint32_t)only : count - 1;
     struct cellar_buf lower = {0};
-    if (crc == 1 && cur.key_len) {
-        cellar_buf_append(&lower, cur.key, cur.key_len);
+    if (sp->has_cur && sp->cur.key_len) {
+        cellar_buf_append(&lower, sp->cur.key, sp->cur.key_len);
         cellar_buf_append_byte(&lower, 0); /* strictly after the last key examined */
     }
     uint32_t now_s = api_now_s();
-    uint64_t deadline = cellar_mono_ms() + cfg->max_scan_ms;
-    json_t *items = json_array();
     const char *next = NULL;
-    size_t examined = 0, returned = 0;
     int rc = 0;
-    for (; part <= last_part && rc >= 0 && !next; part++) {
-        struct store_iter *it = NULL;
-        struct store_partition *p = api_read_gate(req, &t, part, false);
+    for (; sp->part <= sp->last_part && rc >= 0 && !next; sp->part++) {
+        if (sp->returned >= (size_t)sp->limit) {
+            /* Full with the last partition's cells: the page ends here. */
+            next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part, NULL, 0);
+            break;
+        }
+        struct repl_route route;
+        repl_route(t.table, sp->part, &route);
+        if (route.kind == REPL_ROUTE_REMOTE && req->srv->cluster.cfg && !req->forwarded) {
+            api_table_end(&t);
+            cellar_buf_fini(&lower);
+            scan_hop(req, sp, route.primary);
+            return;
+        }
+        struct store_partition *p = api_read_gate(req, &t, sp->part, false);
         if (!p) {
-            json_decref(items);
+            json_decref(sp->items);
             cellar_buf_fini(&lower);
             return;
         }
+        struct store_iter *it = NULL;
         rc = store_iter_partition(p, lower.len ? lower.data : NULL, lower.len, NULL, 0, now_s, &it);
         cellar_buf_reset(&lower);
+        sp->has_cur = false;
         struct store_item item;
         bool stop = false;
         while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {
-            examined++;
-            if (!item.expired && has_prefix(item.hk, item.hklen, &hkp) &&
-                has_prefix(item.sk, item.sklen, &skp)) {
+            sp->examined++;
+            if (!item.expired && has_prefix(item.hk, item.hklen, &sp->hkp) &&
+                has_prefix(item.sk, item.sklen, &sp->skp)) {
                 json_t *cell = api_cell_json(item.sk, item.sklen, item.value, item.value_len,
-                                             &item.hdr, values, force_b64);
-                api_json_set_bytes(cell, "hashkey", item.hk, item.hklen, force_b64);
+                                             &item.hdr, sp->values, sp->force_b64);
+                api_json_set_bytes(cell, "hashkey", item.hk, item.hklen, sp->force_b64);
                 json_object_del(cell, "etag");
-                json_array_append_new(items, cell);
-                returned++;
+                json_array_append_new(sp->items, cell);
+                sp->returned++;
             }
-            if (returned == (size_t)limit || api_page_exhausted(req, examined, deadline)) {
+            if (sp->returned == (size_t)sp->limit ||
+                api_page_exhausted(req, sp->examined, sp->deadline_ms)) {
                 stop = true;
                 break;
             }
@@ -373,20 +633,67 @@ void api_h_scan(struct api_request *req)
             cellar_buf_fini(&key);
             rc = store_iter_next(it, &item);
             if (rc == 1)
-                next = api_cursor_encode(req, API_CURSOR_SCAN, part, k, klen);
-            else if (rc == 0 && part < last_part)
-                next = api_cursor_encode(req, API_CURSOR_SCAN, part + 1, NULL, 0);
+                next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part, k, klen);
+            else if (rc == 0 && sp->part < sp->last_part)
+                next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part + 1, NULL, 0);
         }
         store_iter_free(it);
     }
     cellar_buf_fini(&lower);
     api_table_end(&t);
     if (rc < 0) {
-        json_decref(items);
+        json_decref(sp->items);
         api_reply_error(req, rc, "cannot scan: %s", cellar_strerror(rc));
         return;
     }
-    json_t *doc = json_pack("{s:o}", "items", items);
-    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
-    api_reply_json(req, 200, doc);
+    scan_reply(req, sp, next);
+}
+
+void api_h_scan(struct api_request *req)
+{
+    const struct api_config *cfg = api_config(req);
+    struct scan_page *sp = api_alloc(req, sizeof(*sp));
+    memset(sp, 0, sizeof(*sp));
+    sp->values = true;
+    sp->limit = 100;
+    sp->hkp = (struct api_bytes){"", 0};
+    sp->skp = (struct api_bytes){"", 0};
+    int64_t only = -1;
+    struct api_bytes ctext;
+    if (!api_encoding_param(req, &sp->force_b64))
+        return;
+    if (api_query_bool(req, "values", true, &sp->values) < 0 ||
+        api_query_i64(req, "limit", 100, 1, (int64_t)cfg->max_page_cells, &sp->limit) < 0 ||
+        api_query_i64(req, "partition", -1, 0, REPL_PARTITIONS_MAX - 1, &only) < 0 ||
+        api_query(req, "hashkey_prefix", &sp->hkp) < 0 ||
+        api_query(req, "sortkey_prefix", &sp->skp) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "values is true or false, limit 1..%zu, partition a partition index",
+                          cfg->max_page_cells);
+        return;
+    }
+    int crc = api_query(req, "cursor", &ctext);
+    if (crc < 0 || (crc == 1 &&
+                    api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_SCAN, &sp->cur) < 0)) {
+        api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not one this API issued");
+        return;
+    }
+    sp->has_cur = crc == 1;
+    struct api_table t;
+    if (!api_table_begin(req, &t))
+        return;
+    uint32_t count = repl_table_meta(t.table)->partition_count;
+    api_table_end(&t);
+    if (only >= (int64_t)count ||
+        (sp->has_cur && api_cursor_scan_check(&sp->cur, count, only) < 0)) {
+        api_reply_problem(req, 400, only >= (int64_t)count ? "INVALID_ARGUMENT" : "INVALID_CURSOR",
+                          "the partition is not one of this table's %u", count);
+        return;
+    }
+    sp->part = sp->has_cur ? sp->cur.partition : only >= 0 ? (uint32_t)only : 0;
+    sp->last_part = only >= 0 ? (uint32_t)only : count - 1;
+    sp->deadline_ms = cellar_mono_ms() + cfg->max_scan_ms;
+    sp->items = json_array();
+    req->scratch = sp;
+    scan_run(req);
 }

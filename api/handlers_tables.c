@@ -78,6 +78,35 @@ void api_h_tables_list(struct api_request *req)
     api_reply_json(req, 200, json_pack("{s:o}", "tables", arr));
 }
 
+/* In a cluster, each partition's last committed decree is known exactly
+ * on its primary's node: the table as each other primary's node sees it
+ * gives its partitions' figures (a node that does not answer leaves its
+ * partitions at what this node knows). */
+static void table_get_merge(struct api_request *req)
+{
+    json_t *doc = req->scratch;
+    json_t *parts = json_object_get(doc, "partitions");
+    for (size_t k = 0; k < req->n_subs; k++) {
+        const struct repl_forward *f = req->subs[k];
+        if (f->error || f->status != 200)
+            continue;
+        json_t *theirs = json_loadb(f->body_out.data, f->body_out.len, 0, NULL);
+        json_t *tparts = json_object_get(theirs, "partitions");
+        size_t i;
+        json_t *p;
+        json_array_foreach(parts, i, p)
+        {
+            json_t *tp = json_array_get(tparts, i);
+            const char *primary = json_string_value(json_object_get(p, "primary"));
+            if (tp && primary && strcmp(primary, f->addr) == 0)
+                json_object_set(p, "last_committed", json_object_get(tp, "last_committed"));
+        }
+        json_decref(theirs);
+    }
+    req->scratch = NULL;
+    api_reply_json(req, 200, doc);
+}
+
 void api_h_table_get(struct api_request *req)
 {
     char name[REPL_TABLE_NAME_MAX + 1];
@@ -93,6 +122,8 @@ void api_h_table_get(struct api_request *req)
     json_t *parts = json_array();
     char self[300];
     api_node_address(req, self, sizeof(self));
+    char(*others)[REPL_ADDR_MAX] = api_alloc(req, (m->partition_count + 1) * sizeof(*others));
+    size_t n_others = 0;
     for (uint32_t i = 0; i < m->partition_count; i++) {
         struct repl_config c;
         uint64_t committed = 0;
@@ -104,10 +135,24 @@ void api_h_table_get(struct api_request *req)
                                                "ballot", (json_int_t)c.ballot, "primary",
                                                c.primary[0] ? c.primary : self, "secondaries", secs,
                                                "last_committed", (json_int_t)committed));
+        size_t k = 0;
+        while (c.primary[0] && strcmp(c.primary, self) != 0 && k < n_others &&
+               strcmp(others[k], c.primary) != 0)
+            k++;
+        if (c.primary[0] && strcmp(c.primary, self) != 0 && k == n_others)
+            snprintf(others[n_others++], REPL_ADDR_MAX, "%s", c.primary);
     }
     repl_table_release(api_registry(req), t);
     json_object_set_new(doc, "partitions", parts);
-    api_reply_json(req, 200, doc);
+    if (n_others == 0 || req->forwarded || !req->srv->cluster.forwarder) {
+        api_reply_json(req, 200, doc);
+        return;
+    }
+    struct repl_forward **subs = api_alloc(req, n_others * sizeof(*subs));
+    for (size_t k = 0; k < n_others; k++)
+        subs[k] = api_sub_new(req, others[k], api_request_target(req), NULL, 0);
+    req->scratch = doc;
+    api_fanout(req, subs, n_others, table_get_merge);
 }
 
 /* --- Create ------------------------------------------------------------- */
@@ -158,7 +203,8 @@ static bool to_meta(struct api_request *req)
     if (req->forwarded)
         api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
     else
-        api_forward_to(req, c->cfg->meta_servers[0], "META_UNAVAILABLE");
+        api_forward_to(req, c->cfg->meta_servers[0], "META_UNAVAILABLE",
+                       API_TABLE_CHANGE_TIMEOUT_MS);
     return true;
 }
 

@@ -120,6 +120,9 @@ struct api_request {
     bool key_base64url;           /* ?key_encoding=base64url */
     bool forwarded;               /* another node of the cluster sent it (X-Cellar-Forwarded) */
     struct repl_forward *forward; /* while relayed to another node (forward.c) */
+    struct repl_forward **subs;   /* a request fanned out to several nodes */
+    size_t n_subs;
+    size_t fanout_pending; /* atomic: the last answered sub-request resumes */
 
     struct cellar_buf body;
     bool body_too_large;
@@ -172,7 +175,32 @@ void api_resume(struct api_request *req);
  * META_UNAVAILABLE) and Retry-After; one that failed after it had the
  * request is 504 OUTCOME_UNKNOWN for a write (its fate is unknown: never
  * retried blindly), 503 for a read. Nothing may be held. */
-void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code);
+void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code,
+                    uint64_t timeout_ms);
+/* How long a relayed table change may take: opening or closing a table's
+ * every replica on every node. */
+#define API_TABLE_CHANGE_TIMEOUT_MS 300000
+
+/* The request's path and query as the client sent them (malloc'ed); the
+ * _with form leaves out the query parameters named in drop (NULL-ended)
+ * and appends extra ("name=value&...", already encoded). */
+char *api_request_target(struct api_request *req);
+char *api_request_target_with(struct api_request *req, const char *const *drop, const char *extra);
+
+/* Fan-out (forward.c): a request about partitions on several nodes is sent
+ * as one sub-request per node, concurrently, and merged into one answer.
+ * api_sub_new makes a sub-request of the request's method to addr with
+ * target (taken) and a JSON body (borrowed until the request ends);
+ * api_fanout sends the n subs (the array api_alloc'ed, the subs freed with
+ * the request) and runs merge once every one is answered. In merge,
+ * api_sub_failed replies for a sub that did not answer 200 (503 when not
+ * reached or a read went unanswered, 504 OUTCOME_UNKNOWN for a write, else
+ * the node's own problem) and returns true. */
+struct repl_forward *api_sub_new(struct api_request *req, const char *addr, char *target,
+                                 const char *body, size_t len);
+void api_fanout(struct api_request *req, struct repl_forward **subs, size_t n,
+                api_handler_fn merge);
+bool api_sub_failed(struct api_request *req, const struct repl_forward *f);
 
 /* The admin thread (defer.c): started with the server, stopped (after the
  * calls already queued) at shutdown. api_admin_start: 0 or -CELLAR_ESYS. */

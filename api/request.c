@@ -569,6 +569,10 @@ void api_request_fini(struct api_request *req)
         repl_forward_fini(req->forward);
         free(req->forward);
     }
+    for (size_t i = 0; i < req->n_subs; i++) {
+        repl_forward_fini(req->subs[i]);
+        free(req->subs[i]);
+    }
     cellar_buf_fini(&req->body);
     for (size_t i = 0; i < req->n_writes; i++)
         store_outcome_fini(&req->writes[i].outcome);

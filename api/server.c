@@ -318,7 +318,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES; /* spurious call while suspended */
     case API_REQ_RESUMED:
         req->complete(req);
-        if (req->state != API_REQ_ANSWERED)
+        /* Answered, or deferred again (a scan page that hops once more). */
+        if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) == API_REQ_RESUMED)
             api_reply_problem(req, 500, "INTERNAL", "the request produced no reply");
         return MHD_YES;
     case API_REQ_ANSWERED:

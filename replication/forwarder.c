@@ -147,6 +147,7 @@ static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
     curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(c, CURLOPT_PRIVATE, f);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "." and ".." are keys, not directories */
     if (fw->iface[0])
         curl_easy_setopt(c, CURLOPT_INTERFACE, fw->iface);
     curl_multi_add_handle(fw->multi, c);

@@ -28,7 +28,9 @@
 
 #define CONFIG_KEY_PREFIX "config/"
 #define EPOCH_KEY "meta_epoch"
-#define PUSH_TIMEOUT_MS 5000
+/* A push opens or closes every replica of a table on the node: a table of
+ * many partitions takes a while. */
+#define PUSH_TIMEOUT_MS 120000
 
 enum node_state { NODE_ALIVE = 0, NODE_UNREACHABLE, NODE_DEAD };
 

@@ -1,5 +1,10 @@
 """Fixtures of the black-box API suite: one real cellard node for the
-session (small limits, CORS for one origin) and the validating client."""
+session (small limits, CORS for one origin) and the validating client.
+
+With CELLAR_API_CLUSTER=1 (make test runs the suite so, inside a private
+network namespace: tests/cluster/run-api) the suite talks to node 3 of a
+three-node cluster instead, so that most requests are forwarded to the
+partitions' primaries on the other nodes; the suite is the same."""
 import hashlib
 import os
 import ssl
@@ -31,6 +36,16 @@ def node(tmp_path_factory):
                        "tokens_file": tokens})
         kw = {"ssl_context": ssl.create_default_context(cafile=pki["ca"]),
               "headers": {"Authorization": "Bearer " + token}}
+    if os.environ.get("CELLAR_API_CLUSTER"):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+        from harness import Cluster
+        cluster = Cluster(3, config=config).start()
+        try:
+            yield cluster.nodes[2]
+            cluster.stop()
+        finally:
+            cluster.cleanup()
+        return
     n = Node(config=config, **kw).start()
     yield n
     try:

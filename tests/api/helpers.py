@@ -116,6 +116,21 @@ def check_byte_forms(doc, forced, where):
         check_byte_forms(v, forced, where)
 
 
+def local_hashkey(api, table, prefix):
+    """A hashkey (prefix, or prefix-N) whose row the node under test serves
+    itself: in a cluster, one whose partition's primary is that node."""
+    address = getattr(api.node, "address", None)
+    if not address:
+        return prefix
+    t = api.get("/v1/tables/" + table).ok()
+    from cellar import partition_of
+    for i in range(10000):
+        h = prefix if i == 0 else "%s-%d" % (prefix, i)
+        if t["partitions"][partition_of(h.encode(), t["partition_count"])]["primary"] == address:
+            return h
+    raise AssertionError("no hashkey of %s is served by %s" % (table, address))
+
+
 def count_all(api, path, query=()):
     """The sum of a row count's pages (GET .../count), following
     next_cursor to the end; returns (total, pages)."""

@@ -1,7 +1,16 @@
 """GET /v1/cluster on a single node: the node itself, alive and leading the
 metadata, and every partition of a table that asks for more replicas than
 one node holds listed as short of replicas (bounded by ?limit)."""
+import os
+
+import pytest
+
 from helpers import unique
+
+# These check a single node's own view of itself (one node, the metadata
+# leader, every partition here); tests/cluster checks a cluster's.
+pytestmark = pytest.mark.skipif(bool(os.environ.get("CELLAR_API_CLUSTER")),
+                                reason="a single node's view of itself; tests/cluster covers clusters")
 
 
 def address(node):
