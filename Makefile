@@ -3,6 +3,8 @@
 #
 #   make            release build of build/cellard and the unit tests
 #   make run        build and start one node on 127.0.0.1:8080, data in ./data
+#   make cluster    build and start three nodes on 127.0.0.1-3:7000, node 1 the
+#                   meta server, data in ./cluster/ (scripts/cluster)
 #   make test       make lint, then every suite: unit tests, fuzz corpus replay,
 #                   then the real binary (tests/integration, tests/cluster,
 #                   tests/systemd, tests/api, tests/client, tests/browser:
@@ -73,7 +75,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .SECONDARY:
 
-.PHONY: all run test suites check valgrind lint clean deps deps-test deps-lint unit integration
+.PHONY: all run cluster test suites check valgrind lint clean deps deps-test deps-lint unit integration
 
 all: $(BUILD)/cellard $(UNIT_BINS)
 
@@ -162,6 +164,10 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/cellard
 	@mkdir -p data
 	exec ./$(BUILD)/cellard --listen 127.0.0.1:8080 --data-dir ./data
+
+cluster: deps
+	@$(MAKE) --no-print-directory $(BUILD)/cellard
+	exec scripts/cluster ./$(BUILD)/cellard
 
 unit: all
 	@tests/run-unit $(UNIT_BINS)

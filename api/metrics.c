@@ -214,6 +214,64 @@ static void storage_metrics(struct cellar_buf *b, const struct repl_registry_sta
     free(pr.rows);
 }
 
+/* The node's view of its cluster (nodes by state, replicas here by role)
+ * and what it relayed to each peer. A cluster of one is one alive node
+ * with every replica primary. */
+static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
+                            const struct repl_registry_stats *st)
+{
+    static const char *const states[] = {"alive", "unreachable", "dead"};
+    size_t by_state[3] = {0};
+    json_t *map = repl_registry_map_json(api_registry(req));
+    if (map) {
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(map, "nodes"), i, n)
+        {
+            const char *s = json_string_value(json_object_get(n, "state"));
+            for (size_t k = 0; s && k < 3; k++)
+                by_state[k] += strcmp(s, states[k]) == 0;
+        }
+        json_decref(map);
+    } else {
+        by_state[0] = 1;
+    }
+    cellar_buf_printf(b, "# HELP cellar_cluster_nodes Nodes of the cluster by state, as this node "
+                         "knows them.\n# TYPE cellar_cluster_nodes gauge\n");
+    for (size_t k = 0; k < 3; k++)
+        cellar_buf_printf(b, "cellar_cluster_nodes{state=\"%s\"} %zu\n", states[k], by_state[k]);
+    cellar_buf_printf(b,
+                      "# HELP cellar_replicas Replicas this node holds, by role.\n"
+                      "# TYPE cellar_replicas gauge\n"
+                      "cellar_replicas{role=\"primary\"} %zu\n"
+                      "cellar_replicas{role=\"secondary\"} 0\n",
+                      st->partitions);
+    struct repl_forwarder *fw = req->srv->cluster.forwarder;
+    if (!fw)
+        return;
+    struct repl_forward_peer_stats peers[64];
+    size_t n = repl_forwarder_stats(fw, peers, 64);
+    cellar_buf_printf(b, "# HELP cellar_forward_requests_total Requests relayed to each peer.\n"
+                         "# TYPE cellar_forward_requests_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        cellar_buf_printf(b, "cellar_forward_requests_total{peer=\"%s\"} %llu\n", peers[i].addr,
+                          (unsigned long long)peers[i].requests);
+    cellar_buf_printf(b, "# HELP cellar_forward_errors_total Relayed requests with no answer "
+                         "(the peer not reached, or silent).\n"
+                         "# TYPE cellar_forward_errors_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        cellar_buf_printf(b, "cellar_forward_errors_total{peer=\"%s\"} %llu\n", peers[i].addr,
+                          (unsigned long long)peers[i].errors);
+    cellar_buf_printf(b, "# HELP cellar_forward_seconds Time from relaying a request to its "
+                         "answer, per peer.\n# TYPE cellar_forward_seconds summary\n");
+    for (size_t i = 0; i < n; i++)
+        cellar_buf_printf(b,
+                          "cellar_forward_seconds_sum{peer=\"%s\"} %.6f\n"
+                          "cellar_forward_seconds_count{peer=\"%s\"} %llu\n",
+                          peers[i].addr, (double)peers[i].latency_us_sum / 1e6, peers[i].addr,
+                          (unsigned long long)peers[i].requests);
+}
+
 void api_h_metrics(struct api_request *req)
 {
     struct api_metrics *m = api_metrics(req);
@@ -312,6 +370,7 @@ void api_h_metrics(struct api_request *req)
                       (unsigned long long)st.writers.batches);
     storage_metrics(&b, &st, api_registry(req));
     api_metrics_partition_health(&b, &st);
+    cluster_metrics(req, &b, &st);
     size_t len = 0;
     char *text = cellar_buf_steal(&b, &len);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);

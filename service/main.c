@@ -231,6 +231,14 @@ static int read_config(const struct node *n, struct svc_config *cfg, char *err, 
     }
     if (n->cli_insecure)
         cfg->api.insecure = true;
+    if (repl_cluster_enabled(&cfg->cluster) &&
+        (cfg->api.tls_cert_file[0] || cfg->api.tls_key_file[0])) {
+        snprintf(err, errlen,
+                 "tls_cert_file is set with meta_servers: nodes of a cluster speak "
+                 "plain HTTP to each other in this version; run the cluster without "
+                 "HTTPS, on a network you trust");
+        return -CELLAR_EINVAL;
+    }
     return repl_cluster_config_check(&cfg->cluster, cfg->api.listen_host, cfg->api.listen_port,
                                      cfg->api.cluster_secret_file[0] != '\0', err, errlen);
 }

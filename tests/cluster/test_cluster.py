@@ -145,6 +145,17 @@ def test_every_route_is_forwarded_and_relayed_unchanged():
     assert status == 400 and body["code"] == "INVALID_ARGUMENT"
     status, _, body = via.json("GET", cell("nope", h3, "s"))
     assert status == 404 and body["code"] == "TABLE_NOT_FOUND"
+    # What node 3 relayed, per peer, and its view of the cluster.
+    text = via.request("GET", "/metrics")[2].decode()
+    relayed = {}
+    for line in text.splitlines():
+        if line.startswith("cellar_forward_requests_total{"):
+            relayed[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+    primary = table_map("routes")["partitions"][partition_of(h.encode(), 8)]["primary"]
+    assert relayed.get(primary, 0) >= 10, relayed
+    assert node(3).address not in relayed
+    assert 'cellar_cluster_nodes{state="alive"} 3' in text
+    assert "cellar_forward_seconds_count{peer=" in text
 
 
 def test_table_changes_on_any_node_go_to_meta():

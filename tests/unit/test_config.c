@@ -97,6 +97,78 @@ TEST(listen_forms)
     CHECK(api_config_set_listen(&a, "host:-1") < 0);
 }
 
+/* The cluster settings of c checked against a listen address. */
+static int cluster_check(struct svc_config *c, const char *listen, bool secret, char *err, size_t n)
+{
+    CHECK_OK(api_config_set_listen(&c->api, listen));
+    return repl_cluster_config_check(&c->cluster, c->api.listen_host, c->api.listen_port, secret,
+                                     err, n);
+}
+
+TEST(cluster_settings_and_their_contradictions)
+{
+    char err[512];
+    struct svc_config c;
+    /* A cluster of one: nothing to check, nothing set. */
+    svc_config_defaults(&c);
+    CHECK_OK(cluster_check(&c, "127.0.0.1:7000", false, err, sizeof(err)));
+    CHECK(!repl_cluster_enabled(&c.cluster));
+    /* roles or advertise without meta_servers. */
+    CHECK_OK(svc_config_set(&c, "roles", "data", err, sizeof(err)));
+    CHECK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "meta_servers") != NULL);
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "advertise", "10.0.0.1:7000", err, sizeof(err)));
+    CHECK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)) < 0);
+    /* The meta server itself: advertise is the listen address, both roles. */
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "127.0.0.1:7000", err, sizeof(err)));
+    CHECK(cluster_check(&c, "127.0.0.1:7000", false, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "cluster_secret_file") != NULL);
+    CHECK_OK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)));
+    CHECK(strcmp(c.cluster.advertise, "127.0.0.1:7000") == 0);
+    CHECK(c.cluster.role_meta && c.cluster.role_data);
+    /* Another node: data only. */
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "127.0.0.1:7000", err, sizeof(err)));
+    CHECK_OK(cluster_check(&c, "127.0.0.2:7000", true, err, sizeof(err)));
+    CHECK(!c.cluster.role_meta && c.cluster.role_data);
+    /* meta on a node that is not listed; the listed node without meta. */
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "127.0.0.1:7000", err, sizeof(err)));
+    CHECK_OK(svc_config_set(&c, "roles", "meta", err, sizeof(err)));
+    CHECK(cluster_check(&c, "127.0.0.2:7000", true, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "not in meta_servers") != NULL);
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "127.0.0.1:7000", err, sizeof(err)));
+    CHECK_OK(svc_config_set(&c, "roles", "data", err, sizeof(err)));
+    CHECK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)) < 0);
+    /* A wildcard or a kernel-picked port needs advertise. */
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "10.0.0.1:7000", err, sizeof(err)));
+    CHECK(cluster_check(&c, "0.0.0.0:7000", true, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "advertise") != NULL);
+    CHECK(cluster_check(&c, "127.0.0.1:0", true, err, sizeof(err)) < 0);
+    CHECK_OK(svc_config_set(&c, "advertise", "10.0.0.2:7000", err, sizeof(err)));
+    CHECK_OK(cluster_check(&c, "0.0.0.0:7000", true, err, sizeof(err)));
+    /* Several meta servers need etcd, not in this version. */
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "10.0.0.1:7000,10.0.0.2:7000", err, sizeof(err)));
+    CHECK_EQ_INT(c.cluster.n_meta, 2);
+    CHECK(cluster_check(&c, "10.0.0.1:7000", true, err, sizeof(err)) < 0);
+    /* Malformed values. */
+    CHECK(svc_config_set(&c, "meta_servers", "host", err, sizeof(err)) < 0);
+    CHECK(svc_config_set(&c, "meta_servers", "host:99999", err, sizeof(err)) < 0);
+    CHECK(svc_config_set(&c, "advertise", "a b:1", err, sizeof(err)) < 0);
+    CHECK(svc_config_set(&c, "roles", "meta,cache", err, sizeof(err)) < 0);
+    CHECK(svc_config_set(&c, "default_replica_count", "6", err, sizeof(err)) < 0);
+    /* The beacon must come well within the grace period. */
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "127.0.0.1:7000", err, sizeof(err)));
+    CHECK_OK(svc_config_set(&c, "fd_beacon_ms", "3000", err, sizeof(err)));
+    CHECK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)) < 0);
+}
+
 TEST(missing_file_is_an_error)
 {
     struct svc_config c;
@@ -121,4 +193,5 @@ TEST(shipped_config_states_the_defaults)
 }
 
 TEST_MAIN(defaults_are_sane, shipped_config_states_the_defaults, file_sets_every_kind_of_value,
-          errors_name_line_and_key, listen_forms, missing_file_is_an_error)
+          errors_name_line_and_key, listen_forms, cluster_settings_and_their_contradictions,
+          missing_file_is_an_error)
