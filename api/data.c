@@ -7,6 +7,7 @@
  * Threads: MHD workers.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
@@ -54,20 +55,78 @@ void api_table_end(struct api_table *t)
     t->table = NULL;
 }
 
+/* The member thread: a newer map came, or the wait ran out. */
+static void on_map(void *arg, bool newer)
+{
+    struct api_request *req = arg;
+    req->map_newer = newer;
+    api_resume(req);
+}
+
+/* After a hold: the request is routed again as if it had just come. */
+static void route_again(struct api_request *req)
+{
+    if (!req->map_newer) {
+        api_reply_problem(req, 503, "NO_PRIMARY",
+                          "the partition has had no reachable primary for %llu ms; retry shortly",
+                          (unsigned long long)req->srv->cluster.cfg->forward_wait_ms);
+        return;
+    }
+    if (req->forward) {
+        repl_forward_fini(req->forward);
+        free(req->forward);
+        req->forward = NULL;
+    }
+    api_route(req);
+}
+
+void api_hold_for_map(struct api_request *req)
+{
+    struct api_server *s = req->srv;
+    struct repl_member *m = __atomic_load_n(&s->member, __ATOMIC_ACQUIRE);
+    uint64_t now = cellar_mono_ms();
+    if (!req->hold_until_ms)
+        req->hold_until_ms = now + s->cluster.cfg->forward_wait_ms;
+    if (!m || now >= req->hold_until_ms) {
+        req->map_newer = false;
+        route_again(req);
+        return;
+    }
+    req->complete = route_again;
+    req->state = API_REQ_WAITING;
+    req->deferred = true; /* this call of the handler (or completion) handed it on */
+    req->deferred_us = cellar_mono_us();
+    MHD_suspend_connection(req->conn);
+    repl_member_wait_map(m, repl_registry_map_version(api_registry(req)), req->hold_until_ms,
+                         on_map, req);
+}
+
 /* A request whose partition is served elsewhere: relayed there when it
  * came from a client (whole: the request is about that partition only),
- * else refused (a forwarded request makes one hop at most; a request
- * about several partitions fans out itself). t is ended. */
+ * held for a newer map while the partition has no primary; refused when
+ * another node relayed it here (421, so that node refreshes its map and
+ * tries once more: one hop at most), or when it is about several
+ * partitions (those fan out themselves). t is ended. */
 static void elsewhere(struct api_request *req, struct api_table *t, uint32_t part,
                       const struct repl_route *route, bool whole)
 {
     api_table_end(t);
-    if (route->kind == REPL_ROUTE_REMOTE && whole && !req->forwarded) {
-        api_forward_to(req, route->primary, "NO_PRIMARY", req->srv->cluster.cfg->forward_wait_ms);
+    if (req->forwarded) {
+        api_reply_problem(req, 421, "NOT_PRIMARY",
+                          "this node does not serve partition %" PRIu32 " (ballot %" PRIu64 ")",
+                          part, route->ballot);
         return;
     }
-    api_reply_problem(req, 503, "NO_PRIMARY", "partition %" PRIu32 " has no primary %s right now",
-                      part, route->kind == REPL_ROUTE_REMOTE ? "on this node" : "anywhere");
+    if (whole && req->srv->cluster.cfg) {
+        if (route->kind == REPL_ROUTE_REMOTE)
+            api_forward_to(req, route->primary, "NO_PRIMARY",
+                           req->srv->cluster.cfg->forward_wait_ms);
+        else
+            api_hold_for_map(req);
+        return;
+    }
+    api_reply_problem(req, 503, "NO_PRIMARY", "partition %" PRIu32 " has no primary right now",
+                      part);
 }
 
 struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part,

@@ -77,6 +77,7 @@ void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
     struct write_slot *slots = api_alloc(req, n * sizeof(*slots));
     req->complete = complete;
     req->state = API_REQ_WAITING;
+    req->deferred = true; /* this call of the handler (or completion) handed it on */
     /* Held by this thread until every mutation is handed over, so no
      * callback can resume the request half-way through. */
     req->writes_pending = n + 1;
@@ -133,6 +134,7 @@ void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_
     req->admin = admin;
     req->admin_next = NULL;
     req->state = API_REQ_WAITING;
+    req->deferred = true; /* this call of the handler (or completion) handed it on */
     req->deferred_us = cellar_mono_us();
     MHD_suspend_connection(req->conn);
     pthread_mutex_lock(&s->admin_lock);

@@ -121,6 +121,7 @@ void api_fanout(struct api_request *req, struct repl_forward **subs, size_t n, a
     req->fanout_pending = n;
     req->complete = merge;
     req->state = API_REQ_WAITING;
+    req->deferred = true; /* this call of the handler (or completion) handed it on */
     req->deferred_us = cellar_mono_us();
     MHD_suspend_connection(req->conn);
     for (size_t i = 0; i < n; i++)
@@ -165,6 +166,20 @@ static bool relayed(const char *name, size_t len)
 static void forward_done(struct api_request *req)
 {
     struct repl_forward *f = req->forward;
+    if (f->error == 0 && f->status == 421 && req->map_retries == 0) {
+        /* The peer is not the primary: this node's map is stale. Once a
+         * newer one is here the request is routed again, once. */
+        req->map_retries++;
+        api_hold_for_map(req);
+        return;
+    }
+    if (f->error == 0 && f->status == 421) {
+        api_reply_problem(req, 503, "NO_PRIMARY",
+                          "%s is no longer the partition's primary and no newer map names "
+                          "another; retry shortly",
+                          f->addr);
+        return;
+    }
     if (f->error == -CELLAR_EUNAVAIL || (f->error && (req->method & (API_GET | API_HEAD)))) {
         api_reply_problem(req, 503, (const char *)req->scratch, "%s did not answer; retry shortly",
                           f->addr);
@@ -246,6 +261,7 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
     req->forward = f;
     req->complete = forward_done;
     req->state = API_REQ_WAITING;
+    req->deferred = true; /* this call of the handler (or completion) handed it on */
     req->deferred_us = cellar_mono_us();
     MHD_suspend_connection(req->conn);
     repl_forwarder_submit(s->cluster.forwarder, f);

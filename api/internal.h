@@ -37,6 +37,7 @@ struct api_server {
     const struct api_config *cfg;
     struct api_config own_cfg;
     struct api_cluster cluster; /* all NULL for a cluster of one */
+    struct repl_member *member; /* atomic: set once it beacons (api_server_set_member) */
     struct repl_registry *reg;
     int ready;         /* atomic bool */
     int stopping;      /* atomic bool: new requests get 503 */
@@ -120,6 +121,9 @@ struct api_request {
     bool key_base64url;           /* ?key_encoding=base64url */
     bool forwarded;               /* another node of the cluster sent it (X-Cellar-Forwarded) */
     struct repl_forward *forward; /* while relayed to another node (forward.c) */
+    uint64_t hold_until_ms;       /* waiting for a primary: until then (cellar_mono_ms) */
+    int map_retries;              /* relays retried after a newer map */
+    bool map_newer;               /* what the wait for a map came to */
     struct repl_forward **subs;   /* a request fanned out to several nodes */
     size_t n_subs;
     size_t fanout_pending; /* atomic: the last answered sub-request resumes */
@@ -128,6 +132,9 @@ struct api_request {
     bool body_too_large;
 
     int state;               /* enum api_req_state; atomic across writer/admin threads */
+    bool deferred;           /* the handler or completion running now handed the request on
+                                (the worker's own: read once it returns, whatever the state,
+                                which another thread may already have moved on) */
     api_handler_fn complete; /* after resume */
     api_handler_fn admin;    /* on the admin thread */
     struct api_request *admin_next;
@@ -180,6 +187,12 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
 /* How long a relayed table change may take: opening or closing a table's
  * every replica on every node. */
 #define API_TABLE_CHANGE_TIMEOUT_MS 300000
+
+/* Holds the request until this node has a map newer than the one it has
+ * now (a primary appeared, or a stale map was replaced), then routes it
+ * again; after forward_wait_ms since its first hold, 503 NO_PRIMARY with
+ * Retry-After (data.c). Nothing may be held. */
+void api_hold_for_map(struct api_request *req);
 
 /* The request's path and query as the client sent them (malloc'ed); the
  * _with form leaves out the query parameters named in drop (NULL-ended)

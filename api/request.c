@@ -145,6 +145,8 @@ static const char *status_title(unsigned status)
         return "Payload too large";
     case 414:
         return "URI too long";
+    case 421:
+        return "Misdirected request";
     case 415:
         return "Unsupported media type";
     case 422:

@@ -312,14 +312,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     case API_REQ_NEW:
         api_tracked_busy(api_deadlines_of(conn));
         req->dispatch_us = cellar_mono_us();
+        req->deferred = false;
         dispatch(req);
         return MHD_YES;
     case API_REQ_WAITING:
         return MHD_YES; /* spurious call while suspended */
     case API_REQ_RESUMED:
+        req->deferred = false;
         req->complete(req);
-        /* Answered, or deferred again (a scan page that hops once more). */
-        if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) == API_REQ_RESUMED)
+        /* Answered, or handed on again (a scan page that hops once more,
+         * a request routed again after a newer map). */
+        if (!req->deferred && req->state != API_REQ_ANSWERED)
             api_reply_problem(req, 500, "INTERNAL", "the request produced no reply");
         return MHD_YES;
     case API_REQ_ANSWERED:
@@ -524,6 +527,11 @@ out:
     }
     *out = s;
     return rc;
+}
+
+void api_server_set_member(struct api_server *s, struct repl_member *m)
+{
+    __atomic_store_n(&s->member, m, __ATOMIC_RELEASE);
 }
 
 void api_server_set_ready(struct api_server *s, bool ready)

@@ -13,6 +13,7 @@
 #include "common/cellar.h"
 #include "replication/cluster.h"
 #include "replication/forwarder.h"
+#include "replication/member.h"
 #include "replication/meta.h"
 #include "replication/registry.h"
 
@@ -79,6 +80,10 @@ struct api_cluster {
  * the limits they were checked against. */
 int api_server_start(const struct api_config *cfg, struct repl_registry *reg,
                      const struct api_cluster *cluster, struct api_server **out);
+
+/* The node's member (replication/member.h), once it beacons: requests
+ * wait on it for a newer map. Any thread; set once. */
+void api_server_set_member(struct api_server *s, struct repl_member *m);
 
 /* /readyz answers 200 only while ready. */
 void api_server_set_ready(struct api_server *s, bool ready);

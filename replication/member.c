@@ -10,14 +10,24 @@
 #include <string.h>
 #include <time.h>
 
+/* A request waiting for a newer map. */
+struct map_waiter {
+    uint64_t version, deadline_ms;
+    repl_map_wait_fn fn;
+    void *arg;
+    struct map_waiter *next;
+};
+
 struct repl_member {
     const struct repl_cluster_config *cfg;
     const struct repl_peer_config *peer;
     struct repl_registry *reg;
     pthread_t thread;
-    pthread_mutex_t mu; /* guards stop */
+    pthread_mutex_t mu; /* guards stop, waiters and kick */
     pthread_cond_t wake;
     bool stop;
+    bool kick; /* beacon now */
+    struct map_waiter *waiters;
     uint64_t last_ok_ms; /* atomic: cellar_mono_ms() of the last answered beacon */
     bool warned;         /* meta's silence has been logged */
 };
@@ -60,17 +70,66 @@ static void beacon(struct repl_member *m)
     json_decref(ans);
 }
 
+/* Calls back the waiters whose map came or whose time ran out (all of them
+ * when stopping). Caller holds mu; the callbacks run without it. */
+static void settle_waiters(struct repl_member *m, bool all)
+{
+    uint64_t version = repl_registry_map_version(m->reg), now = cellar_mono_ms();
+    struct map_waiter *done = NULL;
+    for (struct map_waiter **p = &m->waiters; *p;) {
+        struct map_waiter *w = *p;
+        if (all || version > w->version || now >= w->deadline_ms) {
+            *p = w->next;
+            w->next = done;
+            done = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    while (done) {
+        struct map_waiter *w = done;
+        done = w->next;
+        w->fn(w->arg, !all && version > w->version);
+        free(w);
+    }
+    pthread_mutex_lock(&m->mu);
+}
+
+void repl_member_wait_map(struct repl_member *m, uint64_t version, uint64_t deadline_ms,
+                          repl_map_wait_fn fn, void *arg)
+{
+    struct map_waiter *w = cellar_xcalloc(1, sizeof(*w));
+    *w = (struct map_waiter){version, deadline_ms, fn, arg, NULL};
+    pthread_mutex_lock(&m->mu);
+    if (m->stop) {
+        pthread_mutex_unlock(&m->mu);
+        free(w);
+        fn(arg, false);
+        return;
+    }
+    w->next = m->waiters;
+    m->waiters = w;
+    m->kick = true;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->mu);
+}
+
 static void *member_main(void *arg)
 {
     struct repl_member *m = arg;
     pthread_setname_np(pthread_self(), "member");
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
+        m->kick = false;
         pthread_mutex_unlock(&m->mu);
         beacon(m);
         pthread_mutex_lock(&m->mu);
+        settle_waiters(m, false);
         if (m->stop)
             break;
+        if (m->kick)
+            continue;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + m->cfg->fd_beacon_ms * 1000000ull;
@@ -78,6 +137,7 @@ static void *member_main(void *arg)
         until.tv_nsec = (long)(ns % 1000000000ull);
         pthread_cond_timedwait(&m->wake, &m->mu, &until);
     }
+    settle_waiters(m, true);
     pthread_mutex_unlock(&m->mu);
     return NULL;
 }

@@ -594,6 +594,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    api_server_set_member(n.server, n.member);
     svc_watchdog_new(n.watchdog_us, n.server, n.cfg.api.connection_limit, n.registry, &n.watchdog);
     api_server_set_ready(n.server, true);
     struct repl_registry_stats st;

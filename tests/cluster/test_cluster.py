@@ -203,9 +203,16 @@ def test_internal_endpoints_take_the_cluster_secret_only():
     good = dict(hdr, Authorization="Bearer " + secret)
     status, _, body = node(2).request("POST", "/internal/v1/beacon", beacon, good)
     assert status == 503 and json.loads(body)["code"] == "META_UNAVAILABLE"  # node 2 is not meta
-    # The secret is not a client token, unless a node relays a request with it.
-    status, _, _ = node(2).request("GET", "/v1/tables", None, {"Authorization": "Bearer " + secret})
-    assert status == 200  # loopback without tokens: no token needed, none checked
+    # A request relayed to a node that does not serve its partition (the
+    # relaying node's map was stale) is refused with 421, never relayed on.
+    create("misdirected", partition_count=4)
+    h = remote_hashkeys("misdirected", 2, 1)[0]
+    relayed = {"Authorization": "Bearer " + secret, "X-Cellar-Forwarded": "1"}
+    status, _, body = node(2).request("GET", cell("misdirected", h, "s"), None, relayed)
+    assert status == 421 and json.loads(body)["code"] == "NOT_PRIMARY", (status, body)
+    status, _, body = node(2).request("PUT", cell("misdirected", h, "s"), b"v", relayed)
+    assert status == 421, (status, body)
+    assert node(1).request("GET", cell("misdirected", h, "s"))[0] == 404  # nothing written
 
 
 def test_a_primary_that_is_down_or_frozen():
