@@ -23,6 +23,9 @@
 #include <string.h>
 
 #define MAX_PEERS 64
+/* Easy handles kept for reuse: making one and freeing it costs more than
+ * resetting it. */
+#define SPARE_HANDLES 256
 
 struct repl_forwarder {
     const struct repl_peer_config *peer;
@@ -32,6 +35,8 @@ struct repl_forwarder {
     struct repl_forward *queue, *queue_tail;
     bool stop;
     struct repl_forward *active; /* in the multi handle (forwarder thread only) */
+    CURL *spare[SPARE_HANDLES];  /* reset handles to reuse (forwarder thread only) */
+    size_t n_spare;
     struct repl_forward_peer_stats peers[MAX_PEERS];
     size_t n_peers;
     char auth[REPL_SECRET_MAX + 32];
@@ -94,7 +99,12 @@ static void finish(struct repl_forwarder *fw, struct repl_forward *f)
     f->ended_us = cellar_mono_us();
     if (f->easy) {
         curl_multi_remove_handle(fw->multi, f->easy);
-        curl_easy_cleanup(f->easy);
+        if (fw->n_spare < SPARE_HANDLES) {
+            curl_easy_reset(f->easy);
+            fw->spare[fw->n_spare++] = f->easy;
+        } else {
+            curl_easy_cleanup(f->easy);
+        }
         f->easy = NULL;
         for (struct repl_forward **p = &fw->active; *p; p = &(*p)->next) {
             if (*p == f) {
@@ -118,7 +128,7 @@ static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
     f->headers = curl_slist_append(f->headers, fw->auth);
     f->headers = curl_slist_append(f->headers, "X-Cellar-Forwarded: 1");
     f->headers = curl_slist_append(f->headers, "Expect:");
-    CURL *c = curl_easy_init();
+    CURL *c = fw->n_spare ? fw->spare[--fw->n_spare] : curl_easy_init();
     f->easy = c;
     f->started_us = cellar_mono_us();
     if (!c) {
@@ -262,6 +272,8 @@ void repl_forwarder_stop(struct repl_forwarder *fw)
     pthread_mutex_unlock(&fw->mu);
     curl_multi_wakeup(fw->multi);
     pthread_join(fw->thread, NULL);
+    for (size_t i = 0; i < fw->n_spare; i++)
+        curl_easy_cleanup(fw->spare[i]);
     curl_multi_cleanup(fw->multi);
     pthread_mutex_destroy(&fw->mu);
     free(fw);
