@@ -92,11 +92,7 @@ void api_hold_for_map(struct api_request *req)
         route_again(req);
         return;
     }
-    req->complete = route_again;
-    req->state = API_REQ_WAITING;
-    req->deferred = true; /* this call of the handler (or completion) handed it on */
-    req->deferred_us = cellar_mono_us();
-    MHD_suspend_connection(req->conn);
+    api_suspend(req, route_again);
     repl_member_wait_map(m, repl_registry_map_version(api_registry(req)), req->hold_until_ms,
                          on_map, req);
 }

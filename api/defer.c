@@ -24,6 +24,15 @@
 
 #include "api/internal.h"
 
+void api_suspend(struct api_request *req, api_handler_fn complete)
+{
+    req->complete = complete;
+    req->state = API_REQ_WAITING;
+    req->deferred = true; /* this call of the handler (or completion) handed it on */
+    req->deferred_us = cellar_mono_us();
+    MHD_suspend_connection(req->conn);
+}
+
 void api_resume(struct api_request *req)
 {
     req->resumed_us = cellar_mono_us();
@@ -130,13 +139,9 @@ void api_defer_write(struct api_request *req, struct api_table *t, uint32_t part
 void api_defer_admin(struct api_request *req, api_handler_fn admin, api_handler_fn complete)
 {
     struct api_server *s = req->srv;
-    req->complete = complete;
     req->admin = admin;
     req->admin_next = NULL;
-    req->state = API_REQ_WAITING;
-    req->deferred = true; /* this call of the handler (or completion) handed it on */
-    req->deferred_us = cellar_mono_us();
-    MHD_suspend_connection(req->conn);
+    api_suspend(req, complete);
     pthread_mutex_lock(&s->admin_lock);
     if (s->admin_stop || s->admin_len >= s->cfg->admin_queue_max) {
         int rc = s->admin_stop ? -CELLAR_ESHUTDOWN : -CELLAR_EBUSY;

@@ -119,11 +119,7 @@ void api_fanout(struct api_request *req, struct repl_forward **subs, size_t n, a
     req->subs = subs;
     req->n_subs = n;
     req->fanout_pending = n;
-    req->complete = merge;
-    req->state = API_REQ_WAITING;
-    req->deferred = true; /* this call of the handler (or completion) handed it on */
-    req->deferred_us = cellar_mono_us();
-    MHD_suspend_connection(req->conn);
+    api_suspend(req, merge);
     for (size_t i = 0; i < n; i++)
         repl_forwarder_submit(req->srv->cluster.forwarder, subs[i]);
 }
@@ -259,10 +255,6 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
     f->arg = req;
     req->scratch = (void *)unreached_code;
     req->forward = f;
-    req->complete = forward_done;
-    req->state = API_REQ_WAITING;
-    req->deferred = true; /* this call of the handler (or completion) handed it on */
-    req->deferred_us = cellar_mono_us();
-    MHD_suspend_connection(req->conn);
+    api_suspend(req, forward_done);
     repl_forwarder_submit(s->cluster.forwarder, f);
 }

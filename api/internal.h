@@ -170,6 +170,12 @@ struct api_request {
 /* The request's Origin when cors_origins allows it, else NULL (request.c). */
 const char *api_cors_origin(struct api_request *req);
 
+/* Hands the request on: suspends its connection, with complete to run
+ * once api_resume is called (by whatever thread does the work; publish
+ * the work only after this). The caller must not touch the request after
+ * publishing it (defer.c). */
+void api_suspend(struct api_request *req, api_handler_fn complete);
+
 /* Marks a waiting request's deferred work done and resumes its connection:
  * MHD then runs req->complete on the connection's worker (defer.c). Any
  * thread, once per deferral. */

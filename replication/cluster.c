@@ -35,27 +35,35 @@ int repl_addr_valid(const char *addr)
     return 0;
 }
 
+/* The next item of a list separated by commas and spaces: its start and
+ * length, with *p moved past it; false at the end. */
+static bool next_item(const char **p, const char **item, size_t *len)
+{
+    while (**p == ' ' || **p == ',')
+        (*p)++;
+    if (!**p)
+        return false;
+    const char *end = *p;
+    while (*end && *end != ',' && *end != ' ')
+        end++;
+    *item = *p;
+    *len = (size_t)(end - *p);
+    *p = end;
+    return true;
+}
+
 int repl_cluster_set_meta_servers(struct repl_cluster_config *c, const char *list)
 {
-    size_t n = 0;
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        const char *end = p;
-        while (*end && *end != ',' && *end != ' ')
-            end++;
-        size_t len = (size_t)(end - p);
+    size_t n = 0, len;
+    const char *p = list, *item;
+    while (next_item(&p, &item, &len)) {
         if (n == REPL_META_SERVERS_MAX || len >= REPL_ADDR_MAX)
             return -CELLAR_EINVAL;
-        memcpy(c->meta_servers[n], p, len);
+        memcpy(c->meta_servers[n], item, len);
         c->meta_servers[n][len] = '\0';
         if (repl_addr_valid(c->meta_servers[n]) < 0)
             return -CELLAR_EINVAL;
         n++;
-        p = end;
     }
     c->n_meta = n;
     return 0;
@@ -64,27 +72,19 @@ int repl_cluster_set_meta_servers(struct repl_cluster_config *c, const char *lis
 int repl_cluster_set_roles(struct repl_cluster_config *c, const char *roles)
 {
     bool meta = false, data = false;
-    const char *p = roles;
+    const char *p = roles, *item;
+    size_t len;
     if (!*p) {
         c->roles_set = c->role_meta = c->role_data = false; /* the default */
         return 0;
     }
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        const char *end = p;
-        while (*end && *end != ',' && *end != ' ')
-            end++;
-        size_t len = (size_t)(end - p);
-        if (len == 4 && memcmp(p, "meta", 4) == 0)
+    while (next_item(&p, &item, &len)) {
+        if (len == 4 && memcmp(item, "meta", 4) == 0)
             meta = true;
-        else if (len == 4 && memcmp(p, "data", 4) == 0)
+        else if (len == 4 && memcmp(item, "data", 4) == 0)
             data = true;
         else
             return -CELLAR_EINVAL;
-        p = end;
     }
     if (!meta && !data)
         return -CELLAR_EINVAL;

@@ -334,6 +334,23 @@ int repl_meta_beacon(struct repl_meta *m, json_t *beacon, json_t **reply)
 
 /* --- Table changes --------------------------------------------------------- */
 
+/* A table change: one at a time, under mu; change_end lets mu go, pushes
+ * the map when the change was made (rc 0), and returns rc. */
+static void change_begin(struct repl_meta *m)
+{
+    pthread_mutex_lock(&m->change_mu);
+    pthread_mutex_lock(&m->mu);
+}
+
+static int change_end(struct repl_meta *m, int rc)
+{
+    pthread_mutex_unlock(&m->mu);
+    if (rc == 0)
+        push_map(m);
+    pthread_mutex_unlock(&m->change_mu);
+    return rc;
+}
+
 /* Places a new table's partitions: each primary on the alive data node
  * with the fewest primaries so far (counting the ones placed here), ties
  * to the address order. -CELLAR_ENONODES when there are fewer alive data
@@ -389,8 +406,7 @@ int repl_meta_table_create(struct repl_meta *m, const struct repl_table_spec *sp
         spec->default_ttl_s < 0 || spec->n_envs > REPL_ENVS_MAX ||
         repl_envs_parse(spec->envs, spec->n_envs, &ro, &rate) < 0)
         return -CELLAR_EINVAL;
-    pthread_mutex_lock(&m->change_mu);
-    pthread_mutex_lock(&m->mu);
+    change_begin(m);
     int rc = 0;
     struct meta_table t = {0};
     if (table_find(m, spec->name, false)) {
@@ -421,12 +437,8 @@ int repl_meta_table_create(struct repl_meta *m, const struct repl_table_spec *sp
     log_info("meta: table %s created: id %" PRIu32 ", %" PRIu32 " partitions", out->name, out->id,
              pc);
 out:
-    pthread_mutex_unlock(&m->mu);
     free(t.configs);
-    if (rc == 0)
-        push_map(m);
-    pthread_mutex_unlock(&m->change_mu);
-    return rc;
+    return change_end(m, rc);
 }
 
 /* Purges t (caller holds mu): its record and configurations go; nodes
@@ -447,8 +459,7 @@ static int purge_locked(struct repl_meta *m, struct meta_table *t)
 int repl_meta_table_drop(struct repl_meta *m, const char *name, bool purge,
                          struct repl_table_meta *out)
 {
-    pthread_mutex_lock(&m->change_mu);
-    pthread_mutex_lock(&m->mu);
+    change_begin(m);
     int rc = 0;
     struct meta_table *t = table_find(m, name, false);
     if (!t) {
@@ -467,11 +478,7 @@ int repl_meta_table_drop(struct repl_meta *m, const char *name, bool purge,
     if (purge)
         rc = purge_locked(m, t);
 out:
-    pthread_mutex_unlock(&m->mu);
-    if (rc == 0)
-        push_map(m);
-    pthread_mutex_unlock(&m->change_mu);
-    return rc;
+    return change_end(m, rc);
 }
 
 int repl_meta_table_recall(struct repl_meta *m, const char *name, const char *new_name,
@@ -479,8 +486,7 @@ int repl_meta_table_recall(struct repl_meta *m, const char *name, const char *ne
 {
     if (new_name && !repl_table_name_valid(new_name, strlen(new_name)))
         return -CELLAR_EINVAL;
-    pthread_mutex_lock(&m->change_mu);
-    pthread_mutex_lock(&m->mu);
+    change_begin(m);
     int rc = 0;
     struct meta_table *t = table_find(m, name, true);
     const char *target = new_name ? new_name : name;
@@ -503,11 +509,7 @@ int repl_meta_table_recall(struct repl_meta *m, const char *name, const char *ne
     *out = rec;
     log_info("meta: table %s (id %" PRIu32 ") recalled as %s", name, rec.id, rec.name);
 out:
-    pthread_mutex_unlock(&m->mu);
-    if (rc == 0)
-        push_map(m);
-    pthread_mutex_unlock(&m->change_mu);
-    return rc;
+    return change_end(m, rc);
 }
 
 int repl_meta_table_update(struct repl_meta *m, const char *name, bool set_ttl, int64_t ttl_s,
@@ -515,8 +517,7 @@ int repl_meta_table_update(struct repl_meta *m, const char *name, bool set_ttl, 
 {
     if (set_ttl && ttl_s < 0)
         return -CELLAR_EINVAL;
-    pthread_mutex_lock(&m->change_mu);
-    pthread_mutex_lock(&m->mu);
+    change_begin(m);
     int rc = 0;
     struct meta_table *t = table_find(m, name, false);
     if (!t) {
@@ -534,18 +535,13 @@ int repl_meta_table_update(struct repl_meta *m, const char *name, bool set_ttl, 
     m->version++;
     *out = rec;
 out:
-    pthread_mutex_unlock(&m->mu);
-    if (rc == 0)
-        push_map(m);
-    pthread_mutex_unlock(&m->change_mu);
-    return rc;
+    return change_end(m, rc);
 }
 
 int repl_meta_purge_expired(struct repl_meta *m, uint64_t now_ms)
 {
     int purged = 0;
-    pthread_mutex_lock(&m->change_mu);
-    pthread_mutex_lock(&m->mu);
+    change_begin(m);
     for (size_t i = 0; i < m->n_tables;) {
         struct meta_table *t = &m->tables[i];
         if (t->meta.status == REPL_TABLE_DROPPED &&
@@ -555,10 +551,7 @@ int repl_meta_purge_expired(struct repl_meta *m, uint64_t now_ms)
         }
         i++;
     }
-    pthread_mutex_unlock(&m->mu);
-    if (purged)
-        push_map(m);
-    pthread_mutex_unlock(&m->change_mu);
+    change_end(m, purged ? 0 : -CELLAR_ENOTFOUND);
     return purged;
 }
 

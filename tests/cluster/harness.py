@@ -26,33 +26,10 @@ class ClusterNode(Node):
         self.index = index
         self.host = "127.0.0.%d" % index
         self.address = "%s:%d" % (self.host, PORT)
+        self.listen = self.address
         self.port = PORT
         self.source_address = (CLIENT_ADDRESS, 0)
         self.args = ["--meta", meta, "--cluster-secret-file", secret_file]
-
-    def start(self, timeout=30):
-        os.makedirs(self.dir, exist_ok=True)
-        self.runs += 1
-        self.log_path = os.path.join(self.dir, "cellard-%d.log" % self.runs)
-        args = [os.environ.get("CELLARD", "build/cellard"), "--listen", self.address,
-                "--data-dir", os.path.join(self.dir, "data")] + self.args
-        if self.config:
-            path = os.path.join(self.dir, "cellard.conf")
-            with open(path, "w") as f:
-                for k, v in self.config.items():
-                    f.write("%s = %s\n" % (k, v))
-            args += ["--config", path]
-        import subprocess
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError("node %s exited with %s:\n%s"
-                                     % (self.address, self.proc.returncode, self.log_text()))
-            return self.request("GET", "/readyz")[0] == 200
-        wait_for(ready, timeout, "node %s to be ready" % self.address)
-        return self
 
 
 class Cluster:

@@ -50,6 +50,7 @@ class Node:
         self.log_path = None
         self.runs = 0
         self.host = "127.0.0.1"       # where the node listens
+        self.listen = "127.0.0.1:0"   # --listen (port 0: one the kernel picks)
         self.source_address = None    # the address clients connect from (None: any)
 
     def start(self, timeout=None):
@@ -57,7 +58,8 @@ class Node:
         timeout = timeout or float(os.environ.get("CELLAR_START_TIMEOUT", "30"))
         self.runs += 1
         self.log_path = os.path.join(self.dir, "cellard-%d.log" % self.runs)
-        args = [CELLARD, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(self.dir, "data")]
+        os.makedirs(self.dir, exist_ok=True)
+        args = [CELLARD, "--listen", self.listen, "--data-dir", os.path.join(self.dir, "data")]
         if self.config:
             path = os.path.join(self.dir, "cellard.conf")
             with open(path, "w") as f:
