@@ -248,6 +248,33 @@ def test_a_primary_that_is_down_or_frozen():
     assert status == 200 and body in (b"v", b'{"x": 1}'), (status, body)
 
 
+def test_meta_down_and_restarted():
+    """With the meta server down, the other nodes keep serving the
+    partitions they hold (beacons fail; nothing else needs meta) and table
+    changes are 503 META_UNAVAILABLE; restarted, meta serves a newer map
+    (its epoch grows) that every node takes, and table changes work again."""
+    create("metadown", partition_count=8)
+    t = table_map("metadown")
+    on2 = next("m-%d" % i for i in range(1000)
+               if t["partitions"][partition_of(b"m-%d" % i, 8)]["primary"] == node(2).address)
+    path = cell("metadown", on2, "s")
+    assert node(3).request("PUT", path, b"before")[0] == 201
+    node(1).kill9()
+    try:
+        for i in range(20):
+            assert node(3).request("PUT", path, b"during-%d" % i)[0] == 204
+        assert node(2).request("GET", path)[2] == b"during-19"
+        status, hdrs, body = node(3).json("PUT", "/v1/tables/while-meta-is-down", {})
+        assert status == 503 and body["code"] == "META_UNAVAILABLE" and hdrs.get("retry-after"), body
+    finally:
+        node(1).start()
+    cluster.wait_formed()
+    assert node(3).json("PUT", "/v1/tables/after-meta", {"partition_count": 2})[0] == 201
+    for via in (1, 2, 3):
+        assert node(via).json("GET", "/v1/tables/after-meta")[0] == 200
+    assert node(1).request("GET", path)[2] == b"during-19"
+
+
 def teardown():
     try:
         cluster.stop()
