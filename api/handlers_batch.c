@@ -498,8 +498,7 @@ struct scan_page {
 
 static void scan_reply(struct api_request *req, struct scan_page *sp, const char *next)
 {
-    json_t *doc = json_pack("{s:o}", "items", sp->items);
-    sp->items = NULL;
+    json_t *doc = json_pack("{s:O}", "items", sp->items);
     json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
     api_reply_json(req, 200, doc);
 }
@@ -512,15 +511,12 @@ static void scan_hop_done(struct api_request *req)
 {
     struct scan_page *sp = req->scratch;
     struct repl_forward *f = req->subs[0];
-    if (api_sub_failed(req, f)) {
-        json_decref(sp->items);
+    if (api_sub_failed(req, f))
         return;
-    }
     json_t *doc = json_loadb(f->body_out.data, f->body_out.len, 0, NULL);
     json_t *items = json_object_get(doc, "items"), *next = json_object_get(doc, "next_cursor");
     if (!json_is_array(items)) {
         json_decref(doc);
-        json_decref(sp->items);
         api_reply_problem(req, 500, "INTERNAL", "%s answered a scan with no page", f->addr);
         return;
     }
@@ -568,10 +564,8 @@ static void scan_run(struct api_request *req)
 {
     struct scan_page *sp = req->scratch;
     struct api_table t;
-    if (!api_table_begin(req, &t)) {
-        json_decref(sp->items);
+    if (!api_table_begin(req, &t))
         return;
-    }
     struct cellar_buf lower = {0};
     if (sp->has_cur && sp->cur.key_len) {
         cellar_buf_append(&lower, sp->cur.key, sp->cur.key_len);
@@ -596,7 +590,6 @@ static void scan_run(struct api_request *req)
         }
         struct store_partition *p = api_read_gate(req, &t, sp->part, false);
         if (!p) {
-            json_decref(sp->items);
             cellar_buf_fini(&lower);
             return;
         }
@@ -642,7 +635,6 @@ static void scan_run(struct api_request *req)
     cellar_buf_fini(&lower);
     api_table_end(&t);
     if (rc < 0) {
-        json_decref(sp->items);
         api_reply_error(req, rc, "cannot scan: %s", cellar_strerror(rc));
         return;
     }
@@ -693,7 +685,7 @@ void api_h_scan(struct api_request *req)
     sp->part = sp->has_cur ? sp->cur.partition : only >= 0 ? (uint32_t)only : 0;
     sp->last_part = only >= 0 ? (uint32_t)only : count - 1;
     sp->deadline_ms = cellar_mono_ms() + cfg->max_scan_ms;
-    sp->items = json_array();
+    sp->items = req->held = json_array(); /* the request's: freed with it */
     req->scratch = sp;
     scan_run(req);
 }

@@ -103,8 +103,7 @@ static void table_get_merge(struct api_request *req)
         }
         json_decref(theirs);
     }
-    req->scratch = NULL;
-    api_reply_json(req, 200, doc);
+    api_reply_json(req, 200, json_incref(doc));
 }
 
 void api_h_table_get(struct api_request *req)
@@ -151,7 +150,7 @@ void api_h_table_get(struct api_request *req)
     struct repl_forward **subs = api_alloc(req, n_others * sizeof(*subs));
     for (size_t k = 0; k < n_others; k++)
         subs[k] = api_sub_new(req, others[k], api_request_target(req), NULL, 0);
-    req->scratch = doc;
+    req->scratch = req->held = doc; /* the request's: freed with it */
     api_fanout(req, subs, n_others, table_get_merge);
 }
 

@@ -151,6 +151,7 @@ struct api_request {
     bool force_b64; /* ?encoding=base64, for completions that build JSON */
 
     void *scratch; /* a handler's own state for its completion (api_alloc'ed) */
+    json_t *held;  /* a document a handler builds across hops: freed with the request */
 
     void **allocs; /* api_alloc'ed blocks */
     size_t n_allocs;

@@ -567,6 +567,7 @@ int api_split_path(struct api_request *req)
 
 void api_request_fini(struct api_request *req)
 {
+    json_decref(req->held);
     if (req->forward) {
         repl_forward_fini(req->forward);
         free(req->forward);
