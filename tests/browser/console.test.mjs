@@ -6,8 +6,10 @@
 // through the console as a person would: create tables, put cells with
 // text and binary keys and values, browse and page, edit cells, run into a
 // conflict made by a direct HTTP write behind the page's back, set TTL,
-// increment, delete, drop and recall, look at the cluster, set a token,
-// and open /docs and try an operation there. Every check that waits polls
+// increment, delete, drop and recall, look at the cluster (this node, and
+// a three-node cluster the test fakes through page.route: its partition
+// map, its live refresh, and that the polling ends with the page), set a
+// token, and open /docs and try an operation there. Every check that waits polls
 // a condition against a deadline (locators and eventually()); nothing
 // sleeps. A screenshot of each page lands in $OUTPUT_DIR.
 
@@ -490,8 +492,8 @@ test("an error answered to a page the person has left is not shown on the next o
       body: JSON.stringify({ type: "/problems/no-primary", title: "Service unavailable", status: 503, detail: "an answer for the row page", code: "NO_PRIMARY" }),
     });
     await current.release();
-    // The cluster page has painted all of it: three requests after the held one.
-    await page.locator('details[data-table="fruit"]').waitFor();
+    // The cluster page has painted all of it: its maps need every answer of the round.
+    await page.locator('table.pmap[data-table="fruit"]').waitFor();
     assert.deepEqual(await page.locator(".messages").allInnerTexts(), [""]);
   } finally {
     await gate.stop();
@@ -653,22 +655,193 @@ test("drop a table after confirming, and recall it", async () => {
   assert.equal((await node.http("GET", cellPath("fruit", "apple", "taste"))).text(), "tart, then sweet");
 });
 
-test("the cluster page shows the node, its role and the partitions short of replicas", async () => {
+test("the cluster page shows the node, its roles, the partitions short of replicas, and a map with a P for every partition", async () => {
   await go("#/cluster");
-  const n = page.locator(`tr[data-node="127.0.0.1:${node.port}"]`);
+  const addr = `127.0.0.1:${node.port}`;
+  const n = page.locator(`table.nodes tr[data-node="${addr}"]`);
   await n.waitFor();
-  assert.deepEqual(await n.locator("td").allInnerTexts(), [`127.0.0.1:${node.port}`, "alive", "METADATA LEADER", "6", "0"]);
+  assert.deepEqual(await n.locator("td").allInnerTexts(), [addr, "alive", "meta data", "METADATA LEADER", "6", "0"]);
   const under = page.locator("section.under-replicated");
   await under.getByText("2 of 6 partitions have fewer replicas").waitFor();
   assert.equal(await under.locator("tbody tr").count(), 2);
-  assert.deepEqual(await under.locator("tbody tr").first().locator("td").allInnerTexts(), ["shadow", "0", "1 of 3", `127.0.0.1:${node.port}`, "none"]);
-  const map = page.locator('details[data-table="fruit"]');
-  await map.waitFor();
-  await map.locator("summary").click();
-  await map.locator("tbody tr").first().waitFor();
-  assert.equal(await map.locator("tbody tr").count(), 4);
-  assert.equal(await map.locator("tbody tr td:nth-child(2)").first().innerText(), `127.0.0.1:${node.port}`);
+  assert.deepEqual(await under.locator("tbody tr").first().locator("td").allInnerTexts(), ["shadow", "0", "1 of 3", addr, "none"]);
+  await page.locator("section.moves").getByText("No moves in progress.").waitFor();
+
+  // The map: one row, the node's, with a P in every partition's column.
+  const fruit = page.locator('table.pmap[data-table="fruit"]');
+  await fruit.waitFor();
+  assert.deepEqual(await fruit.locator("tr[data-map-node]").evaluateAll((rows) => rows.map((r) => r.dataset.mapNode)), [addr]);
+  assert.deepEqual(await fruit.locator("th.pidx").allInnerTexts(), ["0", "1", "2", "3"]);
+  assert.deepEqual(await fruit.locator(`tr[data-map-node="${addr}"] td`).allInnerTexts(), ["P", "P", "P", "P"]);
+  assert.equal(await fruit.locator(".rb-p").count(), 4);
+  assert.equal(await fruit.locator(".rb-s, .rb-l, .warn").count(), 0);
+  await page.locator('details[data-table="fruit"] summary', { hasText: "all healthy" }).waitFor();
+  // shadow asks for 3 replicas of which this node is the only one: both
+  // of its partitions are marked, and say why.
+  const shadow = page.locator('table.pmap[data-table="shadow"]');
+  assert.deepEqual(await shadow.locator(`tr[data-map-node="${addr}"] td`).allInnerTexts(), ["P", "P"]);
+  assert.deepEqual(await shadow.locator("th.pidx.warn").allInnerTexts(), ["0", "1"]);
+  assert.equal(await shadow.locator("td.warn").count(), 2);
+  assert.match(await shadow.locator('th.pidx[data-p="1"]').getAttribute("title"), /Unhealthy: 1 of 3 replicas/);
+  await page.locator('details[data-table="shadow"] summary', { hasText: "2 unhealthy" }).waitFor();
   await shot("cluster.png");
+});
+
+// A cluster of three nodes, faked: GET /v1/cluster and every GET
+// /v1/tables/{t} are answered by the test (the tables' own fields from the
+// node, their partitions made up), in a context of its own whose clock the
+// test can run forward.
+const NODE_A = "10.0.0.1:7000";
+const NODE_B = "10.0.0.2:7000";
+const NODE_C = "10.0.0.3:7000";
+
+function fakeCluster(stateOfB, moves = []) {
+  return {
+    nodes: [
+      { address: NODE_A, state: "alive", roles: ["meta", "data"], primaries: 2, secondaries: 2 },
+      { address: NODE_B, state: stateOfB, roles: ["data"], primaries: 1, secondaries: 1 },
+      { address: NODE_C, state: "alive", roles: ["data"], primaries: 2, secondaries: 2 },
+    ],
+    meta_leader: NODE_A,
+    partition_count: 6,
+    under_replicated_count: 1,
+    under_replicated: [{ table: "shadow", index: 1, replica_count: 3, replicas: 2, primary: NODE_C, secondaries: [NODE_A] }],
+    moves,
+  };
+}
+
+const FAKE_PARTITIONS = {
+  // fruit asks for 1 replica: 1 is on the unreachable node, 2 has no primary.
+  fruit: [
+    { primary: NODE_A, secondaries: [] },
+    { primary: NODE_B, secondaries: [] },
+    { primary: null, secondaries: [NODE_C] },
+    { primary: NODE_C, secondaries: [], learners: [NODE_A] },
+  ],
+  // shadow asks for 3: 0 has them all, 1 has 2.
+  shadow: [
+    { primary: NODE_A, secondaries: [NODE_B, NODE_C] },
+    { primary: NODE_C, secondaries: [NODE_A] },
+  ],
+};
+
+async function fakedClusterPage() {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 600 } });
+  ctx.setDefaultTimeout(TIMEOUT);
+  const p = await ctx.newPage();
+  p.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text());
+  });
+  p.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  const fake = { stateOfB: "unreachable", moves: [], clusterRequests: 0 };
+  await p.route((u) => u.pathname === "/v1/cluster", (route) => {
+    fake.clusterRequests++;
+    return route.fulfill({ json: fakeCluster(fake.stateOfB, fake.moves) });
+  });
+  await p.route((u) => /^\/v1\/tables\/[^/]+$/.test(u.pathname), async (route) => {
+    const resp = await route.fetch();
+    const table = await resp.json();
+    const parts = FAKE_PARTITIONS[table.name];
+    if (parts) table.partitions = parts.map((x, index) => ({ index, ballot: 3, last_committed: 10 + index, ...x }));
+    return route.fulfill({ response: resp, json: table });
+  });
+  await p.clock.install();
+  return { ctx, p, fake };
+}
+
+test("the partition map of three nodes marks the unhealthy partitions and the unreachable node, and repaints when the cluster changes", async () => {
+  const { ctx, p, fake } = await fakedClusterPage();
+  try {
+    await p.goto(`${node.base}/#/cluster`);
+    const fruit = p.locator('table.pmap[data-table="fruit"]');
+    await fruit.waitFor();
+    const rows = () => fruit.locator("tr[data-map-node]").evaluateAll((trs) => trs.map((r) => r.dataset.mapNode));
+    assert.deepEqual(await rows(), [NODE_A, NODE_B, NODE_C]);
+    const cells = (map, addr) => map.locator(`tr[data-map-node="${addr}"] td`).allInnerTexts();
+    assert.deepEqual(await cells(fruit, NODE_A), ["P", "", "", "L"]);
+    assert.deepEqual(await cells(fruit, NODE_B), ["", "P", "", ""]);
+    assert.deepEqual(await cells(fruit, NODE_C), ["", "", "S", "P"]);
+
+    // Partition 1's primary is on the unreachable node, 2 has none.
+    const warned = (map) => map.locator("th.pidx.warn").evaluateAll((ths) => ths.map((th) => th.dataset.p));
+    assert.deepEqual(await warned(fruit), ["1", "2"]);
+    assert.match(await fruit.locator('th.pidx[data-p="1"]').getAttribute("title"), /Unhealthy: its primary 10\.0\.0\.2:7000 is unreachable/);
+    assert.match(await fruit.locator('th.pidx[data-p="2"]').getAttribute("title"), /Unhealthy: no primary/);
+    assert.equal(await fruit.locator('td.warn[data-p="1"]').count(), 3, "the whole column is marked");
+    assert.match(await fruit.locator(`tr[data-map-node="${NODE_B}"] td[data-p="1"]`).getAttribute("title"), /primary on 10\.0\.0\.2:7000 \(unreachable\)/);
+    assert.equal(await fruit.locator('td.warn[data-p="0"], td.warn[data-p="3"]').count(), 0);
+    // shadow's partition 1 has 2 of its 3 replicas.
+    const shadow = p.locator('table.pmap[data-table="shadow"]');
+    assert.deepEqual(await warned(shadow), ["1"]);
+    assert.match(await shadow.locator('th.pidx[data-p="1"]').getAttribute("title"), /Unhealthy: 2 of 3 replicas/);
+    assert.deepEqual(await cells(shadow, NODE_B), ["S", ""]);
+    assert.deepEqual(await p.locator('details[data-table="fruit"] .pmap-why li').allInnerTexts(),
+      [`Partition 1: its primary ${NODE_B} is unreachable`, "Partition 2: no primary"]);
+
+    // The unreachable node, in its map rows and in the nodes table.
+    const bHeader = fruit.locator(`tr[data-map-node="${NODE_B}"] th.node`);
+    assert.match(await bHeader.innerText(), /unreachable/);
+    assert.equal(await bHeader.locator(".status.state-unreachable").count(), 1);
+    const bNode = p.locator(`table.nodes tr[data-node="${NODE_B}"]`);
+    assert.deepEqual(await bNode.locator("td").allInnerTexts(), [NODE_B, "unreachable", "data", "", "1", "1"]);
+    assert.equal(await bNode.locator(".status.state-unreachable").count(), 1);
+    assert.deepEqual(await p.locator(`table.nodes tr[data-node="${NODE_A}"] td`).allInnerTexts(), [NODE_A, "alive", "meta data", "METADATA LEADER", "2", "2"]);
+    await p.locator('details[data-table="fruit"] summary', { hasText: "2 unhealthy" }).waitFor();
+    await p.screenshot({ path: path.join(OUTPUT_DIR, "cluster-map.png"), fullPage: true, animations: "disabled" });
+
+    // The node comes back: the next round repaints the sections in place,
+    // where the person has scrolled to.
+    const block = await p.locator('details[data-table="fruit"]').elementHandle();
+    const heading = await p.locator("h1", { hasText: "Cluster" }).elementHandle();
+    const shadowMap = p.locator('table.pmap[data-table="shadow"]');
+    await shadowMap.scrollIntoViewIfNeeded();
+    assert.ok(await p.evaluate("window.scrollY") > 0, "the page scrolls");
+    const onScreen = () => shadowMap.evaluate((el) => Math.round(el.getBoundingClientRect().top));
+    const where = await onScreen();
+    const polled = fake.clusterRequests;
+    await p.locator("section.moves").getByText("No moves in progress.").waitFor();
+    fake.stateOfB = "alive";
+    fake.moves = [{ table: "fruit", index: 2, from: NODE_C, to: NODE_B, state: "copying" }];
+    await eventually(async () => assert.deepEqual(await warned(fruit), ["2"]), "partition 1 to be healthy again");
+    assert.ok(fake.clusterRequests > polled);
+    assert.doesNotMatch(await bHeader.innerText(), /unreachable/);
+    assert.equal(await bNode.locator("td").nth(1).innerText(), "alive");
+    await p.locator('details[data-table="fruit"] summary', { hasText: "1 unhealthy" }).waitFor();
+    assert.deepEqual(await p.locator("section.moves li").allInnerTexts(), [`fruit partition 2: ${NODE_C} → ${NODE_B} · copying`]);
+    // (The sections above it changed height; the browser's scroll anchoring
+    // keeps it in place, to a pixel's rounding.)
+    const now = await onScreen();
+    assert.ok(Math.abs(now - where) <= 2, `what the person looks at stays where it was: at ${now}, was at ${where}`);
+    assert.ok(await block.evaluate((el) => el.isConnected && el.open), "the map's block is the same one, still open");
+    assert.ok(await heading.evaluate((el) => el.isConnected), "the page itself is not rebuilt");
+  } finally {
+    await ctx.close();
+  }
+});
+
+test("the cluster page stops polling when the person leaves it", async () => {
+  const { ctx, p, fake } = await fakedClusterPage();
+  try {
+    await p.goto(`${node.base}/#/cluster`);
+    await p.locator('table.pmap[data-table="fruit"]').waitFor();
+    // It polls: a second round comes by itself.
+    const first = fake.clusterRequests;
+    await eventually(async () => assert.ok(fake.clusterRequests > first), "the next round");
+
+    await p.locator('[data-nav="tables"]').click();
+    await p.locator('tr[data-table="fruit"]').waitFor();
+    const left = fake.clusterRequests;
+    // Ten rounds' worth of the page's time passes; then a request of the
+    // new page, made after all of them, has come through.
+    await p.clock.runFor(10 * 2000);
+    const later = p.waitForRequest((r) => new URL(r.url()).pathname === "/v1/tables");
+    await p.getByRole("button", { name: "Use" }).click();
+    await later;
+    await p.locator('tr[data-table="fruit"]').waitFor();
+    assert.equal(fake.clusterRequests, left, "GET /v1/cluster after leaving the page");
+  } finally {
+    await ctx.close();
+  }
 });
 
 test("a token typed in the bar is kept for the session and sent as a bearer token", async () => {
