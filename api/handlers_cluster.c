@@ -154,3 +154,26 @@ void api_h_cluster(struct api_request *req)
                              "under_replicated_count", (json_int_t)under_count, "under_replicated",
                              under, "moves"));
 }
+
+/* Draining a node and forgetting one move replicas between nodes, which
+ * needs replication (a later version): 501 until then, after the address
+ * is checked. */
+void api_h_cluster_node_moves(struct api_request *req)
+{
+    const struct api_bytes *addr = &req->segs[3];
+    char text[REPL_ADDR_MAX];
+    if (addr->len == 0 || addr->len >= sizeof(text)) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "a node address is HOST:PORT");
+        return;
+    }
+    memcpy(text, addr->data, addr->len);
+    text[addr->len] = '\0';
+    if (repl_addr_valid(text) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "a node address is HOST:PORT");
+        return;
+    }
+    api_reply_problem(req, 501, "NOT_IMPLEMENTED",
+                      "moving replicas off %s needs replication between nodes, which this "
+                      "version does not have yet",
+                      text);
+}

@@ -472,6 +472,8 @@ void api_h_row_delete(struct api_request *req);
 void api_h_row_count(struct api_request *req);
 void api_h_row_check_and_mutate(struct api_request *req);
 void api_h_cluster(struct api_request *req);
+/* POST /v1/cluster/nodes/{address}/drain, DELETE /v1/cluster/nodes/{address}. */
+void api_h_cluster_node_moves(struct api_request *req);
 /* GET /, /docs and /ui/{asset}: the embedded console (handlers_console.c). */
 void api_h_console(struct api_request *req);
 

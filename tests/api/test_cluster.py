@@ -78,3 +78,10 @@ def test_cluster_takes_only_get(api):
     r = api.call("POST", "/v1/cluster")
     r.problem(405, "METHOD_NOT_ALLOWED")
     assert "GET" in r.headers["allow"]
+
+
+def test_drain_and_forget_are_not_in_this_version(api, node):
+    api.post("/v1/cluster/nodes/%s/drain" % address(node)).problem(501, "NOT_IMPLEMENTED")
+    api.delete("/v1/cluster/nodes/%s" % address(node)).problem(501, "NOT_IMPLEMENTED")
+    api.post("/v1/cluster/nodes/not-an-address/drain").problem(400, "INVALID_ARGUMENT")
+    api.get("/v1/cluster/nodes/%s/drain" % address(node)).problem(405, "METHOD_NOT_ALLOWED")

@@ -188,6 +188,10 @@ def test_replica_counts_beyond_this_version():
     status, _, body = node(2).json("PUT", "/v1/tables/many", {"replica_count": 2})
     assert status == 501 and body["code"] == "NOT_IMPLEMENTED", body
     assert node(1).json("GET", "/v1/tables/many")[0] == 404
+    status, _, body = node(3).json("POST", "/v1/cluster/nodes/%s/drain" % node(2).address)
+    assert status == 501 and body["code"] == "NOT_IMPLEMENTED", body
+    status, _, body = node(3).json("DELETE", "/v1/cluster/nodes/%s" % node(2).address)
+    assert status == 501 and body["code"] == "NOT_IMPLEMENTED", body
 
 
 def test_internal_endpoints_take_the_cluster_secret_only():
