@@ -38,9 +38,10 @@ TEST_DEBS += systemd util-linux procps
 # The API suite (tests/api) runs on Debian's python3 with these; the
 # generated client's test (tests/client) needs node and npm (ENSURE_NPM).
 TEST_DEBS += python3-pytest python3-jsonschema python3-yaml python3-hypothesis
-# The HTTPS tests make a throwaway CA with openssl; the access tests make a
-# network namespace with iproute2.
-TEST_DEBS += openssl iproute2
+# The HTTPS tests make a throwaway CA with openssl; the access and cluster
+# tests make network namespaces with iproute2, and the cluster's fault tests
+# cut nodes apart with iptables.
+TEST_DEBS += openssl iproute2 iptables
 # The browser tests (tests/browser) drive Debian's chromium with playwright-core.
 TEST_DEBS += chromium
 # make test runs make lint.
