@@ -97,6 +97,19 @@ void api_hold_for_map(struct api_request *req)
                          on_map, req);
 }
 
+void api_wait_map_version(struct api_request *req, uint64_t version, api_handler_fn then)
+{
+    struct api_server *s = req->srv;
+    struct repl_member *m = __atomic_load_n(&s->member, __ATOMIC_ACQUIRE);
+    if (!m || version == 0 || repl_registry_map_version(api_registry(req)) >= version) {
+        then(req);
+        return;
+    }
+    api_suspend(req, then);
+    repl_member_wait_map(m, version - 1, cellar_mono_ms() + s->cluster.cfg->forward_wait_ms, on_map,
+                         req);
+}
+
 /* A request whose partition is served elsewhere: relayed there when it
  * came from a client (whole: the request is about that partition only),
  * held for a newer map while the partition has no primary; refused when

@@ -22,8 +22,9 @@
 
 static const char *const passed_on[] = {"Content-Type", "Accept", "If-Match", "If-None-Match",
                                         NULL};
-static const char *const not_relayed[] = {"connection",     "keep-alive", "transfer-encoding",
-                                          "content-length", "date",       NULL};
+static const char *const not_relayed[] = {
+    "connection",           "keep-alive", "transfer-encoding", "content-length", "date",
+    API_MAP_VERSION_HEADER, NULL};
 
 static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *value)
@@ -150,13 +151,81 @@ bool api_sub_failed(struct api_request *req, const struct repl_forward *f)
     return true;
 }
 
-static bool relayed(const char *name, size_t len)
+static bool relayed(const char *name)
 {
     for (size_t i = 0; not_relayed[i]; i++) {
-        if (strlen(not_relayed[i]) == len && strncasecmp(name, not_relayed[i], len) == 0)
+        if (strcasecmp(name, not_relayed[i]) == 0)
             return false;
     }
     return true;
+}
+
+/* Calls fn(name, value, arg) for each header line of the peer's answer
+ * ("Name: value\r\n"), until fn returns false. */
+static void for_each_header(const struct repl_forward *f,
+                            bool (*fn)(const char *name, const char *value, void *arg), void *arg)
+{
+    const char *p = f->head.data, *end = p + f->head.len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon) {
+            char name[128], value[1024];
+            size_t nlen = (size_t)(colon - p);
+            const char *v = colon + 1;
+            while (v < line_end && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(line_end - v);
+            while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+                vlen--;
+            if (nlen < sizeof(name) && vlen < sizeof(value)) {
+                memcpy(name, p, nlen);
+                name[nlen] = '\0';
+                memcpy(value, v, vlen);
+                value[vlen] = '\0';
+                if (!fn(name, value, arg))
+                    return;
+            }
+        }
+        p = eol ? eol + 1 : end;
+    }
+}
+
+static bool add_relayed(const char *name, const char *value, void *arg)
+{
+    if (relayed(name))
+        MHD_add_response_header(arg, name, value);
+    return true;
+}
+
+struct header_lookup {
+    const char *name;
+    char value[1024];
+    bool found;
+};
+
+static bool find_header(const char *name, const char *value, void *arg)
+{
+    struct header_lookup *h = arg;
+    if (strcasecmp(name, h->name) != 0)
+        return true;
+    snprintf(h->value, sizeof(h->value), "%s", value);
+    h->found = true;
+    return false;
+}
+
+/* The peer's answer, relayed as it came (but for hop-by-hop headers). */
+static void relay_answer(struct api_request *req)
+{
+    struct repl_forward *f = req->forward;
+    size_t len = 0;
+    char *body = cellar_buf_steal(&f->body_out, &len);
+    struct MHD_Response *resp =
+        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    for_each_header(f, add_relayed, resp);
+    api_reply_response(req, (unsigned)f->status, resp);
 }
 
 static void forward_done(struct api_request *req)
@@ -188,37 +257,11 @@ static void forward_done(struct api_request *req)
                           f->addr);
         return;
     }
-    size_t len = 0;
-    char *body = cellar_buf_steal(&f->body_out, &len);
-    struct MHD_Response *resp =
-        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-             : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-    /* Header lines: "Name: value\r\n". */
-    const char *p = f->head.data, *end = p + f->head.len;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon && relayed(p, (size_t)(colon - p))) {
-            char name[128], value[1024];
-            size_t nlen = (size_t)(colon - p);
-            const char *v = colon + 1;
-            while (v < line_end && (*v == ' ' || *v == '\t'))
-                v++;
-            size_t vlen = (size_t)(line_end - v);
-            while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
-                vlen--;
-            if (nlen < sizeof(name) && vlen < sizeof(value)) {
-                memcpy(name, p, nlen);
-                name[nlen] = '\0';
-                memcpy(value, v, vlen);
-                value[vlen] = '\0';
-                MHD_add_response_header(resp, name, value);
-            }
-        }
-        p = eol ? eol + 1 : end;
-    }
-    api_reply_response(req, (unsigned)f->status, resp);
+    /* A table change the meta server made: answered once it is in force
+     * here too. */
+    struct header_lookup h = {.name = API_MAP_VERSION_HEADER};
+    for_each_header(f, find_header, &h);
+    api_wait_map_version(req, h.found ? strtoull(h.value, NULL, 10) : 0, relay_answer);
 }
 
 void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code,

@@ -201,6 +201,16 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
  * Retry-After (data.c). Nothing may be held. */
 void api_hold_for_map(struct api_request *req);
 
+/* Holds the request until this node's map is at least version (or
+ * forward_wait_ms passes), then calls then: a table change relayed to the
+ * meta server is answered once it is in force here, so that the client's
+ * next request to this node sees it (data.c). Nothing may be held. */
+void api_wait_map_version(struct api_request *req, uint64_t version, api_handler_fn then);
+
+/* The header with which the meta server's answers to relayed requests
+ * carry its map version (never relayed to clients). */
+#define API_MAP_VERSION_HEADER "X-Cellar-Map-Version"
+
 /* The request's path and query as the client sent them (malloc'ed); the
  * _with form leaves out the query parameters named in drop (NULL-ended)
  * and appends extra ("name=value&...", already encoded). */

@@ -10,6 +10,7 @@
  *
  * Threads: MHD workers, on the request's own connection.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,12 @@ void api_reply_response(struct api_request *req, unsigned status, struct MHD_Res
         MHD_add_response_header(resp, "Vary", "Origin");
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
                                 "ETag, Location, Retry-After");
+    }
+    if (req->forwarded && req->srv->cluster.meta) {
+        char version[24];
+        snprintf(version, sizeof(version), "%" PRIu64,
+                 repl_registry_map_version(api_registry(req)));
+        MHD_add_response_header(resp, API_MAP_VERSION_HEADER, version);
     }
     req->http_status = status;
     req->answered_us = cellar_mono_us();

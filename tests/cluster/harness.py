@@ -73,9 +73,15 @@ class Cluster:
         wait_for(formed, timeout, "the cluster to form")
 
     def stop(self):
+        """Stops every node still running; a node that died on its own
+        (a crash: not SIGKILL, which tests send) fails the stop, with its
+        log."""
+        dead = [n for n in self.nodes if n.proc and n.proc.poll() not in (None, 0, -9)]
         for n in self.nodes:
             if n.proc and n.proc.poll() is None:
                 assert n.stop() == 0, n.log_text()
+        assert not dead, "\n".join("node %s exited with %s:\n%s" % (n.address, n.proc.returncode, n.log_text())
+                                    for n in dead)
 
     def cleanup(self):
         import shutil
