@@ -118,6 +118,18 @@ static void finish(struct repl_forwarder *fw, struct repl_forward *f)
     f->done(f);
 }
 
+/* Forwarder thread: a connection (new or kept alive) is ready and the
+ * request is about to be sent on it. From here a failure leaves its fate
+ * unknown, even when libcurl then finds the kept-alive connection dead and
+ * fails to make a new one: the peer may have taken it and died. */
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    struct repl_forward *f = arg;
+    f->sent = true;
+    return CURL_PREREQFUNC_OK;
+}
+
 static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
 {
     char url[REPL_ADDR_MAX + 16];
@@ -156,6 +168,9 @@ static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(c, CURLOPT_PRIVATE, f);
+    f->sent = false;
+    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, f);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "." and ".." are keys, not directories */
     if (fw->iface[0])
@@ -174,11 +189,9 @@ static void complete(struct repl_forwarder *fw, CURL *c, CURLcode cc)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->status);
         f->error = 0;
     } else {
-        /* The request left when any of it was sent on a connection (a new
-         * one or a kept-alive one). */
-        long sent = 0;
-        curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
-        bool reached = sent > 0 && cc != CURLE_COULDNT_CONNECT;
+        /* The request may have left once a connection was ready for it
+         * (on_prereq), whatever the error says after that. */
+        bool reached = f->sent;
         f->error = reached ? -CELLAR_EOUTCOME : -CELLAR_EUNAVAIL;
         log_debug("forward %s %s to %s: %s (%s)", f->method, f->target, f->addr,
                   curl_easy_strerror(cc), reached ? "outcome unknown" : "not reached");

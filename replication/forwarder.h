@@ -45,6 +45,7 @@ struct repl_forward {
     uint64_t started_us, ended_us;
     /* The forwarder's own. */
     CURL *easy;
+    bool sent; /* a connection was ready for the request: it may have left */
     struct repl_forward *next;
 };
 
