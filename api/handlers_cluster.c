@@ -173,7 +173,7 @@ void api_h_cluster_node_moves(struct api_request *req)
         return;
     }
     api_reply_problem(req, 501, "NOT_IMPLEMENTED",
-                      "moving replicas off %s needs replication between nodes, which this "
+                      "moving replicas off %s needs learning and failover, which this "
                       "version does not have yet",
                       text);
 }

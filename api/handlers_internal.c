@@ -6,6 +6,8 @@
  *                              carry the map (replication/meta.h)
  *   POST /internal/v1/map      to a node: meta's map, applied at once
  *   POST /internal/v1/compact  to a node: compact its replicas of a table
+ *   POST /internal/v1/prepare  to a secondary: its primary's group to log
+ *                              (a binary body: replication/replica.h)
  *
  * Bodies are JSON. The map and compaction block (RocksDB opens, closes,
  * compactions) and run on the admin thread; beacons are quick and answer
@@ -97,4 +99,59 @@ void api_h_internal_compact(struct api_request *req)
     json_decref(doc);
     req->scratch = copy;
     api_defer_admin(req, compact_admin, compact_done);
+}
+
+/* A secondary's part of a group: the writer thread calls back once the
+ * mutations are logged (and what is committed applied). */
+static void on_prepared(void *arg, int status, uint64_t logged)
+{
+    struct api_request *req = arg;
+    req->status = status;
+    req->flag_arg = false;
+    *(uint64_t *)req->scratch = logged;
+    api_resume(req);
+}
+
+static void prepare_done(struct api_request *req)
+{
+    if (req->status == -CELLAR_ENOTFOUND || req->status == -CELLAR_ENOTPRIMARY) {
+        api_reply_problem(req, 409, "NOT_A_SECONDARY",
+                          "this node is not a secondary of that partition and ballot");
+        return;
+    }
+    if (req->status < 0) {
+        api_reply_error(req, req->status, "not logged: %s", cellar_strerror(req->status));
+        return;
+    }
+    api_reply_json(req, 200, json_pack("{s:I}", "logged", (json_int_t) * (uint64_t *)req->scratch));
+}
+
+void api_h_internal_prepare(struct api_request *req)
+{
+    uint32_t table_id = 0, partition = 0;
+    uint64_t ballot = 0, committed = 0;
+    struct store_mutation **ms = NULL;
+    size_t n = 0;
+    if (repl_prepare_decode(req->body.data, req->body.len, &table_id, &partition, &ballot,
+                            &committed, &ms, &n) < 0) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "not a prepare");
+        return;
+    }
+    req->scratch = api_alloc(req, sizeof(uint64_t));
+    /* Suspended before the writer has it: it may call back at once. */
+    api_suspend(req, prepare_done);
+    int rc = repl_registry_prepare(api_registry(req), table_id, partition, ballot, ms, n, committed,
+                                   on_prepared, req);
+    if (rc < 0) {
+        req->status = rc;
+        api_resume(req);
+    }
+}
+
+/* GET /internal/v1/replicas: the replicas this node holds, with their role,
+ * ballot, applied and logged decrees (what its beacons report). */
+void api_h_internal_replicas(struct api_request *req)
+{
+    api_reply_json(req, 200,
+                   json_pack("{s:o}", "replicas", repl_registry_hosted_json(api_registry(req))));
 }

@@ -271,15 +271,6 @@ void api_h_table_put(struct api_request *req)
                           data_nodes);
         return;
     }
-    if (req->srv->cluster.cfg && rc > 1) {
-        /* Replicas beyond the primary need replication between nodes,
-         * which comes in a later version: never place copies nothing
-         * keeps up to date. */
-        api_reply_problem(req, 501, "NOT_IMPLEMENTED",
-                          "replica_count above 1 needs replication between nodes, which this "
-                          "version does not have yet");
-        return;
-    }
     adm(req)->spec.partition_count = (uint32_t)pc;
     adm(req)->spec.replica_count = (uint32_t)rc;
     adm(req)->spec.default_ttl_s = ttl;

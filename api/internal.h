@@ -462,6 +462,8 @@ void api_h_internal_node(struct api_request *req);
 void api_h_internal_beacon(struct api_request *req);
 void api_h_internal_map(struct api_request *req);
 void api_h_internal_compact(struct api_request *req);
+void api_h_internal_prepare(struct api_request *req);
+void api_h_internal_replicas(struct api_request *req);
 void api_h_tables_list(struct api_request *req);
 void api_h_table_get(struct api_request *req);
 void api_h_table_put(struct api_request *req);

@@ -352,26 +352,38 @@ static int change_end(struct repl_meta *m, int rc)
 }
 
 /* Places a new table's partitions: each primary on the alive data node
- * with the fewest primaries so far (counting the ones placed here), ties
- * to the address order. -CELLAR_ENONODES when there are fewer alive data
- * nodes than replicas. Caller holds mu. */
+ * with the fewest primaries so far (counting the ones placed here), then
+ * each secondary on another alive data node with the fewest replicas, ties
+ * to the address order: never two replicas of a partition on one node.
+ * -CELLAR_ENONODES when there are fewer alive data nodes than replicas.
+ * Caller holds mu. */
 static int place(struct repl_meta *m, struct meta_table *t)
 {
     size_t n = 0;
     size_t *load = cellar_xcalloc(m->n_nodes ? m->n_nodes : 1, sizeof(*load));
+    size_t *replicas = cellar_xcalloc(m->n_nodes ? m->n_nodes : 1, sizeof(*replicas));
     for (size_t i = 0; i < m->n_nodes; i++) {
         if (m->nodes[i].role_data && m->nodes[i].state == NODE_ALIVE)
             n++;
     }
     if (n < t->meta.replica_count || n == 0) {
         free(load);
+        free(replicas);
         return -CELLAR_ENONODES;
     }
     for (size_t k = 0; k < m->n_tables; k++) {
         for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
-            struct meta_node *pn = node_find(m, m->tables[k].configs[p].primary);
-            if (pn)
+            const struct repl_config *c = &m->tables[k].configs[p];
+            struct meta_node *pn = node_find(m, c->primary);
+            if (pn) {
                 load[pn - m->nodes]++;
+                replicas[pn - m->nodes]++;
+            }
+            for (size_t s = 0; s < c->n_secondaries; s++) {
+                struct meta_node *sn = node_find(m, c->secondaries[s]);
+                if (sn)
+                    replicas[sn - m->nodes]++;
+            }
         }
     }
     for (uint32_t p = 0; p < t->meta.partition_count; p++) {
@@ -389,8 +401,27 @@ static int place(struct repl_meta *m, struct meta_table *t)
         cfg->ballot = 1;
         snprintf(cfg->primary, sizeof(cfg->primary), "%s", m->nodes[best].addr);
         load[best]++;
+        replicas[best]++;
+        while (cfg->n_secondaries + 1 < t->meta.replica_count) {
+            size_t pick = SIZE_MAX;
+            for (size_t i = 0; i < m->n_nodes; i++) {
+                const struct meta_node *c = &m->nodes[i];
+                bool taken = strcmp(c->addr, cfg->primary) == 0;
+                for (size_t s = 0; s < cfg->n_secondaries; s++)
+                    taken |= strcmp(c->addr, cfg->secondaries[s]) == 0;
+                if (taken || !c->role_data || c->state != NODE_ALIVE)
+                    continue;
+                if (pick == SIZE_MAX || replicas[i] < replicas[pick] ||
+                    (replicas[i] == replicas[pick] && strcmp(c->addr, m->nodes[pick].addr) < 0))
+                    pick = i;
+            }
+            snprintf(cfg->secondaries[cfg->n_secondaries++], REPL_ADDR_MAX, "%s",
+                     m->nodes[pick].addr);
+            replicas[pick]++;
+        }
     }
     free(load);
+    free(replicas);
     return 0;
 }
 

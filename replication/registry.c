@@ -38,6 +38,7 @@ struct repl_table {
     struct repl_config *configs;
     /* Derived from meta.envs whenever they change (under the write lock). */
     struct repl_admission adm;
+    const char *self; /* in a cluster: this node's address (the registry's) */
 };
 
 struct repl_registry {
@@ -376,7 +377,7 @@ void repl_route(const struct repl_table *t, uint32_t partition, struct repl_rout
     out->ballot = c->ballot;
     if (!c->primary[0]) {
         out->kind = REPL_ROUTE_NO_PRIMARY;
-    } else if (r) {
+    } else if (r && strcmp(c->primary, t->self) == 0) {
         /* The map names this node the primary, and the replica is open. */
         out->kind = REPL_ROUTE_LOCAL;
         out->replica = r;
@@ -811,11 +812,25 @@ static struct repl_table *find_id(struct repl_registry *r, uint32_t id)
     return NULL;
 }
 
-/* Whether this node is to host partition p of a map table (its primary). */
+/* This node's role in partition p of a map table: primary, secondary, or
+ * none (INACTIVE: it is not to host it). */
+static enum repl_role role_in(const struct repl_registry *r, const struct map_table *mt, uint32_t p)
+{
+    const struct repl_config *c = &mt->configs[p];
+    if (mt->meta.status != REPL_TABLE_AVAILABLE)
+        return REPL_ROLE_INACTIVE;
+    if (strcmp(c->primary, r->cfg.self) == 0)
+        return REPL_ROLE_PRIMARY;
+    for (size_t i = 0; i < c->n_secondaries; i++) {
+        if (strcmp(c->secondaries[i], r->cfg.self) == 0)
+            return REPL_ROLE_SECONDARY;
+    }
+    return REPL_ROLE_INACTIVE;
+}
+
 static bool hosts(const struct repl_registry *r, const struct map_table *mt, uint32_t p)
 {
-    return mt->meta.status == REPL_TABLE_AVAILABLE &&
-           strcmp(mt->configs[p].primary, r->cfg.self) == 0;
+    return role_in(r, mt, p) != REPL_ROLE_INACTIVE;
 }
 
 /* Brings one table of the map into the registry (caller holds admin). The
@@ -837,8 +852,12 @@ static void apply_table(struct repl_registry *r, const struct map_table *mt)
             continue;
         partition_dir(r, mt->meta.id, p, dir, sizeof(dir));
         if (repl_replica_open(r->engine, dir, mt->meta.name, mt->meta.id, p, &r->cfg.writer,
-                              &mt->configs[p], true, &open[p]) < 0)
+                              &mt->configs[p], true, &open[p]) < 0) {
             open[p] = NULL;
+            continue;
+        }
+        repl_replica_set_peer(open[p], r->cfg.peer, r->cfg.prepare_timeout_ms);
+        repl_replica_set_config(open[p], &mt->configs[p], role_in(r, mt, p));
     }
     bool read_only = false;
     uint64_t rate = 0;
@@ -848,6 +867,7 @@ static void apply_table(struct repl_registry *r, const struct map_table *mt)
     bool fresh = t == NULL;
     if (fresh) {
         t = table_new(&mt->meta);
+        t->self = r->cfg.self;
         tables_append(r, t);
     }
     t->meta = mt->meta;
@@ -863,14 +883,14 @@ static void apply_table(struct repl_registry *r, const struct map_table *mt)
             gone[p] = t->replicas[p];
             t->replicas[p] = NULL;
         } else if (t->replicas[p]) {
-            repl_replica_set_config(t->replicas[p], &mt->configs[p], REPL_ROLE_PRIMARY);
+            repl_replica_set_config(t->replicas[p], &mt->configs[p], role_in(r, mt, p));
         }
     }
     pthread_rwlock_unlock(&r->lock);
     for (uint32_t p = 0; p < pc; p++) {
         if (open[p])
-            log_info("table %s: partition %" PRIu32 " opened here as primary (ballot %" PRIu64 ")",
-                     mt->meta.name, p, mt->configs[p].ballot);
+            log_info("table %s: partition %" PRIu32 " opened here as %s (ballot %" PRIu64 ")",
+                     mt->meta.name, p, repl_role_name(role_in(r, mt, p)), mt->configs[p].ballot);
         if (gone[p])
             log_info("table %s: partition %" PRIu32 " closed here", mt->meta.name, p);
     }
@@ -975,12 +995,37 @@ json_t *repl_registry_hosted_json(struct repl_registry *r)
             struct repl_writer_stats st;
             repl_replica_config(t->replicas[p], &c, &role);
             repl_writer_stats(repl_replica_writer_any(t->replicas[p]), &st);
-            json_array_append_new(
-                list, json_pack("{s:I, s:I, s:I, s:s, s:I}", "table_id", (json_int_t)t->meta.id,
-                                "partition", (json_int_t)p, "ballot", (json_int_t)c.ballot, "role",
-                                repl_role_name(role), "decree", (json_int_t)st.committed_decree));
+            json_array_append_new(list, json_pack("{s:I, s:I, s:I, s:s, s:I, s:I}", "table_id",
+                                                  (json_int_t)t->meta.id, "partition",
+                                                  (json_int_t)p, "ballot", (json_int_t)c.ballot,
+                                                  "role", repl_role_name(role), "decree",
+                                                  (json_int_t)st.committed_decree, "logged",
+                                                  (json_int_t)st.logged_decree));
         }
     }
     pthread_rwlock_unlock(&r->lock);
     return list;
+}
+
+int repl_registry_prepare(struct repl_registry *r, uint32_t table_id, uint32_t partition,
+                          uint64_t ballot, struct store_mutation **ms, size_t n, uint64_t committed,
+                          repl_prepared_fn done, void *arg)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    struct repl_table *t = find_id(r, table_id);
+    struct repl_replica *rep =
+        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    int rc;
+    if (!rep) {
+        for (size_t i = 0; i < n; i++)
+            store_mutation_free(ms[i]);
+        free(ms);
+        rc = -CELLAR_ENOTFOUND;
+    } else {
+        /* Queued under the read lock: the replica cannot close meanwhile,
+         * and closing it drains what was queued. */
+        rc = repl_replica_prepare(rep, ballot, ms, n, committed, done, arg);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return rc;
 }

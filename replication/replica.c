@@ -7,7 +7,10 @@
  */
 #include "replication/replica.h"
 
+#include "replication/peer.h"
+
 #include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,9 @@
 struct repl_replica {
     struct store_partition *sp;
     struct repl_writer *writer;
+    uint32_t table_id, index;
+    const struct repl_peer_config *peer;
+    uint64_t prepare_timeout_ms;
     pthread_mutex_t mu;
     struct repl_config config;
     enum repl_role role;
@@ -30,6 +36,8 @@ int repl_replica_open(struct store_engine *e, const char *dir, const char *table
     pthread_mutex_init(&r->mu, NULL);
     r->config = *config;
     r->role = REPL_ROLE_PRIMARY;
+    r->table_id = id;
+    r->index = index;
     char name[32];
     snprintf(name, sizeof(name), "w%" PRIu32 ".%" PRIu32, id, index);
     int rc = store_partition_open(e, dir, &r->sp);
@@ -109,13 +117,143 @@ void repl_replica_config(struct repl_replica *r, struct repl_config *config, enu
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The writer thread of a primary with secondaries: the group goes to every
+ * secondary of the configuration, which logs it and answers with the last
+ * decree it has logged; the group commits only when every one has. */
+static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
+{
+    struct repl_replica *r = arg;
+    struct repl_config c;
+    pthread_mutex_lock(&r->mu);
+    c = r->config;
+    pthread_mutex_unlock(&r->mu);
+    struct cellar_buf body = {0};
+    repl_prepare_encode(r->table_id, r->index, c.ballot, committed, ms, n, &body);
+    uint64_t last = ms[n - 1]->decree;
+    int rc = 0;
+    for (size_t i = 0; i < c.n_secondaries && rc == 0; i++) {
+        long status = 0;
+        struct cellar_buf reply = {0};
+        rc = repl_peer_post(r->peer, c.secondaries[i], "/internal/v1/prepare", body.data, body.len,
+                            r->prepare_timeout_ms, &status, &reply);
+        json_t *doc = rc == 0 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
+        json_t *logged = json_object_get(doc, "logged");
+        if (rc == 0 && (status != 200 || !json_is_integer(logged) ||
+                        (uint64_t)json_integer_value(logged) < last))
+            rc = -CELLAR_EUNAVAIL;
+        if (rc < 0)
+            log_warn("replica %" PRIu32 ".%" PRIu32 ": secondary %s did not log decrees "
+                     "%" PRIu64 "..%" PRIu64 " (%s)",
+                     r->table_id, r->index, c.secondaries[i], last + 1 - n, last,
+                     status ? "refused" : "not reached");
+        json_decref(doc);
+        cellar_buf_fini(&reply);
+    }
+    cellar_buf_fini(&body);
+    return rc < 0 ? -CELLAR_EUNAVAIL : 0;
+}
+
+void repl_replica_set_peer(struct repl_replica *r, const struct repl_peer_config *peer,
+                           uint64_t prepare_timeout_ms)
+{
+    pthread_mutex_lock(&r->mu);
+    r->peer = peer;
+    r->prepare_timeout_ms = prepare_timeout_ms;
+    pthread_mutex_unlock(&r->mu);
+}
+
 void repl_replica_set_config(struct repl_replica *r, const struct repl_config *config,
                              enum repl_role role)
 {
     pthread_mutex_lock(&r->mu);
     r->config = *config;
     r->role = role;
+    bool replicates = role == REPL_ROLE_PRIMARY && config->n_secondaries > 0 && r->peer;
     pthread_mutex_unlock(&r->mu);
+    repl_writer_set_replicate(r->writer, replicates ? replicate : NULL, replicates ? r : NULL);
+}
+
+int repl_replica_prepare(struct repl_replica *r, uint64_t ballot, struct store_mutation **ms,
+                         size_t n, uint64_t committed, repl_prepared_fn done, void *arg)
+{
+    pthread_mutex_lock(&r->mu);
+    bool mine = r->role == REPL_ROLE_SECONDARY && r->config.ballot == ballot;
+    pthread_mutex_unlock(&r->mu);
+    if (!mine) {
+        for (size_t i = 0; i < n; i++)
+            store_mutation_free(ms[i]);
+        free(ms);
+        return -CELLAR_ENOTPRIMARY;
+    }
+    return repl_writer_submit_prepare(r->writer, ms, n, committed, done, arg);
+}
+
+void repl_prepare_encode(uint32_t table_id, uint32_t partition, uint64_t ballot, uint64_t committed,
+                         struct store_mutation *const *ms, size_t n, struct cellar_buf *out)
+{
+    json_t *h = json_pack("{s:I, s:I, s:I, s:I, s:I}", "table_id", (json_int_t)table_id,
+                          "partition", (json_int_t)partition, "ballot", (json_int_t)ballot,
+                          "committed", (json_int_t)committed, "n", (json_int_t)n);
+    char *text = json_dumps(h, JSON_COMPACT);
+    json_decref(h);
+    cellar_buf_append_u32be(out, (uint32_t)strlen(text));
+    cellar_buf_append(out, text, strlen(text));
+    free(text);
+    struct cellar_buf enc = {0};
+    for (size_t i = 0; i < n; i++) {
+        cellar_buf_reset(&enc);
+        store_mutation_encode(ms[i], &enc);
+        cellar_buf_append_u32be(out, (uint32_t)enc.len);
+        cellar_buf_append(out, enc.data, enc.len);
+    }
+    cellar_buf_fini(&enc);
+}
+
+int repl_prepare_decode(const char *data, size_t len, uint32_t *table_id, uint32_t *partition,
+                        uint64_t *ballot, uint64_t *committed, struct store_mutation ***ms,
+                        size_t *n)
+{
+    *ms = NULL;
+    *n = 0;
+    if (len < 4)
+        return -CELLAR_EINVAL;
+    uint32_t hlen = cellar_load_u32be(data);
+    if (hlen > len - 4)
+        return -CELLAR_EINVAL;
+    json_t *h = json_loadb(data + 4, hlen, 0, NULL);
+    json_int_t id = 0, part = 0, b = 0, c = 0, count = 0;
+    int rc = json_unpack(h, "{s:I, s:I, s:I, s:I, s:I}", "table_id", &id, "partition", &part,
+                         "ballot", &b, "committed", &c, "n", &count);
+    json_decref(h);
+    if (rc != 0 || id < 1 || id > UINT32_MAX || part < 0 || part >= 1024 || b < 1 || c < 0 ||
+        count < 1 || (size_t)count > (len - 4 - hlen) / 4)
+        return -CELLAR_EINVAL;
+    struct store_mutation **list = cellar_xcalloc((size_t)count, sizeof(*list));
+    size_t pos = 4 + hlen;
+    for (json_int_t i = 0; i < count; i++) {
+        uint32_t mlen = len - pos >= 4 ? cellar_load_u32be(data + pos) : UINT32_MAX;
+        if (mlen == UINT32_MAX || mlen > len - pos - 4 ||
+            store_mutation_decode(data + pos + 4, mlen, &list[i]) < 0) {
+            for (json_int_t k = 0; k < i; k++)
+                store_mutation_free(list[k]);
+            free(list);
+            return -CELLAR_EINVAL;
+        }
+        pos += 4 + mlen;
+    }
+    if (pos != len) {
+        for (json_int_t k = 0; k < count; k++)
+            store_mutation_free(list[k]);
+        free(list);
+        return -CELLAR_EINVAL;
+    }
+    *table_id = (uint32_t)id;
+    *partition = (uint32_t)part;
+    *ballot = (uint64_t)b;
+    *committed = (uint64_t)c;
+    *ms = list;
+    *n = (size_t)count;
+    return 0;
 }
 
 const char *repl_role_name(enum repl_role role)

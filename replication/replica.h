@@ -60,6 +60,13 @@ int repl_replica_open(struct store_engine *e, const char *dir, const char *table
                       uint32_t index, const struct repl_writer_config *wcfg,
                       const struct repl_config *config, bool tolerate, struct repl_replica **out);
 
+/* How a primary reaches its secondaries (a cluster's nodes: peer.h;
+ * borrowed, must outlive the replica), and how long it waits for each to
+ * log a group. Without it a replica never replicates. */
+struct repl_peer_config;
+void repl_replica_set_peer(struct repl_replica *r, const struct repl_peer_config *peer,
+                           uint64_t prepare_timeout_ms);
+
 /* Stops the writer (its queued writes are committed first) and closes the
  * partition. Accepts NULL. */
 void repl_replica_close(struct repl_replica *r);
@@ -78,10 +85,30 @@ int repl_replica_writer(struct repl_replica *r, struct repl_writer **out);
 struct store_partition *repl_replica_partition(const struct repl_replica *r);
 struct repl_writer *repl_replica_writer_any(const struct repl_replica *r);
 
-/* The replica's configuration and role. */
+/* The replica's configuration and role. A primary with secondaries (and a
+ * peer) sends every group of its writer to each of them before it commits
+ * it (POST /internal/v1/prepare); a group one of them does not log fails. */
 void repl_replica_config(struct repl_replica *r, struct repl_config *config, enum repl_role *role);
 void repl_replica_set_config(struct repl_replica *r, const struct repl_config *config,
                              enum repl_role role);
+
+/* A secondary's part of a group its primary sent: the n mutations (taken)
+ * under ballot, and the primary's committed decree. -CELLAR_ENOTPRIMARY
+ * when this replica is not a secondary of that ballot (nothing taken then
+ * but the mutations, freed); else as repl_writer_submit_prepare. */
+int repl_replica_prepare(struct repl_replica *r, uint64_t ballot, struct store_mutation **ms,
+                         size_t n, uint64_t committed, repl_prepared_fn done, void *arg);
+
+/* The prepare message (a binary body): u32 BE length of a JSON header
+ * {"table_id", "partition", "ballot", "committed", "n"}, the header, then
+ * n times a u32 BE length and an encoded mutation (storage/mutation.h). */
+void repl_prepare_encode(uint32_t table_id, uint32_t partition, uint64_t ballot, uint64_t committed,
+                         struct store_mutation *const *ms, size_t n, struct cellar_buf *out);
+/* And back: -CELLAR_EINVAL for anything malformed. *ms is malloc'ed, its
+ * n mutations the caller's. */
+int repl_prepare_decode(const char *data, size_t len, uint32_t *table_id, uint32_t *partition,
+                        uint64_t *ballot, uint64_t *committed, struct store_mutation ***ms,
+                        size_t *n);
 
 const char *repl_role_name(enum repl_role role);
 

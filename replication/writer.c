@@ -98,12 +98,21 @@
 
 #define N_BUCKETS (sizeof(((struct repl_writer_stats *)0)->batch_size_buckets) / sizeof(uint64_t))
 
+/* A secondary's prepare: mutations to log, the primary's committed decree. */
+struct repl_prepare {
+    struct store_mutation **ms;
+    size_t n;
+    uint64_t committed;
+    repl_prepared_fn done;
+};
+
 struct repl_entry {
     struct repl_entry *next;
     struct store_mutation *m;
     size_t size; /* store_mutation_size(m), computed before the lock */
     repl_done_fn done;
     void *arg;
+    struct repl_prepare *prep; /* a prepare instead of a write (m NULL) */
 };
 
 struct repl_writer {
@@ -119,15 +128,18 @@ struct repl_writer {
     struct repl_entry *head, *tail;
     size_t depth;
     bool stopping;
-    bool idle;   /* the writer is waiting on wake: producers signal it */
-    bool wedged; /* the test-only wedge has happened (it happens once) */
-    bool busy;   /* a group is running (the writer's or an inline one) */
+    bool idle;                   /* the writer is waiting on wake: producers signal it */
+    bool wedged;                 /* the test-only wedge has happened (it happens once) */
+    bool busy;                   /* a group is running (the writer's or an inline one) */
+    repl_replicate_fn replicate; /* a primary's secondaries get each group first */
+    void *replicate_arg;
 
     /* Writer thread only. */
     struct store_batch *batch;
     struct store_outcome *outcomes; /* one per mutation of the group */
     size_t outcomes_cap;
     uint64_t next_decree;
+    uint64_t logged;        /* a secondary: the last decree it logged */
     uint64_t last_ts;       /* timestamp_ms of the last stamped mutation */
     uint64_t trimmed_below; /* log entries below this were trimmed */
     uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
@@ -138,6 +150,7 @@ struct repl_writer {
 
     /* Relaxed atomics; see repl_writer_stats. */
     uint64_t st_committed_decree;
+    uint64_t st_logged_decree; /* a secondary's last logged decree */
     uint64_t st_batches;
     uint64_t st_mutations;
     uint64_t st_queue_depth;
@@ -188,10 +201,12 @@ static size_t bucket_of(size_t n)
  * non-empty. Returns the group's first entry (a NULL-terminated list). */
 static struct repl_entry *take_group(struct repl_writer *w, size_t *out_n)
 {
-    /* The first entry always goes, however large: a group is never empty. */
+    /* The first entry always goes, however large: a group is never empty.
+     * A prepare is a group of its own. */
     struct repl_entry *first = w->head, *last = first, *e = first->next;
     size_t n = 1, bytes = first->size;
-    while (e && n < w->cfg.batch_max && bytes + e->size <= w->cfg.batch_max_bytes) {
+    while (e && !first->prep && !e->prep && n < w->cfg.batch_max &&
+           bytes + e->size <= w->cfg.batch_max_bytes) {
         bytes += e->size;
         n++;
         last = e;
@@ -299,6 +314,23 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
         }
     }
     uint64_t last = w->next_decree - 1;
+    pthread_mutex_lock(&w->mu);
+    repl_replicate_fn replicate = w->replicate;
+    void *replicate_arg = w->replicate_arg;
+    pthread_mutex_unlock(&w->mu);
+    if (rc == 0 && replicate) {
+        struct store_mutation **ms = cellar_xmalloc(n * sizeof(*ms));
+        size_t k = 0;
+        for (struct repl_entry *e = group; e; e = e->next)
+            ms[k++] = e->m;
+        rc = replicate(replicate_arg, ms, n, last - n);
+        free(ms);
+        if (rc) {
+            /* Nobody commits the group: the batch is discarded whole. */
+            store_batch_free(w->batch);
+            w->batch = store_batch_new(w->sp);
+        }
+    }
     if (rc == 0) {
         uint64_t t0 = cellar_mono_us();
         rc = store_batch_commit(w->batch, last, w->cfg.sync);
@@ -341,6 +373,86 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
 
     if (rc == 0)
         maybe_trim(w, last);
+}
+
+/* A mutation logged at decree d: this prepare's own, or read back from
+ * the log. NULL when the log has no entry there. Owned by the caller
+ * when *owned. */
+static struct store_mutation *logged_at(struct repl_writer *w, const struct repl_prepare *p,
+                                        uint64_t d, bool *owned)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->ms[i]->decree == d) {
+            *owned = false;
+            return p->ms[i];
+        }
+    }
+    struct cellar_buf buf = {0};
+    struct store_mutation *m = NULL;
+    if (store_partition_read_log(w->sp, d, &buf) < 0 ||
+        store_mutation_decode(buf.data, buf.len, &m) < 0 || m->decree != d) {
+        store_mutation_free(m);
+        m = NULL;
+    }
+    cellar_buf_fini(&buf);
+    *owned = true;
+    return m;
+}
+
+/* A secondary's prepare: log its mutations, apply what is committed and
+ * logged, one commit (synced under durability=fsync), then done. */
+static void run_prepare(struct repl_writer *w, struct repl_entry *e)
+{
+    struct repl_prepare *p = e->prep;
+    /* The log ends at the newest decree this prepare logs (entries beyond
+     * it are from a primary that failed before committing them), or where
+     * it ended when it logs nothing. */
+    uint64_t applied = store_partition_applied_decree(w->sp);
+    uint64_t logged = w->logged > applied ? w->logged : applied, newest = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->ms[i]->decree <= applied)
+            continue; /* committed already: the same mutation, logged */
+        store_log(w->batch, p->ms[i]);
+        if (p->ms[i]->decree > newest)
+            newest = p->ms[i]->decree;
+    }
+    if (newest)
+        logged = newest;
+    int rc = 0;
+    uint64_t target = p->committed < logged ? p->committed : logged, d = applied + 1;
+    for (; d <= target && rc == 0; d++) {
+        bool owned = false;
+        struct store_mutation *m = logged_at(w, p, d, &owned);
+        if (!m)
+            break; /* not logged here: applied up to the gap */
+        struct store_outcome out;
+        rc = store_apply(w->batch, m, &out);
+        store_outcome_fini(&out);
+        if (owned)
+            store_mutation_free(m);
+    }
+    uint64_t now_applied = rc == 0 ? d - 1 : applied;
+    if (rc == 0)
+        rc = store_batch_commit(w->batch, now_applied, w->cfg.sync);
+    if (rc) {
+        log_err("writer %s: a prepare up to decree %" PRIu64 " failed: %s", w->name, logged,
+                cellar_strerror(rc));
+        store_batch_free(w->batch);
+        w->batch = store_batch_new(w->sp);
+    } else {
+        stat_set(&w->st_committed_decree, now_applied);
+        stat_add(&w->st_batches, 1);
+        stat_add(&w->st_mutations, p->n);
+        w->logged = logged;
+        stat_set(&w->st_logged_decree, logged);
+        maybe_trim(w, now_applied);
+    }
+    p->done(e->arg, rc, rc ? 0 : logged);
+    for (size_t i = 0; i < p->n; i++)
+        store_mutation_free(p->ms[i]);
+    free(p->ms);
+    free(p);
+    free(e);
 }
 
 static void beat(struct repl_writer *w)
@@ -408,7 +520,10 @@ static void *writer_main(void *arg)
         w->busy = true;
         pthread_mutex_unlock(&w->mu);
         w->taken_us = cellar_mono_us();
-        run_group(w, group, n, NULL);
+        if (group->prep)
+            run_prepare(w, group);
+        else
+            run_group(w, group, n, NULL);
         pthread_mutex_lock(&w->mu);
         w->busy = false;
         pthread_mutex_unlock(&w->mu);
@@ -464,6 +579,16 @@ int repl_writer_start(struct store_partition *sp, const struct repl_writer_confi
 
     uint64_t applied = store_partition_applied_decree(sp);
     w->next_decree = applied + 1;
+    /* A secondary may have logged decrees beyond what it applied. */
+    w->logged = applied;
+    struct cellar_buf probe = {0};
+    while (w->logged < applied + 100000 &&
+           store_partition_read_log(sp, w->logged + 1, &probe) == 0) {
+        cellar_buf_reset(&probe);
+        w->logged++;
+    }
+    cellar_buf_fini(&probe);
+    w->st_logged_decree = w->logged;
     w->last_ts = last_logged_timestamp(w, applied);
     w->trimmed_below = 1;
     w->st_committed_decree = applied;
@@ -513,6 +638,7 @@ int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_
     /* Everything that can be done without the lock is done here. */
     struct repl_entry *e = cellar_xmalloc(sizeof(*e));
     e->next = NULL;
+    e->prep = NULL;
     e->m = m;
     e->size = store_mutation_size(m);
     e->done = done;
@@ -546,6 +672,55 @@ int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_
     return rc;
 }
 
+void repl_writer_set_replicate(struct repl_writer *w, repl_replicate_fn fn, void *arg)
+{
+    pthread_mutex_lock(&w->mu);
+    w->replicate = fn;
+    w->replicate_arg = arg;
+    pthread_mutex_unlock(&w->mu);
+}
+
+int repl_writer_submit_prepare(struct repl_writer *w, struct store_mutation **ms, size_t n,
+                               uint64_t committed, repl_prepared_fn done, void *arg)
+{
+    struct repl_entry *e = cellar_xcalloc(1, sizeof(*e));
+    struct repl_prepare *p = cellar_xcalloc(1, sizeof(*p));
+    p->ms = ms;
+    p->n = n;
+    p->committed = committed;
+    p->done = done;
+    e->prep = p;
+    e->arg = arg;
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping) {
+        rc = -CELLAR_ESHUTDOWN;
+    } else if (store_partition_health(w->sp, NULL, 0) == STORE_HEALTH_FAILED) {
+        rc = -CELLAR_EUNAVAIL;
+    } else if (w->depth >= w->cfg.queue_max) {
+        rc = -CELLAR_EBUSY;
+    } else {
+        if (w->tail)
+            w->tail->next = e;
+        else
+            w->head = e;
+        w->tail = e;
+        w->depth++;
+        stat_set(&w->st_queue_depth, w->depth);
+        if (w->idle)
+            pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            store_mutation_free(ms[i]);
+        free(ms);
+        free(p);
+        free(e);
+    }
+    return rc;
+}
+
 int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_done_fn done,
                        void *arg)
 {
@@ -553,6 +728,10 @@ int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_don
     if (w->cfg.sync || w->cfg.test_wedge_after_ms)
         return 0;
     pthread_mutex_lock(&w->mu);
+    if (w->replicate) { /* a primary's groups go to its secondaries first */
+        pthread_mutex_unlock(&w->mu);
+        return 0;
+    }
     /* Only a healthy partition: a failed one is refused and a full one is
      * probed by the writer thread, both on the queued path. */
     bool mine = !w->stopping && !w->busy && !w->head &&
@@ -579,6 +758,9 @@ int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_don
 void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *out)
 {
     out->committed_decree = stat_get(&w->st_committed_decree);
+    out->logged_decree = stat_get(&w->st_logged_decree);
+    if (out->logged_decree < out->committed_decree)
+        out->logged_decree = out->committed_decree;
     out->batches = stat_get(&w->st_batches);
     out->mutations = stat_get(&w->st_mutations);
     out->queue_depth = stat_get(&w->st_queue_depth);

@@ -55,6 +55,19 @@ typedef void (*repl_done_fn)(void *arg, int status, const struct store_outcome *
 
 struct repl_writer;
 
+/* Replication of a primary's groups to its secondaries. Called for every
+ * group once it is applied into the batch and before the batch commits,
+ * with the group's mutations in decree order (decrees and timestamps set)
+ * and the partition's committed decree before the group. 0: every
+ * secondary has logged the group, and the writer commits it; <0: the
+ * group fails (nobody committed it; its decrees are used again). Runs on
+ * the writer thread and may block up to its own timeout. */
+typedef int (*repl_replicate_fn)(void *arg, struct store_mutation *const *ms, size_t n,
+                                 uint64_t committed);
+
+/* What became of a secondary's prepare: status 0 with the last decree it
+ * has logged, or a negative code (nothing of it was logged). */
+typedef void (*repl_prepared_fn)(void *arg, int status, uint64_t logged);
 /* Starts the writer of sp (borrowed; it must outlive the writer). name is
  * used in logs and the thread name. */
 int repl_writer_start(struct store_partition *sp, const struct repl_writer_config *cfg,
@@ -63,6 +76,20 @@ int repl_writer_start(struct store_partition *sp, const struct repl_writer_confi
 /* Stops accepting, commits everything already queued, joins the thread and
  * frees w. Accepts NULL. */
 void repl_writer_stop(struct repl_writer *w);
+
+/* Sets (fn non-NULL) or clears the replication of this writer's groups.
+ * Groups already queued are replicated when they run. Any thread. */
+void repl_writer_set_replicate(struct repl_writer *w, repl_replicate_fn fn, void *arg);
+
+/* A secondary's side: logs the n mutations (taken, with the decrees and
+ * timestamps their primary gave them; a decree logged before under the
+ * same ballot and not yet applied is overwritten) and applies, in decree
+ * order, every logged decree up to committed not yet applied (reading
+ * earlier ones back from the log), all in one commit; then done. Queued
+ * with the writes: -CELLAR_EBUSY, -CELLAR_ESHUTDOWN, -CELLAR_EUNAVAIL as
+ * repl_submit_take, the mutations then freed and done never called. */
+int repl_writer_submit_prepare(struct repl_writer *w, struct store_mutation **ms, size_t n,
+                               uint64_t committed, repl_prepared_fn done, void *arg);
 
 /* Queues m, taking ownership of it in every case. Returns 0 (done will be
  * called exactly once, from the writer thread, possibly before this returns)
@@ -82,7 +109,8 @@ int repl_commit_inline(struct repl_writer *w, struct store_mutation *m, repl_don
 
 /* Counters for metrics; read without a lock (relaxed). */
 struct repl_writer_stats {
-    uint64_t committed_decree; /* last durable decree */
+    uint64_t committed_decree; /* last durable decree (a secondary: applied) */
+    uint64_t logged_decree;    /* a secondary: the last decree logged (else committed) */
     uint64_t batches;          /* group commits */
     uint64_t mutations;        /* mutations committed */
     uint64_t queue_depth;      /* mutations waiting now */

@@ -53,6 +53,7 @@ static const struct key keys[] = {
     {"fd_grace_ms", K_UINT, 100, 600000, F(cluster.fd_grace_ms)},
     {"replica_replace_after_s", K_UINT, 1, 30ull * 86400, F(cluster.replica_replace_after_s)},
     {"forward_wait_ms", K_UINT, 0, 600000, F(cluster.forward_wait_ms)},
+    {"prepare_timeout_ms", K_UINT, 10, 600000, F(cluster.prepare_timeout_ms)},
     {"tls_cert_file", K_STRING, 0, 0, 0, 0, false},
     {"tls_key_file", K_STRING, 0, 0, 0, 0, false},
     {"insecure", K_BOOL, 0, 1, F(api.insecure)},

@@ -561,8 +561,11 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (repl_cluster_enabled(&n.cfg.cluster))
+    if (repl_cluster_enabled(&n.cfg.cluster)) {
         snprintf(n.cfg.registry.self, sizeof(n.cfg.registry.self), "%s", n.cfg.cluster.advertise);
+        n.cfg.registry.peer = &n.peer;
+        n.cfg.registry.prepare_timeout_ms = n.cfg.cluster.prepare_timeout_ms;
+    }
     e = repl_registry_open(n.engine, n.cfg.data_dir, &n.cfg.registry, on_progress, &n, &n.registry);
     if (e < 0) {
         fail_start(errno_of(e), "cannot open the tables in %s: %s", n.cfg.data_dir,

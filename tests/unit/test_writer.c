@@ -1069,8 +1069,191 @@ TEST(inline_commit)
     fx_close(&f);
 }
 
+/* --- Replication: a secondary's prepares, a primary's hook --------------- */
+
+struct prepared {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int calls, status;
+    uint64_t logged;
+};
+
+static void on_prepared(void *arg, int status, uint64_t logged)
+{
+    struct prepared *p = arg;
+    pthread_mutex_lock(&p->mu);
+    p->calls++;
+    p->status = status;
+    p->logged = logged;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* One prepare of (decree, value of cell "c") pairs, waited for. */
+static int prepare(struct repl_writer *w, const uint64_t *decrees, const char *const *values,
+                   size_t n, uint64_t committed, uint64_t *logged)
+{
+    struct prepared p = {.calls = 0};
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cond, NULL);
+    struct store_mutation **ms = cellar_xcalloc(n, sizeof(*ms));
+    for (size_t i = 0; i < n; i++) {
+        ms[i] = store_mutation_new("row", 3);
+        store_mutation_put(ms[i], "c", 1, values[i], strlen(values[i]), NULL, 0, 0);
+        ms[i]->decree = decrees[i];
+        ms[i]->timestamp_ms = 1000 + decrees[i];
+    }
+    CHECK_OK(repl_writer_submit_prepare(w, ms, n, committed, on_prepared, &p));
+    pthread_mutex_lock(&p.mu);
+    while (p.calls == 0)
+        pthread_cond_wait(&p.cond, &p.mu);
+    pthread_mutex_unlock(&p.mu);
+    pthread_cond_destroy(&p.cond);
+    pthread_mutex_destroy(&p.mu);
+    *logged = p.logged;
+    return p.status;
+}
+
+static void expect_cell(struct fixture *f, const char *want)
+{
+    struct store_cell c;
+    int rc = store_get(f->p, "row", 3, "c", 1, 0, &c);
+    if (!want) {
+        CHECK_EQ_INT(rc, -CELLAR_ENOTFOUND);
+        return;
+    }
+    CHECK_OK(rc);
+    CHECK_BYTES(c.value, c.value_len, want);
+    store_cell_release(&c);
+}
+
+TEST(secondary_logs_then_applies_what_is_committed)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "sec", &w));
+    uint64_t logged = 0;
+
+    /* Logged, nothing committed yet: nothing applied. */
+    const uint64_t d123[] = {1, 2, 3};
+    const char *const v123[] = {"a", "b", "c"};
+    CHECK_OK(prepare(w, d123, v123, 3, 0, &logged));
+    CHECK_EQ_U64(logged, 3);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 0);
+    expect_cell(&f, NULL);
+
+    /* Committed up to 2 comes with the next prepare: 1 and 2 apply. */
+    const uint64_t d4[] = {4};
+    const char *const v4[] = {"d"};
+    CHECK_OK(prepare(w, d4, v4, 1, 2, &logged));
+    CHECK_EQ_U64(logged, 4);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 2);
+    expect_cell(&f, "b");
+
+    /* A decree not committed is logged again (its group failed at the
+     * primary, which gave the decree to another mutation): the new one is
+     * what applies. */
+    const char *const v4b[] = {"D"};
+    CHECK_OK(prepare(w, d4, v4b, 1, 3, &logged));
+    const uint64_t d5[] = {5};
+    const char *const v5[] = {"e"};
+    CHECK_OK(prepare(w, d5, v5, 1, 4, &logged));
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 4);
+    expect_cell(&f, "D");
+
+    /* Across a restart: what was logged is known, and applies later. */
+    repl_writer_stop(w);
+    fx_reopen(&f);
+    CHECK_OK(repl_writer_start(f.p, &cfg, "sec", &w));
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.committed_decree, 4);
+    CHECK_EQ_U64(st.logged_decree, 5);
+    const uint64_t d6[] = {6};
+    const char *const v6[] = {"f"};
+    CHECK_OK(prepare(w, d6, v6, 1, 5, &logged));
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 5);
+    expect_cell(&f, "e");
+
+    /* A prepare that only carries the committed decree keeps the log's
+     * end; one that logs an earlier decree again moves it back there (what
+     * was beyond came from a primary that never committed it). */
+    const uint64_t d7[] = {7};
+    const char *const v7[] = {"g"};
+    CHECK_OK(prepare(w, d7, v7, 1, 5, &logged));
+    CHECK_OK(prepare(w, NULL, NULL, 0, 5, &logged));
+    CHECK_EQ_U64(logged, 7);
+    const char *const v6b[] = {"F"};
+    CHECK_OK(prepare(w, d6, v6b, 1, 5, &logged));
+    CHECK_EQ_U64(logged, 6);
+    CHECK_OK(prepare(w, NULL, NULL, 0, 7, &logged));
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 6);
+    expect_cell(&f, "F");
+    repl_writer_stop(w);
+    fx_close(&f);
+}
+
+/* A primary's replication hook that refuses the first group it sees and
+ * accepts the rest, recording what it was given. */
+struct hook {
+    int calls;
+    uint64_t first_decree[4];
+    uint64_t committed[4];
+};
+
+static int refuse_first(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
+{
+    struct hook *h = arg;
+    if (h->calls < 4) {
+        h->first_decree[h->calls] = ms[0]->decree;
+        h->committed[h->calls] = committed;
+    }
+    return h->calls++ == 0 ? -CELLAR_EUNAVAIL : 0;
+}
+
+TEST(primary_commits_only_what_replication_accepts)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[2];
+    memset(recs, 0, sizeof(recs));
+    recs[0].t = recs[1].t = &t;
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.sync = false;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "pri", &w));
+    struct hook h = {0};
+    repl_writer_set_replicate(w, refuse_first, &h);
+    /* Never inline while replicating: the hook runs on the writer. */
+    struct store_mutation *m = build_mutation(0, 0);
+    CHECK_EQ_INT(repl_commit_inline(w, m, on_done, &recs[0]), 0);
+    CHECK_OK(repl_submit_take(w, m, on_done, &recs[0]));
+    tracker_wait(&t, 1);
+    CHECK_EQ_INT(recs[0].status, -CELLAR_EUNAVAIL);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 0); /* nothing committed */
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 1), on_done, &recs[1]));
+    tracker_wait(&t, 2);
+    CHECK_OK(recs[1].status);
+    CHECK_EQ_U64(recs[1].decree, 1); /* the refused group's decree, used again */
+    CHECK_EQ_INT(h.calls, 2);
+    CHECK_EQ_U64(h.first_decree[1], 1);
+    CHECK_EQ_U64(h.committed[1], 0);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 1);
+    repl_writer_stop(w);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
 TEST_MAIN(config_defaults_and_bad_config, group_commit_many_producers,
           sync_durability_survives_kill, queue_limit, group_limits, stop_drains_queue,
           stop_refuses_new_and_commits_queued, decrees_continue_after_reopen, log_retention,
           failed_group_reuses_decrees, no_space_probe_clears_health_when_idle,
-          corruption_fails_the_partition, writer_on_a_partition_that_could_not_open, inline_commit)
+          corruption_fails_the_partition, writer_on_a_partition_that_could_not_open, inline_commit,
+          secondary_logs_then_applies_what_is_committed,
+          primary_commits_only_what_replication_accepts)
