@@ -1,14 +1,17 @@
 /*
- * peer.c - blocking node-to-node calls (peer.h), with libcurl's easy
- * interface.
+ * peer.c - blocking node-to-node calls (peer.h): one at a time with
+ * libcurl's easy interface, or to several peers at once on a session's
+ * multi handle (whose connection cache keeps them alive between calls).
  *
- * Threads: callers that may block; nothing shared but the configuration.
+ * Threads: callers that may block; a session belongs to one thread at a
+ * time; nothing shared but the configuration.
  */
 #include "replication/peer.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int repl_peer_config_init(struct repl_peer_config *pc, const char *secret_file,
@@ -51,19 +54,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const char *path,
-                   const char *body, size_t len, uint64_t timeout_ms, long *status,
-                   struct cellar_buf *reply)
+/* The options every call shares: the secret, the JSON body, the timeout,
+ * the source address. h is the caller's (freed after the transfer). */
+static void set_common(CURL *c, const struct repl_peer_config *pc, const char *url,
+                       struct curl_slist *h, const char *body, size_t len, uint64_t timeout_ms,
+                       struct cellar_buf *reply, char *iface, size_t iface_len)
 {
-    CURL *c = curl_easy_init();
-    if (!c)
-        return -CELLAR_ENOMEM;
-    char url[REPL_ADDR_MAX + 256];
-    snprintf(url, sizeof(url), "http://%s%s", addr, path);
-    char auth[REPL_SECRET_MAX + 32];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", pc->secret);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -71,13 +67,35 @@ int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const ch
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-    char iface[REPL_ADDR_MAX + 8];
     if (pc->bind_host[0]) {
-        snprintf(iface, sizeof(iface), "host!%s", pc->bind_host);
+        snprintf(iface, iface_len, "host!%s", pc->bind_host);
         curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
     }
+}
+
+static struct curl_slist *headers(const struct repl_peer_config *pc)
+{
+    char auth[REPL_SECRET_MAX + 32];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", pc->secret);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    return curl_slist_append(h, "Expect:");
+}
+
+int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const char *path,
+                   const char *body, size_t len, uint64_t timeout_ms, long *status,
+                   struct cellar_buf *reply)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -CELLAR_ENOMEM;
+    char url[REPL_ADDR_MAX + 256], iface[REPL_ADDR_MAX + 8];
+    snprintf(url, sizeof(url), "http://%s%s", addr, path);
+    struct curl_slist *h = headers(pc);
+    set_common(c, pc, url, h, body, len, timeout_ms, reply, iface, sizeof(iface));
     CURLcode cc = curl_easy_perform(c);
     int rc = 0;
     if (cc != CURLE_OK) {
@@ -89,4 +107,93 @@ int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const ch
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return rc;
+}
+
+struct repl_peer_session {
+    const struct repl_peer_config *pc;
+    CURLM *multi;
+    struct curl_slist *h;
+    CURL **easy; /* one per peer slot, reused from call to call */
+    size_t n_easy;
+};
+
+struct repl_peer_session *repl_peer_session_new(const struct repl_peer_config *pc)
+{
+    struct repl_peer_session *s = cellar_xcalloc(1, sizeof(*s));
+    s->pc = pc;
+    s->multi = curl_multi_init();
+    s->h = headers(pc);
+    if (!s->multi) {
+        repl_peer_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void repl_peer_session_free(struct repl_peer_session *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_easy; i++)
+        curl_easy_cleanup(s->easy[i]);
+    free(s->easy);
+    if (s->multi)
+        curl_multi_cleanup(s->multi);
+    curl_slist_free_all(s->h);
+    free(s);
+}
+
+void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_ADDR_MAX], size_t n,
+                        const char *path, const char *body, size_t len, uint64_t timeout_ms,
+                        int *rcs, long *statuses, struct cellar_buf *replies)
+{
+    if (n > s->n_easy) {
+        s->easy = cellar_xrealloc(s->easy, n * sizeof(*s->easy));
+        for (; s->n_easy < n; s->n_easy++)
+            s->easy[s->n_easy] = curl_easy_init();
+    }
+    char(*urls)[REPL_ADDR_MAX + 256] = cellar_xmalloc(n * sizeof(*urls));
+    char(*ifaces)[REPL_ADDR_MAX + 8] = cellar_xmalloc(n * sizeof(*ifaces));
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++) {
+        rcs[i] = -CELLAR_EUNAVAIL;
+        statuses[i] = 0;
+        CURL *c = s->easy[i];
+        if (!c)
+            continue;
+        snprintf(urls[i], sizeof(urls[i]), "http://%s%s", addrs[i], path);
+        set_common(c, s->pc, urls[i], s->h, body, len, timeout_ms, &replies[i], ifaces[i],
+                   sizeof(ifaces[i]));
+        curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)(uintptr_t)i);
+        if (curl_multi_add_handle(s->multi, c) == CURLM_OK)
+            added++;
+    }
+    int running = (int)added;
+    while (running > 0) {
+        if (curl_multi_perform(s->multi, &running) != CURLM_OK)
+            break;
+        if (running > 0)
+            curl_multi_poll(s->multi, NULL, 0, 100, NULL);
+    }
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(s->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        size_t i = (size_t)(uintptr_t)priv;
+        if (msg->data.result == CURLE_OK) {
+            rcs[i] = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &statuses[i]);
+        } else {
+            log_debug("peer %s%s: %s", addrs[i], path, curl_easy_strerror(msg->data.result));
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s->easy[i])
+            curl_multi_remove_handle(s->multi, s->easy[i]);
+    }
+    free(urls);
+    free(ifaces);
 }

@@ -9,8 +9,9 @@
  * relays those without blocking any HTTP worker.
  *
  * Threads: any thread that may block (the member thread, the admin
- * thread); one curl easy handle per call, no shared state but the
- * read-only configuration.
+ * thread, a primary's writer thread); one curl easy handle per call, or a
+ * session of the caller's own; no shared state but the read-only
+ * configuration.
  */
 #ifndef REPL_PEER_H
 #define REPL_PEER_H
@@ -38,5 +39,20 @@ int repl_peer_config_init(struct repl_peer_config *pc, const char *secret_file,
 int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const char *path,
                    const char *body, size_t len, uint64_t timeout_ms, long *status,
                    struct cellar_buf *reply);
+
+/* A thread's kept-alive connections to its peers, for calls to several
+ * of them at once: a primary's writer thread sends each group to all its
+ * secondaries in parallel, on connections it keeps from group to group.
+ * One thread at a time. */
+struct repl_peer_session;
+struct repl_peer_session *repl_peer_session_new(const struct repl_peer_config *pc);
+void repl_peer_session_free(struct repl_peer_session *s); /* accepts NULL */
+
+/* POSTs the same body to path on each of the n addrs at once and waits
+ * for every answer, each at most timeout_ms; rcs[i], statuses[i] and
+ * replies[i] are what repl_peer_post would give for addrs[i]. */
+void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_ADDR_MAX], size_t n,
+                        const char *path, const char *body, size_t len, uint64_t timeout_ms,
+                        int *rcs, long *statuses, struct cellar_buf *replies);
 
 #endif

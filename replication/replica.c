@@ -22,6 +22,7 @@ struct repl_replica {
     uint32_t table_id, index;
     const struct repl_peer_config *peer;
     uint64_t prepare_timeout_ms;
+    struct repl_peer_session *session; /* the writer thread's, for prepares */
     pthread_mutex_t mu;
     struct repl_config config;
     enum repl_role role;
@@ -66,6 +67,7 @@ void repl_replica_close(struct repl_replica *r)
     if (!r)
         return;
     repl_writer_stop(r->writer);
+    repl_peer_session_free(r->session);
     store_partition_close(r->sp);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -118,8 +120,9 @@ void repl_replica_config(struct repl_replica *r, struct repl_config *config, enu
 }
 
 /* The writer thread of a primary with secondaries: the group goes to every
- * secondary of the configuration, which logs it and answers with the last
- * decree it has logged; the group commits only when every one has. */
+ * secondary of the configuration at once, on connections the replica
+ * keeps; each logs it and answers with the last decree it has logged; the
+ * group commits only when every one has. */
 static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
 {
     struct repl_replica *r = arg;
@@ -127,30 +130,34 @@ static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint
     pthread_mutex_lock(&r->mu);
     c = r->config;
     pthread_mutex_unlock(&r->mu);
+    if (!r->session && !(r->session = repl_peer_session_new(r->peer)))
+        return -CELLAR_EUNAVAIL;
     struct cellar_buf body = {0};
     repl_prepare_encode(r->table_id, r->index, c.ballot, committed, ms, n, &body);
     uint64_t last = ms[n - 1]->decree;
+    int rcs[REPL_REPLICAS_MAX - 1];
+    long statuses[REPL_REPLICAS_MAX - 1];
+    struct cellar_buf replies[REPL_REPLICAS_MAX - 1];
+    memset(replies, 0, sizeof(replies));
+    repl_peer_post_all(r->session, c.secondaries, c.n_secondaries, "/internal/v1/prepare",
+                       body.data, body.len, r->prepare_timeout_ms, rcs, statuses, replies);
     int rc = 0;
-    for (size_t i = 0; i < c.n_secondaries && rc == 0; i++) {
-        long status = 0;
-        struct cellar_buf reply = {0};
-        rc = repl_peer_post(r->peer, c.secondaries[i], "/internal/v1/prepare", body.data, body.len,
-                            r->prepare_timeout_ms, &status, &reply);
-        json_t *doc = rc == 0 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
+    for (size_t i = 0; i < c.n_secondaries; i++) {
+        json_t *doc = rcs[i] == 0 ? json_loadb(replies[i].data, replies[i].len, 0, NULL) : NULL;
         json_t *logged = json_object_get(doc, "logged");
-        if (rc == 0 && (status != 200 || !json_is_integer(logged) ||
-                        (uint64_t)json_integer_value(logged) < last))
-            rc = -CELLAR_EUNAVAIL;
-        if (rc < 0)
+        if (rcs[i] < 0 || statuses[i] != 200 || !json_is_integer(logged) ||
+            (uint64_t)json_integer_value(logged) < last) {
             log_warn("replica %" PRIu32 ".%" PRIu32 ": secondary %s did not log decrees "
                      "%" PRIu64 "..%" PRIu64 " (%s)",
                      r->table_id, r->index, c.secondaries[i], last + 1 - n, last,
-                     status ? "refused" : "not reached");
+                     rcs[i] < 0 ? "not reached" : "refused");
+            rc = -CELLAR_EUNAVAIL;
+        }
         json_decref(doc);
-        cellar_buf_fini(&reply);
+        cellar_buf_fini(&replies[i]);
     }
     cellar_buf_fini(&body);
-    return rc < 0 ? -CELLAR_EUNAVAIL : 0;
+    return rc;
 }
 
 void repl_replica_set_peer(struct repl_replica *r, const struct repl_peer_config *peer,
