@@ -39,6 +39,46 @@ void api_h_internal_beacon(struct api_request *req)
     api_reply_json(req, 200, reply);
 }
 
+/* POST /internal/v1/remove_secondary (meta): a primary drops a secondary
+ * that did not log a group. {table_id, partition, ballot, primary,
+ * secondary} -> 200 {config}; 409 STALE_CONFIG when the configuration
+ * moved on; 404 when there is no such partition. */
+void api_h_internal_remove_secondary(struct api_request *req)
+{
+    struct repl_meta *meta = req->srv->cluster.meta;
+    if (!meta) {
+        api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
+        return;
+    }
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    json_int_t table_id = -1, partition = -1, ballot = -1;
+    const char *primary = NULL, *secondary = NULL;
+    if (json_unpack(doc, "{s:I, s:I, s:I, s:s, s:s}", "table_id", &table_id, "partition",
+                    &partition, "ballot", &ballot, "primary", &primary, "secondary",
+                    &secondary) < 0 ||
+        table_id < 0 || table_id > UINT32_MAX || partition < 0 || partition > UINT32_MAX ||
+        ballot < 0) {
+        json_decref(doc);
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "{table_id, partition, ballot, primary, secondary} are required");
+        return;
+    }
+    struct repl_config c;
+    int rc = repl_meta_remove_secondary(meta, (uint32_t)table_id, (uint32_t)partition,
+                                        (uint64_t)ballot, primary, secondary, &c);
+    if (rc == -CELLAR_ENOTPRIMARY)
+        api_reply_problem(req, 409, "STALE_CONFIG", "the partition's configuration moved on");
+    else if (rc == -CELLAR_ENOTFOUND)
+        api_reply_problem(req, 404, "NOT_FOUND", "no such partition");
+    else if (rc < 0)
+        api_reply_error(req, rc, "removing secondary %s", secondary);
+    else
+        api_reply_json(req, 200, json_pack("{s:o}", "config", repl_config_json(&c)));
+    json_decref(doc);
+}
+
 static void map_admin(struct api_request *req)
 {
     req->status = repl_registry_apply_map(api_registry(req), req->scratch);

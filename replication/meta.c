@@ -569,6 +569,47 @@ out:
     return change_end(m, rc);
 }
 
+int repl_meta_remove_secondary(struct repl_meta *m, uint32_t table_id, uint32_t partition,
+                               uint64_t ballot, const char *primary, const char *secondary,
+                               struct repl_config *out)
+{
+    change_begin(m);
+    int rc = -CELLAR_ENOTFOUND;
+    struct meta_table *t = NULL;
+    for (size_t i = 0; i < m->n_tables && !t; i++) {
+        if (m->tables[i].meta.id == table_id && m->tables[i].meta.status == REPL_TABLE_AVAILABLE)
+            t = &m->tables[i];
+    }
+    if (!t || partition >= t->meta.partition_count)
+        goto out;
+    struct repl_config *c = &t->configs[partition], was = *c;
+    size_t k = 0;
+    while (k < c->n_secondaries && strcmp(c->secondaries[k], secondary) != 0)
+        k++;
+    rc = -CELLAR_ENOTPRIMARY;
+    if (c->ballot != ballot || strcmp(c->primary, primary) != 0 || k == c->n_secondaries)
+        goto out;
+    memmove(c->secondaries[k], c->secondaries[k + 1],
+            (c->n_secondaries - k - 1) * sizeof(c->secondaries[0]));
+    c->n_secondaries--;
+    c->ballot++;
+    if ((rc = configs_save(m, t)) < 0) {
+        *c = was;
+        goto out;
+    }
+    m->version++;
+    *out = *c;
+    log_notice("meta: table %" PRIu32 " partition %" PRIu32 ": secondary %s removed at the "
+               "request of primary %s (ballot %" PRIu64 ")",
+               table_id, partition, secondary, primary, c->ballot);
+out:
+    /* No push: the primary applies the answer, the others learn of it
+     * from their beacons, and a push must not wait on the failed node. */
+    pthread_mutex_unlock(&m->mu);
+    pthread_mutex_unlock(&m->change_mu);
+    return rc;
+}
+
 int repl_meta_purge_expired(struct repl_meta *m, uint64_t now_ms)
 {
     int purged = 0;

@@ -24,6 +24,7 @@
 struct repl_peer_config {
     char secret[REPL_SECRET_MAX];  /* the cluster secret, without its final newline */
     char bind_host[REPL_ADDR_MAX]; /* the advertise host: connections leave from it */
+    char meta[REPL_ADDR_MAX];      /* the meta server (meta_servers' first) */
 };
 
 /* Reads the cluster secret file (as api/auth.c does: at most one final

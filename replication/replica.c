@@ -119,45 +119,95 @@ void repl_replica_config(struct repl_replica *r, struct repl_config *config, enu
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The writer thread: asks meta to drop a secondary that did not log a
+ * group; true when it did, with the new configuration applied here. */
+static bool drop_secondary(struct repl_replica *r, const struct repl_config *c,
+                           const char *secondary)
+{
+    json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:s}", "table_id", (json_int_t)r->table_id,
+                            "partition", (json_int_t)r->index, "ballot", (json_int_t)c->ballot,
+                            "primary", c->primary, "secondary", secondary);
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    long status = 0;
+    struct cellar_buf reply = {0};
+    int rc = repl_peer_post(r->peer, r->peer->meta, "/internal/v1/remove_secondary", text,
+                            strlen(text), r->prepare_timeout_ms, &status, &reply);
+    free(text);
+    json_t *doc = rc == 0 && status == 200 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
+    cellar_buf_fini(&reply);
+    struct repl_config next;
+    bool ok = doc && repl_config_parse(json_object_get(doc, "config"), &next) == 0 &&
+              next.ballot > c->ballot;
+    json_decref(doc);
+    if (!ok) {
+        log_warn("replica %" PRIu32 ".%" PRIu32 ": meta did not drop secondary %s (%s)",
+                 r->table_id, r->index, secondary,
+                 rc < 0          ? "not reached"
+                 : status == 409 ? "the configuration moved on"
+                                 : "refused");
+        return false;
+    }
+    log_notice("replica %" PRIu32 ".%" PRIu32 ": secondary %s dropped; ballot %" PRIu64
+               ", %zu secondaries",
+               r->table_id, r->index, secondary, next.ballot, next.n_secondaries);
+    repl_replica_set_config(r, &next, REPL_ROLE_PRIMARY);
+    return true;
+}
+
 /* The writer thread of a primary with secondaries: the group goes to every
  * secondary of the configuration at once, on connections the replica
- * keeps; each logs it and answers with the last decree it has logged; the
- * group commits only when every one has. */
+ * keeps; each logs it and answers with the last decree it has logged. The
+ * group commits only when every secondary of the configuration has logged
+ * it: one that did not is dropped from the configuration by meta (a new
+ * ballot), and the group goes again to the ones left. When meta cannot
+ * drop it, the group fails. */
 static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
 {
     struct repl_replica *r = arg;
-    struct repl_config c;
-    pthread_mutex_lock(&r->mu);
-    c = r->config;
-    pthread_mutex_unlock(&r->mu);
     if (!r->session && !(r->session = repl_peer_session_new(r->peer)))
         return -CELLAR_EUNAVAIL;
-    struct cellar_buf body = {0};
-    repl_prepare_encode(r->table_id, r->index, c.ballot, committed, ms, n, &body);
     uint64_t last = ms[n - 1]->decree;
-    int rcs[REPL_REPLICAS_MAX - 1];
-    long statuses[REPL_REPLICAS_MAX - 1];
-    struct cellar_buf replies[REPL_REPLICAS_MAX - 1];
-    memset(replies, 0, sizeof(replies));
-    repl_peer_post_all(r->session, c.secondaries, c.n_secondaries, "/internal/v1/prepare",
-                       body.data, body.len, r->prepare_timeout_ms, rcs, statuses, replies);
-    int rc = 0;
-    for (size_t i = 0; i < c.n_secondaries; i++) {
-        json_t *doc = rcs[i] == 0 ? json_loadb(replies[i].data, replies[i].len, 0, NULL) : NULL;
-        json_t *logged = json_object_get(doc, "logged");
-        if (rcs[i] < 0 || statuses[i] != 200 || !json_is_integer(logged) ||
-            (uint64_t)json_integer_value(logged) < last) {
-            log_warn("replica %" PRIu32 ".%" PRIu32 ": secondary %s did not log decrees "
-                     "%" PRIu64 "..%" PRIu64 " (%s)",
-                     r->table_id, r->index, c.secondaries[i], last + 1 - n, last,
-                     rcs[i] < 0 ? "not reached" : "refused");
-            rc = -CELLAR_EUNAVAIL;
+    for (int round = 0; round < REPL_REPLICAS_MAX; round++) {
+        struct repl_config c;
+        pthread_mutex_lock(&r->mu);
+        c = r->config;
+        pthread_mutex_unlock(&r->mu);
+        if (c.n_secondaries == 0)
+            return 0;
+        struct cellar_buf body = {0};
+        repl_prepare_encode(r->table_id, r->index, c.ballot, committed, ms, n, &body);
+        int rcs[REPL_REPLICAS_MAX - 1];
+        long statuses[REPL_REPLICAS_MAX - 1];
+        struct cellar_buf replies[REPL_REPLICAS_MAX - 1];
+        memset(replies, 0, sizeof(replies));
+        repl_peer_post_all(r->session, c.secondaries, c.n_secondaries, "/internal/v1/prepare",
+                           body.data, body.len, r->prepare_timeout_ms, rcs, statuses, replies);
+        cellar_buf_fini(&body);
+        size_t n_failed = 0;
+        const char *failed = NULL;
+        for (size_t i = 0; i < c.n_secondaries; i++) {
+            json_t *doc = rcs[i] == 0 ? json_loadb(replies[i].data, replies[i].len, 0, NULL) : NULL;
+            json_t *logged = json_object_get(doc, "logged");
+            if (rcs[i] < 0 || statuses[i] != 200 || !json_is_integer(logged) ||
+                (uint64_t)json_integer_value(logged) < last) {
+                log_warn("replica %" PRIu32 ".%" PRIu32 ": secondary %s did not log decrees "
+                         "%" PRIu64 "..%" PRIu64 " (%s)",
+                         r->table_id, r->index, c.secondaries[i], last + 1 - n, last,
+                         rcs[i] < 0 ? "not reached" : "refused");
+                n_failed++;
+                failed = c.secondaries[i];
+            }
+            json_decref(doc);
+            cellar_buf_fini(&replies[i]);
         }
-        json_decref(doc);
-        cellar_buf_fini(&replies[i]);
+        if (n_failed == 0)
+            return 0;
+        /* One at a time: each drop is its own ballot. */
+        if (!drop_secondary(r, &c, failed))
+            return -CELLAR_EUNAVAIL;
     }
-    cellar_buf_fini(&body);
-    return rc;
+    return -CELLAR_EUNAVAIL;
 }
 
 void repl_replica_set_peer(struct repl_replica *r, const struct repl_peer_config *peer,
@@ -173,6 +223,11 @@ void repl_replica_set_config(struct repl_replica *r, const struct repl_config *c
                              enum repl_role role)
 {
     pthread_mutex_lock(&r->mu);
+    if (config->ballot < r->config.ballot) {
+        /* A map made before a change this replica already applied. */
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
     r->config = *config;
     r->role = role;
     bool replicates = role == REPL_ROLE_PRIMARY && config->n_secondaries > 0 && r->peer;
@@ -183,8 +238,13 @@ void repl_replica_set_config(struct repl_replica *r, const struct repl_config *c
 int repl_replica_prepare(struct repl_replica *r, uint64_t ballot, struct store_mutation **ms,
                          size_t n, uint64_t committed, repl_prepared_fn done, void *arg)
 {
+    /* An older ballot's primary is refused; a newer ballot is adopted (its
+     * primary sends only to the secondaries of its configuration, and meta's
+     * map with the rest of it follows). */
     pthread_mutex_lock(&r->mu);
-    bool mine = r->role == REPL_ROLE_SECONDARY && r->config.ballot == ballot;
+    bool mine = r->role == REPL_ROLE_SECONDARY && ballot >= r->config.ballot;
+    if (mine)
+        r->config.ballot = ballot;
     pthread_mutex_unlock(&r->mu);
     if (!mine) {
         for (size_t i = 0; i < n; i++)

@@ -563,6 +563,7 @@ int main(int argc, char **argv)
     }
     if (repl_cluster_enabled(&n.cfg.cluster)) {
         snprintf(n.cfg.registry.self, sizeof(n.cfg.registry.self), "%s", n.cfg.cluster.advertise);
+        snprintf(n.peer.meta, sizeof(n.peer.meta), "%s", n.cfg.cluster.meta_servers[0]);
         n.cfg.registry.peer = &n.peer;
         n.cfg.registry.prepare_timeout_ms = n.cfg.cluster.prepare_timeout_ms;
     }
