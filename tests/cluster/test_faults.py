@@ -6,10 +6,13 @@ or unknown) and the history is checked for linearizability per cell
 (tests/cluster/linearizability.py), final reads of every cell from every
 node included, so that an acknowledged write lost would show.
 
-With one replica per partition (this version), the partitions whose
-primary the killed node held have no primary until it is back: requests
-for them are 503 (nothing applied) or 504 (taken, fate unknown), and come
-back once the node has restarted on its data and rejoined. The figures
+Tables have three replicas per partition (and one scenario one replica):
+a secondary on the failed node is dropped by its primary (through meta),
+and writes to that partition go on; the partitions whose primary the
+failed node held have no primary until it is back (failover comes later):
+requests for them are 503 (nothing applied) or 504 (taken, fate unknown),
+and come back once the node has restarted on its data and rejoined, or
+the cut is healed. The figures
 printed per scenario: operations, acknowledged, unknown, the time the
 affected partitions could not be written, and the checker's verdict.
 """
@@ -145,9 +148,9 @@ def worker(rec, wid, table, keys, counters, stop):
     client.close()
 
 
-def run_scenario(name, table, fault, heal, duration=9.0):
+def run_scenario(name, table, fault, heal, duration=9.0, replicas=3):
     status, _, body = cluster.nodes[1].json("PUT", "/v1/tables/" + table,
-                                            {"partition_count": PARTITIONS})
+                                            {"partition_count": PARTITIONS, "replica_count": replicas})
     assert status == 201, body
     by_node = cells(table, 2)
     keys = [k for ks in by_node.values() for k in ks]
@@ -205,7 +208,7 @@ def most_primaries():
     return next(n for n in cluster.nodes if n.address == addr)
 
 
-def test_kill9_of_the_node_with_most_primaries_then_restart():
+def kill_and_restart(name, table, replicas):
     def fault():
         victim = most_primaries()
         victim.kill9()
@@ -213,8 +216,16 @@ def test_kill9_of_the_node_with_most_primaries_then_restart():
 
     def heal(victim):
         victim.start()
-    run_scenario("kill -9 and restart", "faults-kill", fault, heal)
+    run_scenario(name, table, fault, heal, replicas=replicas)
     cluster.wait_formed()
+
+
+def test_kill9_of_the_node_with_most_primaries_then_restart():
+    kill_and_restart("kill -9 and restart", "faults-kill", 3)
+
+
+def test_kill9_and_restart_with_one_replica_per_partition():
+    kill_and_restart("kill -9 and restart, one replica", "faults-kill-1", 1)
 
 
 def test_sigstop_of_a_node_then_sigcont():
