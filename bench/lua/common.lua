@@ -77,11 +77,19 @@ function M.base64(s)
    return table.concat(out)
 end
 
--- Threads: give each its own seed.
+-- Threads: give each its own seed, and with BENCH_NODES ("host:port,...")
+-- its own node, round-robin (the replicated workloads: clients spread
+-- over the cluster's nodes).
 local counter = 0
+local nodes = {}
+for hp in string.gmatch(os.getenv("BENCH_NODES") or "", "[^,]+") do nodes[#nodes + 1] = hp end
 function M.setup(thread)
    counter = counter + 1
    thread:set("tid", counter)
+   if #nodes > 0 then
+      local host, port = nodes[(counter - 1) % #nodes + 1]:match("^(.*):(%d+)$")
+      thread.addr = wrk.lookup(host, port)[1]
+   end
 end
 function M.seed()
    local tid = tonumber(rawget(_G, "tid")) or 0 -- set by setup() in this thread's state
