@@ -95,6 +95,7 @@ struct part_row {
     uint32_t index;
     uint64_t queue_depth, committed_decree;
     uint64_t state; /* enum store_health */
+    uint64_t ballot, logged_decree, primary;
     struct store_partition_props props;
 };
 
@@ -120,6 +121,12 @@ static void collect_partition(void *arg, const char *table, uint32_t index, stru
     repl_writer_stats(w, &ws);
     row->queue_depth = ws.queue_depth;
     row->committed_decree = ws.committed_decree;
+    row->logged_decree = ws.logged_decree;
+    struct repl_config c;
+    enum repl_role role;
+    repl_replica_config(r, &c, &role);
+    row->ballot = c.ballot;
+    row->primary = role == REPL_ROLE_PRIMARY;
     row->state = (uint64_t)store_partition_health(p, NULL, 0);
     store_partition_props(p, &row->props);
     if (!pr->engine)
@@ -161,6 +168,15 @@ static void storage_metrics(struct cellar_buf *b, const struct repl_registry_sta
          offsetof(struct part_row, committed_decree)},
         {"cellar_partition_state", "A partition's health: 0 ok, 1 no_space, 2 failed.",
          offsetof(struct part_row, state)},
+        {"cellar_partition_logged_decree",
+         "The last decree in the replica's log (a secondary's may be ahead of what it applied).",
+         offsetof(struct part_row, logged_decree)},
+        {"cellar_partition_ballot", "The ballot of the replica's configuration.",
+         offsetof(struct part_row, ballot)},
+        {"cellar_partition_primary",
+         "1 when this node holds the partition's primary, 0 when a "
+         "secondary.",
+         offsetof(struct part_row, primary)},
         {"cellar_rocksdb_estimated_keys", "RocksDB's estimate of the cells in the partition.",
          offsetof(struct part_row, props.estimate_keys)},
         {"cellar_rocksdb_sst_bytes", "Size of the partition's SST files.",
@@ -214,6 +230,26 @@ static void storage_metrics(struct cellar_buf *b, const struct repl_registry_sta
     free(pr.rows);
 }
 
+struct role_count {
+    size_t primaries, secondaries;
+    struct repl_replication_stats st; /* summed over the primaries */
+};
+
+static void count_role(void *arg, const char *table, uint32_t index, struct repl_replica *r)
+{
+    struct role_count *rc = arg;
+    enum repl_role role;
+    repl_replica_config(r, NULL, &role);
+    rc->primaries += role == REPL_ROLE_PRIMARY;
+    rc->secondaries += role == REPL_ROLE_SECONDARY;
+    struct repl_replication_stats st;
+    repl_replica_replication_stats(r, &st);
+    rc->st.groups += st.groups;
+    rc->st.failed += st.failed;
+    rc->st.wait_us += st.wait_us;
+    rc->st.dropped += st.dropped;
+}
+
 /* The node's view of its cluster (nodes by state, replicas here by role)
  * and what it relayed to each peer. A cluster of one is one alive node
  * with every replica primary. */
@@ -240,12 +276,32 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
                          "knows them.\n# TYPE cellar_cluster_nodes gauge\n");
     for (size_t k = 0; k < 3; k++)
         cellar_buf_printf(b, "cellar_cluster_nodes{state=\"%s\"} %zu\n", states[k], by_state[k]);
-    cellar_buf_printf(b,
-                      "# HELP cellar_replicas Replicas this node holds, by role.\n"
-                      "# TYPE cellar_replicas gauge\n"
-                      "cellar_replicas{role=\"primary\"} %zu\n"
-                      "cellar_replicas{role=\"secondary\"} 0\n",
-                      st->partitions);
+    struct role_count rc = {0};
+    repl_registry_foreach_partition(api_registry(req), count_role, &rc);
+    cellar_buf_printf(
+        b,
+        "# HELP cellar_replicas Replicas this node holds, by role.\n"
+        "# TYPE cellar_replicas gauge\n"
+        "cellar_replicas{role=\"primary\"} %zu\n"
+        "cellar_replicas{role=\"secondary\"} %zu\n"
+        "# HELP cellar_replication_groups_total Groups this node's primaries sent to their "
+        "secondaries.\n"
+        "# TYPE cellar_replication_groups_total counter\n"
+        "cellar_replication_groups_total %llu\n"
+        "# HELP cellar_replication_failed_groups_total Groups not logged by every secondary "
+        "(refused to the client, nothing applied).\n"
+        "# TYPE cellar_replication_failed_groups_total counter\n"
+        "cellar_replication_failed_groups_total %llu\n"
+        "# HELP cellar_replication_wait_seconds_total Time groups waited for the secondaries.\n"
+        "# TYPE cellar_replication_wait_seconds_total counter\n"
+        "cellar_replication_wait_seconds_total %.6f\n"
+        "# HELP cellar_replication_secondaries_dropped_total Secondaries meta dropped at the "
+        "request of this node's primaries.\n"
+        "# TYPE cellar_replication_secondaries_dropped_total counter\n"
+        "cellar_replication_secondaries_dropped_total %llu\n",
+        rc.primaries, rc.secondaries, (unsigned long long)rc.st.groups,
+        (unsigned long long)rc.st.failed, (double)rc.st.wait_us / 1e6,
+        (unsigned long long)rc.st.dropped);
     struct repl_forwarder *fw = req->srv->cluster.forwarder;
     if (!fw)
         return;

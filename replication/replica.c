@@ -23,6 +23,7 @@ struct repl_replica {
     const struct repl_peer_config *peer;
     uint64_t prepare_timeout_ms;
     struct repl_peer_session *session; /* the writer thread's, for prepares */
+    struct repl_replication_stats st;  /* relaxed atomics */
     pthread_mutex_t mu;
     struct repl_config config;
     enum repl_role role;
@@ -152,6 +153,7 @@ static bool drop_secondary(struct repl_replica *r, const struct repl_config *c,
                ", %zu secondaries",
                r->table_id, r->index, secondary, next.ballot, next.n_secondaries);
     repl_replica_set_config(r, &next, REPL_ROLE_PRIMARY);
+    __atomic_add_fetch(&r->st.dropped, 1, __ATOMIC_RELAXED);
     return true;
 }
 
@@ -162,9 +164,32 @@ static bool drop_secondary(struct repl_replica *r, const struct repl_config *c,
  * it: one that did not is dropped from the configuration by meta (a new
  * ballot), and the group goes again to the ones left. When meta cannot
  * drop it, the group fails. */
+static int replicate_group(struct repl_replica *r, struct store_mutation *const *ms, size_t n,
+                           uint64_t committed);
+
 static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
 {
     struct repl_replica *r = arg;
+    uint64_t t0 = cellar_mono_us();
+    int rc = replicate_group(r, ms, n, committed);
+    __atomic_add_fetch(&r->st.groups, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&r->st.wait_us, cellar_mono_us() - t0, __ATOMIC_RELAXED);
+    if (rc < 0)
+        __atomic_add_fetch(&r->st.failed, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+void repl_replica_replication_stats(struct repl_replica *r, struct repl_replication_stats *out)
+{
+    out->groups = __atomic_load_n(&r->st.groups, __ATOMIC_RELAXED);
+    out->failed = __atomic_load_n(&r->st.failed, __ATOMIC_RELAXED);
+    out->wait_us = __atomic_load_n(&r->st.wait_us, __ATOMIC_RELAXED);
+    out->dropped = __atomic_load_n(&r->st.dropped, __ATOMIC_RELAXED);
+}
+
+static int replicate_group(struct repl_replica *r, struct store_mutation *const *ms, size_t n,
+                           uint64_t committed)
+{
     if (!r->session && !(r->session = repl_peer_session_new(r->peer)))
         return -CELLAR_EUNAVAIL;
     uint64_t last = ms[n - 1]->decree;

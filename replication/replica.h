@@ -89,6 +89,16 @@ struct repl_writer *repl_replica_writer_any(const struct repl_replica *r);
  * peer) sends every group of its writer to each of them before it commits
  * it (POST /internal/v1/prepare); a group one of them does not log fails. */
 void repl_replica_config(struct repl_replica *r, struct repl_config *config, enum repl_role *role);
+
+/* A primary's replication figures since it opened (relaxed atomics: any
+ * thread may read them). */
+struct repl_replication_stats {
+    uint64_t groups;  /* groups sent to the secondaries */
+    uint64_t failed;  /* groups that failed (not every secondary logged them) */
+    uint64_t wait_us; /* time the groups waited for the secondaries, summed */
+    uint64_t dropped; /* secondaries meta dropped at this primary's request */
+};
+void repl_replica_replication_stats(struct repl_replica *r, struct repl_replication_stats *out);
 void repl_replica_set_config(struct repl_replica *r, const struct repl_config *config,
                              enum repl_role role);
 

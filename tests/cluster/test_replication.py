@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Cluster, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from cellar import run_tests  # noqa: E402
+from cellar import metric, run_tests  # noqa: E402
 
 cluster = None
 SECRET = None
@@ -79,6 +79,19 @@ def test_three_replicas_on_distinct_nodes_and_every_write_logged_by_all():
             assert v[p]["decree"] >= primary["decree"] - 1 or v[p]["role"] == "primary", views
     for i in range(90):
         assert node(rnd.randint(1, 3)).request("GET", cell("r3", "k%d" % i))[0] == 200
+    # /metrics: replicas by role (4 partitions x 3 replicas over 3 nodes),
+    # the groups primaries sent, per-partition ballots and logged decrees.
+    by_role = [(metric(n, "cellar_replicas", 'role="primary"'),
+                metric(n, "cellar_replicas", 'role="secondary"')) for n in cluster.nodes]
+    assert sum(p for p, _ in by_role) == 4 and sum(s for _, s in by_role) == 8, by_role
+    assert sum(metric(n, "cellar_replication_groups_total") for n in cluster.nodes) >= 90
+    assert sum(metric(n, "cellar_replication_failed_groups_total") for n in cluster.nodes) == 0
+    for n in cluster.nodes:
+        for p in range(4):
+            labels = 'table="r3",partition="%d"' % p
+            assert metric(n, "cellar_partition_ballot", labels) == t["partitions"][p]["ballot"]
+            assert metric(n, "cellar_partition_logged_decree", labels) >= \
+                metric(n, "cellar_partition_committed_decree", labels)
 
 
 def test_a_secondary_down_is_dropped_and_writes_go_on():
@@ -107,6 +120,9 @@ def test_a_secondary_down_is_dropped_and_writes_go_on():
         wait_for(dropped, 10, "node 3 dropped from the partitions written")
         cl = node(1).json("GET", "/v1/cluster")[2]
         assert cl["under_replicated_count"] >= len(moved), cl
+        dropped_total = sum(metric(n, "cellar_replication_secondaries_dropped_total")
+                            for n in cluster.nodes[:2])
+        assert dropped_total == len(moved), (dropped_total, moved)
         for h in keys:
             status, _, body = node(2).json("GET", cell("r3", h))
             assert status == 200 and body == {"v": h}, (h, status, body)
