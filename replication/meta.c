@@ -603,9 +603,15 @@ int repl_meta_remove_secondary(struct repl_meta *m, uint32_t table_id, uint32_t 
                "request of primary %s (ballot %" PRIu64 ")",
                table_id, partition, secondary, primary, c->ballot);
 out:
-    /* No push: the primary applies the answer, the others learn of it
-     * from their beacons, and a push must not wait on the failed node. */
     pthread_mutex_unlock(&m->mu);
+    /* This node's registry has it at once; no push to the others: the
+     * primary applies the answer, the rest learn of it from their beacons,
+     * and a push must not wait on the failed node. */
+    if (rc == 0 && m->cfg.local) {
+        json_t *map = repl_meta_map(m);
+        repl_registry_apply_map(m->cfg.local, map);
+        json_decref(map);
+    }
     pthread_mutex_unlock(&m->change_mu);
     return rc;
 }
