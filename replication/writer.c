@@ -632,18 +632,11 @@ void repl_writer_stop(struct repl_writer *w)
     free(w);
 }
 
-int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done, void *arg)
+/* Queues e for the writer thread, or refuses it: -CELLAR_ESHUTDOWN
+ * (stopping), -CELLAR_EUNAVAIL (the partition failed), -CELLAR_EBUSY (the
+ * queue is full). A refused entry stays the caller's. */
+static int enqueue(struct repl_writer *w, struct repl_entry *e)
 {
-    CELLAR_ASSERT(w && m && done);
-    /* Everything that can be done without the lock is done here. */
-    struct repl_entry *e = cellar_xmalloc(sizeof(*e));
-    e->next = NULL;
-    e->prep = NULL;
-    e->m = m;
-    e->size = store_mutation_size(m);
-    e->done = done;
-    e->arg = arg;
-
     int rc = 0;
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {
@@ -664,7 +657,22 @@ int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_
             pthread_cond_signal(&w->wake);
     }
     pthread_mutex_unlock(&w->mu);
+    return rc;
+}
 
+int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_fn done, void *arg)
+{
+    CELLAR_ASSERT(w && m && done);
+    /* Everything that can be done without the lock is done here. */
+    struct repl_entry *e = cellar_xmalloc(sizeof(*e));
+    e->next = NULL;
+    e->prep = NULL;
+    e->m = m;
+    e->size = store_mutation_size(m);
+    e->done = done;
+    e->arg = arg;
+
+    int rc = enqueue(w, e);
     if (rc) {
         free(e);
         store_mutation_free(m);
@@ -691,26 +699,7 @@ int repl_writer_submit_prepare(struct repl_writer *w, struct store_mutation **ms
     p->done = done;
     e->prep = p;
     e->arg = arg;
-    int rc = 0;
-    pthread_mutex_lock(&w->mu);
-    if (w->stopping) {
-        rc = -CELLAR_ESHUTDOWN;
-    } else if (store_partition_health(w->sp, NULL, 0) == STORE_HEALTH_FAILED) {
-        rc = -CELLAR_EUNAVAIL;
-    } else if (w->depth >= w->cfg.queue_max) {
-        rc = -CELLAR_EBUSY;
-    } else {
-        if (w->tail)
-            w->tail->next = e;
-        else
-            w->head = e;
-        w->tail = e;
-        w->depth++;
-        stat_set(&w->st_queue_depth, w->depth);
-        if (w->idle)
-            pthread_cond_signal(&w->wake);
-    }
-    pthread_mutex_unlock(&w->mu);
+    int rc = enqueue(w, e);
     if (rc) {
         for (size_t i = 0; i < n; i++)
             store_mutation_free(ms[i]);
