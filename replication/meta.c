@@ -230,14 +230,19 @@ json_t *repl_meta_map(struct repl_meta *m)
     return map;
 }
 
-/* Sends the map to this node's registry and to every data node that is
- * alive, so that a table change is in force everywhere when the call that
- * made it returns. A node that misses it gets it with its next beacon. */
-static void push_map(struct repl_meta *m)
+/* Sends the map to this node's registry and, with others, to every data
+ * node that is alive, so that a table change is in force everywhere when
+ * the call that made it returns. A node that misses it gets it with its
+ * next beacon. */
+static void push_map(struct repl_meta *m, bool others)
 {
     json_t *map = repl_meta_map(m);
     if (m->cfg.local)
         repl_registry_apply_map(m->cfg.local, map);
+    if (!others) {
+        json_decref(map);
+        return;
+    }
     char *text = json_dumps(map, JSON_COMPACT);
     json_t *nodes = json_object_get(map, "nodes");
     size_t i;
@@ -334,19 +339,20 @@ int repl_meta_beacon(struct repl_meta *m, json_t *beacon, json_t **reply)
 
 /* --- Table changes --------------------------------------------------------- */
 
-/* A table change: one at a time, under mu; change_end lets mu go, pushes
- * the map when the change was made (rc 0), and returns rc. */
+/* A change: one at a time, under mu; change_end lets mu go, pushes the
+ * map when the change was made (rc 0: to this node only, or to every node
+ * with push_others), and returns rc. */
 static void change_begin(struct repl_meta *m)
 {
     pthread_mutex_lock(&m->change_mu);
     pthread_mutex_lock(&m->mu);
 }
 
-static int change_end(struct repl_meta *m, int rc)
+static int change_end(struct repl_meta *m, int rc, bool push_others)
 {
     pthread_mutex_unlock(&m->mu);
     if (rc == 0)
-        push_map(m);
+        push_map(m, push_others);
     pthread_mutex_unlock(&m->change_mu);
     return rc;
 }
@@ -469,7 +475,7 @@ int repl_meta_table_create(struct repl_meta *m, const struct repl_table_spec *sp
              pc);
 out:
     free(t.configs);
-    return change_end(m, rc);
+    return change_end(m, rc, true);
 }
 
 /* Purges t (caller holds mu): its record and configurations go; nodes
@@ -509,7 +515,7 @@ int repl_meta_table_drop(struct repl_meta *m, const char *name, bool purge,
     if (purge)
         rc = purge_locked(m, t);
 out:
-    return change_end(m, rc);
+    return change_end(m, rc, true);
 }
 
 int repl_meta_table_recall(struct repl_meta *m, const char *name, const char *new_name,
@@ -540,7 +546,7 @@ int repl_meta_table_recall(struct repl_meta *m, const char *name, const char *ne
     *out = rec;
     log_info("meta: table %s (id %" PRIu32 ") recalled as %s", name, rec.id, rec.name);
 out:
-    return change_end(m, rc);
+    return change_end(m, rc, true);
 }
 
 int repl_meta_table_update(struct repl_meta *m, const char *name, bool set_ttl, int64_t ttl_s,
@@ -566,7 +572,7 @@ int repl_meta_table_update(struct repl_meta *m, const char *name, bool set_ttl, 
     m->version++;
     *out = rec;
 out:
-    return change_end(m, rc);
+    return change_end(m, rc, true);
 }
 
 int repl_meta_remove_secondary(struct repl_meta *m, uint32_t table_id, uint32_t partition,
@@ -603,17 +609,10 @@ int repl_meta_remove_secondary(struct repl_meta *m, uint32_t table_id, uint32_t 
                "request of primary %s (ballot %" PRIu64 ")",
                table_id, partition, secondary, primary, c->ballot);
 out:
-    pthread_mutex_unlock(&m->mu);
     /* This node's registry has it at once; no push to the others: the
      * primary applies the answer, the rest learn of it from their beacons,
      * and a push must not wait on the failed node. */
-    if (rc == 0 && m->cfg.local) {
-        json_t *map = repl_meta_map(m);
-        repl_registry_apply_map(m->cfg.local, map);
-        json_decref(map);
-    }
-    pthread_mutex_unlock(&m->change_mu);
-    return rc;
+    return change_end(m, rc, false);
 }
 
 int repl_meta_purge_expired(struct repl_meta *m, uint64_t now_ms)
@@ -629,7 +628,7 @@ int repl_meta_purge_expired(struct repl_meta *m, uint64_t now_ms)
         }
         i++;
     }
-    change_end(m, purged ? 0 : -CELLAR_ENOTFOUND);
+    change_end(m, purged ? 0 : -CELLAR_ENOTFOUND, true);
     return purged;
 }
 
