@@ -99,9 +99,16 @@ struct part_row {
     struct store_partition_props props;
 };
 
+/* Replicas by role, and the primaries' replication figures summed. */
+struct role_count {
+    size_t primaries, secondaries;
+    struct repl_replication_stats st;
+};
+
 struct part_rows {
     struct part_row *rows;
     size_t n, cap;
+    struct role_count roles;
     struct store_engine *engine; /* of the first partition: every one shares it */
 };
 
@@ -127,6 +134,14 @@ static void collect_partition(void *arg, const char *table, uint32_t index, stru
     repl_replica_config(r, &c, &role);
     row->ballot = c.ballot;
     row->primary = role == REPL_ROLE_PRIMARY;
+    pr->roles.primaries += role == REPL_ROLE_PRIMARY;
+    pr->roles.secondaries += role == REPL_ROLE_SECONDARY;
+    struct repl_replication_stats rs;
+    repl_replica_replication_stats(r, &rs);
+    pr->roles.st.groups += rs.groups;
+    pr->roles.st.failed += rs.failed;
+    pr->roles.st.wait_us += rs.wait_us;
+    pr->roles.st.dropped += rs.dropped;
     row->state = (uint64_t)store_partition_health(p, NULL, 0);
     store_partition_props(p, &row->props);
     if (!pr->engine)
@@ -134,9 +149,9 @@ static void collect_partition(void *arg, const char *table, uint32_t index, stru
 }
 
 /* The group commit time histogram, the per-partition gauges and the block
- * cache. */
+ * cache; the replicas by role in *roles. */
 static void storage_metrics(struct cellar_buf *b, const struct repl_registry_stats *st,
-                            struct repl_registry *reg)
+                            struct repl_registry *reg, struct role_count *roles)
 {
     cellar_buf_printf(b, "# HELP cellar_write_fsync_seconds Time of one group commit: the "
                          "RocksDB write and, under durability=fsync, the WAL fsync.\n"
@@ -227,34 +242,15 @@ static void storage_metrics(struct cellar_buf *b, const struct repl_registry_sta
             (unsigned long long)cs.pinned, (unsigned long long)cs.hits,
             (unsigned long long)cs.misses, lookups ? (double)cs.hits / (double)lookups : 0.0);
     }
+    *roles = pr.roles;
     free(pr.rows);
-}
-
-struct role_count {
-    size_t primaries, secondaries;
-    struct repl_replication_stats st; /* summed over the primaries */
-};
-
-static void count_role(void *arg, const char *table, uint32_t index, struct repl_replica *r)
-{
-    struct role_count *rc = arg;
-    enum repl_role role;
-    repl_replica_config(r, NULL, &role);
-    rc->primaries += role == REPL_ROLE_PRIMARY;
-    rc->secondaries += role == REPL_ROLE_SECONDARY;
-    struct repl_replication_stats st;
-    repl_replica_replication_stats(r, &st);
-    rc->st.groups += st.groups;
-    rc->st.failed += st.failed;
-    rc->st.wait_us += st.wait_us;
-    rc->st.dropped += st.dropped;
 }
 
 /* The node's view of its cluster (nodes by state, replicas here by role)
  * and what it relayed to each peer. A cluster of one is one alive node
  * with every replica primary. */
 static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
-                            const struct repl_registry_stats *st)
+                            const struct role_count *rc)
 {
     static const char *const states[] = {"alive", "unreachable", "dead"};
     size_t by_state[3] = {0};
@@ -276,8 +272,6 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
                          "knows them.\n# TYPE cellar_cluster_nodes gauge\n");
     for (size_t k = 0; k < 3; k++)
         cellar_buf_printf(b, "cellar_cluster_nodes{state=\"%s\"} %zu\n", states[k], by_state[k]);
-    struct role_count rc = {0};
-    repl_registry_foreach_partition(api_registry(req), count_role, &rc);
     cellar_buf_printf(
         b,
         "# HELP cellar_replicas Replicas this node holds, by role.\n"
@@ -299,9 +293,9 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
         "request of this node's primaries.\n"
         "# TYPE cellar_replication_secondaries_dropped_total counter\n"
         "cellar_replication_secondaries_dropped_total %llu\n",
-        rc.primaries, rc.secondaries, (unsigned long long)rc.st.groups,
-        (unsigned long long)rc.st.failed, (double)rc.st.wait_us / 1e6,
-        (unsigned long long)rc.st.dropped);
+        rc->primaries, rc->secondaries, (unsigned long long)rc->st.groups,
+        (unsigned long long)rc->st.failed, (double)rc->st.wait_us / 1e6,
+        (unsigned long long)rc->st.dropped);
     struct repl_forwarder *fw = req->srv->cluster.forwarder;
     if (!fw)
         return;
@@ -424,9 +418,10 @@ void api_h_metrics(struct api_request *req)
                       "cellar_write_batch_size_sum %llu\ncellar_write_batch_size_count %llu\n",
                       (unsigned long long)cum, (unsigned long long)st.writers.mutations,
                       (unsigned long long)st.writers.batches);
-    storage_metrics(&b, &st, api_registry(req));
+    struct role_count roles = {0};
+    storage_metrics(&b, &st, api_registry(req), &roles);
     api_metrics_partition_health(&b, &st);
-    cluster_metrics(req, &b, &st);
+    cluster_metrics(req, &b, &roles);
     size_t len = 0;
     char *text = cellar_buf_steal(&b, &len);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);

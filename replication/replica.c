@@ -165,29 +165,6 @@ static bool drop_secondary(struct repl_replica *r, const struct repl_config *c,
  * ballot), and the group goes again to the ones left. When meta cannot
  * drop it, the group fails. */
 static int replicate_group(struct repl_replica *r, struct store_mutation *const *ms, size_t n,
-                           uint64_t committed);
-
-static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
-{
-    struct repl_replica *r = arg;
-    uint64_t t0 = cellar_mono_us();
-    int rc = replicate_group(r, ms, n, committed);
-    __atomic_add_fetch(&r->st.groups, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&r->st.wait_us, cellar_mono_us() - t0, __ATOMIC_RELAXED);
-    if (rc < 0)
-        __atomic_add_fetch(&r->st.failed, 1, __ATOMIC_RELAXED);
-    return rc;
-}
-
-void repl_replica_replication_stats(struct repl_replica *r, struct repl_replication_stats *out)
-{
-    out->groups = __atomic_load_n(&r->st.groups, __ATOMIC_RELAXED);
-    out->failed = __atomic_load_n(&r->st.failed, __ATOMIC_RELAXED);
-    out->wait_us = __atomic_load_n(&r->st.wait_us, __ATOMIC_RELAXED);
-    out->dropped = __atomic_load_n(&r->st.dropped, __ATOMIC_RELAXED);
-}
-
-static int replicate_group(struct repl_replica *r, struct store_mutation *const *ms, size_t n,
                            uint64_t committed)
 {
     if (!r->session && !(r->session = repl_peer_session_new(r->peer)))
@@ -209,8 +186,7 @@ static int replicate_group(struct repl_replica *r, struct store_mutation *const 
         repl_peer_post_all(r->session, c.secondaries, c.n_secondaries, "/internal/v1/prepare",
                            body.data, body.len, r->prepare_timeout_ms, rcs, statuses, replies);
         cellar_buf_fini(&body);
-        size_t n_failed = 0;
-        const char *failed = NULL;
+        const char *failed = NULL; /* the last secondary that did not log it */
         for (size_t i = 0; i < c.n_secondaries; i++) {
             json_t *doc = rcs[i] == 0 ? json_loadb(replies[i].data, replies[i].len, 0, NULL) : NULL;
             json_t *logged = json_object_get(doc, "logged");
@@ -220,19 +196,39 @@ static int replicate_group(struct repl_replica *r, struct store_mutation *const 
                          "%" PRIu64 "..%" PRIu64 " (%s)",
                          r->table_id, r->index, c.secondaries[i], last + 1 - n, last,
                          rcs[i] < 0 ? "not reached" : "refused");
-                n_failed++;
                 failed = c.secondaries[i];
             }
             json_decref(doc);
             cellar_buf_fini(&replies[i]);
         }
-        if (n_failed == 0)
+        if (!failed)
             return 0;
         /* One at a time: each drop is its own ballot. */
         if (!drop_secondary(r, &c, failed))
             return -CELLAR_EUNAVAIL;
     }
     return -CELLAR_EUNAVAIL;
+}
+
+/* The writer's replication hook: replicate_group, counted. */
+static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
+{
+    struct repl_replica *r = arg;
+    uint64_t t0 = cellar_mono_us();
+    int rc = replicate_group(r, ms, n, committed);
+    __atomic_add_fetch(&r->st.groups, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&r->st.wait_us, cellar_mono_us() - t0, __ATOMIC_RELAXED);
+    if (rc < 0)
+        __atomic_add_fetch(&r->st.failed, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+void repl_replica_replication_stats(struct repl_replica *r, struct repl_replication_stats *out)
+{
+    out->groups = __atomic_load_n(&r->st.groups, __ATOMIC_RELAXED);
+    out->failed = __atomic_load_n(&r->st.failed, __ATOMIC_RELAXED);
+    out->wait_us = __atomic_load_n(&r->st.wait_us, __ATOMIC_RELAXED);
+    out->dropped = __atomic_load_n(&r->st.dropped, __ATOMIC_RELAXED);
 }
 
 void repl_replica_set_peer(struct repl_replica *r, const struct repl_peer_config *peer,
