@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from cellar import Node, wait_for  # noqa: E402,F401
+from cellar import Node, run_tests, wait_for  # noqa: E402,F401
 
 PORT = 7000
 CLIENT_ADDRESS = "127.0.0.100"
@@ -88,3 +88,19 @@ class Cluster:
         for n in self.nodes:
             n.cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_module(namespace):
+    """What running a cluster test file does: its setup() (which starts the
+    module's `cluster`), its test_ functions in order (run_tests), then the
+    cluster stopped (a node that crashed fails the run) and its files
+    removed."""
+    namespace["setup"]()
+    try:
+        run_tests({k: v for k, v in namespace.items() if k.startswith("test_")})
+    finally:
+        cluster = namespace["cluster"]
+        try:
+            cluster.stop()
+        finally:
+            cluster.cleanup()

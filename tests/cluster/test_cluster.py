@@ -15,10 +15,10 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Cluster, wait_for  # noqa: E402
+from harness import Cluster, run_module, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from cellar import partition_of, run_tests  # noqa: E402
+from cellar import partition_of  # noqa: E402
 
 cluster = None
 
@@ -325,16 +325,5 @@ def test_meta_down_and_restarted():
     assert node(1).request("GET", path)[2] == b"during-19"
 
 
-def teardown():
-    try:
-        cluster.stop()
-    finally:
-        cluster.cleanup()
-
-
 if __name__ == "__main__":
-    setup()
-    try:
-        run_tests({k: v for k, v in globals().items() if k.startswith("test_")})
-    finally:
-        teardown()
+    run_module(globals())

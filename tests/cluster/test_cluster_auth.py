@@ -9,10 +9,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Cluster  # noqa: E402
+from harness import Cluster, run_module  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from cellar import partition_of, run_tests  # noqa: E402
+from cellar import partition_of  # noqa: E402
 
 ADMIN = "admin-token-of-the-cluster-0123456789"
 READER = "reader-token-of-the-cluster-0123456789"
@@ -73,16 +73,5 @@ def test_internal_takes_the_secret_and_nothing_else():
     assert status == 401
 
 
-def teardown():
-    try:
-        cluster.stop()
-    finally:
-        cluster.cleanup()
-
-
 if __name__ == "__main__":
-    setup()
-    try:
-        run_tests({k: v for k, v in globals().items() if k.startswith("test_")})
-    finally:
-        teardown()
+    run_module(globals())

@@ -25,11 +25,11 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import CLIENT_ADDRESS, Cluster  # noqa: E402
+from harness import CLIENT_ADDRESS, Cluster, run_module  # noqa: E402
 from linearizability import Recorder, check  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from cellar import partition_of, run_tests, wait_for  # noqa: E402
+from cellar import partition_of, wait_for  # noqa: E402
 
 PARTITIONS = 8
 WORKERS = 6
@@ -272,16 +272,5 @@ def test_a_node_cut_off_from_the_others_then_healed():
     cluster.wait_formed()
 
 
-def teardown():
-    try:
-        cluster.stop()
-    finally:
-        cluster.cleanup()
-
-
 if __name__ == "__main__":
-    setup()
-    try:
-        run_tests({k: v for k, v in globals().items() if k.startswith("test_")})
-    finally:
-        teardown()
+    run_module(globals())

@@ -15,10 +15,10 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Cluster, wait_for  # noqa: E402
+from harness import Cluster, run_module, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from cellar import metric, run_tests  # noqa: E402
+from cellar import metric  # noqa: E402
 
 cluster = None
 SECRET = None
@@ -155,16 +155,5 @@ def test_meta_drops_a_secondary_only_for_the_current_ballot():
     assert node(1).json("GET", "/v1/tables/r3")[2]["partitions"][p["index"]] == p
 
 
-def teardown():
-    try:
-        cluster.stop()
-    finally:
-        cluster.cleanup()
-
-
 if __name__ == "__main__":
-    setup()
-    try:
-        run_tests({k: v for k, v in globals().items() if k.startswith("test_")})
-    finally:
-        teardown()
+    run_module(globals())
