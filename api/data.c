@@ -63,10 +63,11 @@ static void on_map(void *arg, bool newer)
     api_resume(req);
 }
 
-/* After a hold: the request is routed again as if it had just come. */
+/* After a hold: the request is routed again as if it had just come,
+ * unless the hold ran out with no newer map. */
 static void route_again(struct api_request *req)
 {
-    if (!req->map_newer) {
+    if (!req->map_newer && cellar_mono_ms() >= req->hold_until_ms) {
         api_reply_problem(req, 503, "NO_PRIMARY",
                           "the partition has had no reachable primary for %llu ms; retry shortly",
                           (unsigned long long)req->srv->cluster.cfg->forward_wait_ms);
@@ -93,8 +94,38 @@ void api_hold_for_map(struct api_request *req)
         return;
     }
     api_suspend(req, route_again);
-    repl_member_wait_map(m, repl_registry_map_version(api_registry(req)), req->hold_until_ms,
+    repl_member_wait_map(m, repl_registry_map_version(api_registry(req)), req->hold_until_ms, true,
                          on_map, req);
+}
+
+/* A partition whose primary is this node but does not serve right now (it
+ * is committing its log's tail after taking over, or waits for its
+ * secondaries to renew its lease): looked at again every HOLD_POLL_MS,
+ * for up to forward_wait_ms (half of it for a request another node
+ * relayed here, so that the relaying node hears back in its own time),
+ * then 503 NO_PRIMARY: nothing of it was applied. */
+#define HOLD_POLL_MS 25
+
+static void hold_briefly(struct api_request *req)
+{
+    struct api_server *s = req->srv;
+    struct repl_member *m = __atomic_load_n(&s->member, __ATOMIC_ACQUIRE);
+    uint64_t now = cellar_mono_ms();
+    uint64_t wait = s->cluster.cfg->forward_wait_ms;
+    if (!req->hold_until_ms)
+        req->hold_until_ms = now + (req->forwarded ? wait / 2 : wait);
+    if (!m || now >= req->hold_until_ms) {
+        api_reply_problem(req, 503, "NO_PRIMARY",
+                          "this node is the partition's primary but cannot serve it yet; retry "
+                          "shortly");
+        return;
+    }
+    uint64_t until =
+        now + HOLD_POLL_MS < req->hold_until_ms ? now + HOLD_POLL_MS : req->hold_until_ms;
+    req->map_newer = false;
+    api_suspend(req, route_again);
+    repl_member_wait_map(m, repl_registry_map_version(api_registry(req)), until, false, on_map,
+                         req);
 }
 
 void api_wait_map_version(struct api_request *req, uint64_t version, api_handler_fn then)
@@ -106,8 +137,8 @@ void api_wait_map_version(struct api_request *req, uint64_t version, api_handler
         return;
     }
     api_suspend(req, then);
-    repl_member_wait_map(m, version - 1, cellar_mono_ms() + s->cluster.cfg->forward_wait_ms, on_map,
-                         req);
+    repl_member_wait_map(m, version - 1, cellar_mono_ms() + s->cluster.cfg->forward_wait_ms, true,
+                         on_map, req);
 }
 
 /* A request whose partition is served elsewhere: relayed there when it
@@ -120,6 +151,10 @@ static void elsewhere(struct api_request *req, struct api_table *t, uint32_t par
                       const struct repl_route *route, bool whole)
 {
     api_table_end(t);
+    if (route->kind == REPL_ROUTE_LOCAL && req->srv->cluster.cfg) {
+        hold_briefly(req);
+        return;
+    }
     if (req->forwarded) {
         api_reply_problem(req, 421, "NOT_PRIMARY",
                           "this node does not serve partition %" PRIu32 " (ballot %" PRIu64 ")",
@@ -202,8 +237,9 @@ void api_row_write(struct api_request *req, const struct api_bytes *hk, struct s
         return;
     }
     struct repl_route route;
+    struct repl_writer *w;
     repl_route(t.table, part, &route);
-    if (route.kind != REPL_ROUTE_LOCAL) {
+    if (route.kind != REPL_ROUTE_LOCAL || repl_replica_writer(route.replica, &w) < 0) {
         store_mutation_free(m);
         elsewhere(req, &t, part, &route, true);
         return;

@@ -245,6 +245,13 @@ static void forward_done(struct api_request *req)
                           f->addr);
         return;
     }
+    if (f->error == -CELLAR_EUNAVAIL && strcmp(req->scratch, "NO_PRIMARY") == 0) {
+        /* Surely not sent (the primary could not be reached): held until
+         * a newer map names another primary, then sent there, within
+         * forward_wait_ms in all. */
+        api_hold_for_map(req);
+        return;
+    }
     if (f->error == -CELLAR_EUNAVAIL || (f->error && (req->method & (API_GET | API_HEAD)))) {
         api_reply_problem(req, 503, (const char *)req->scratch, "%s did not answer; retry shortly",
                           f->addr);

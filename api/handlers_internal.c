@@ -6,8 +6,11 @@
  *                              carry the map (replication/meta.h)
  *   POST /internal/v1/map      to a node: meta's map, applied at once
  *   POST /internal/v1/compact  to a node: compact its replicas of a table
- *   POST /internal/v1/prepare  to a secondary: its primary's group to log
- *                              (a binary body: replication/replica.h)
+ *   POST /internal/v1/prepare  to a secondary: its primary's group to log,
+ *                              or a heartbeat (a binary body:
+ *                              replication/replica.h)
+ *   POST /internal/v1/propose  to meta: a replica asks for its partition's
+ *                              next configuration (replication/meta.h)
  *
  * Bodies are JSON. The map and compaction block (RocksDB opens, closes,
  * compactions) and run on the admin thread; beacons are quick and answer
@@ -39,11 +42,12 @@ void api_h_internal_beacon(struct api_request *req)
     api_reply_json(req, 200, reply);
 }
 
-/* POST /internal/v1/remove_secondary (meta): a primary drops a secondary
- * that did not log a group. {table_id, partition, ballot, primary,
- * secondary} -> 200 {config}; 409 STALE_CONFIG when the configuration
- * moved on; 404 when there is no such partition. */
-void api_h_internal_remove_secondary(struct api_request *req)
+/* POST /internal/v1/propose (meta): a replica asks for its partition's
+ * next configuration. {table_id, partition, ballot, change
+ * ("remove_secondary" or "promote"), node, by} -> 200 {config}; 409
+ * STALE_CONFIG when the configuration moved on or the change does not
+ * apply to it; 404 when there is no such partition. */
+void api_h_internal_propose(struct api_request *req)
 {
     struct repl_meta *meta = req->srv->cluster.meta;
     if (!meta) {
@@ -54,26 +58,35 @@ void api_h_internal_remove_secondary(struct api_request *req)
     if (!doc)
         return;
     json_int_t table_id = -1, partition = -1, ballot = -1;
-    const char *primary = NULL, *secondary = NULL;
-    if (json_unpack(doc, "{s:I, s:I, s:I, s:s, s:s}", "table_id", &table_id, "partition",
-                    &partition, "ballot", &ballot, "primary", &primary, "secondary",
-                    &secondary) < 0 ||
-        table_id < 0 || table_id > UINT32_MAX || partition < 0 || partition > UINT32_MAX ||
-        ballot < 0) {
+    const char *change = NULL, *node = NULL, *by = NULL;
+    enum repl_change kind = REPL_CHANGE_REMOVE_SECONDARY;
+    bool ok = json_unpack(doc, "{s:I, s:I, s:I, s:s, s:s, s:s}", "table_id", &table_id, "partition",
+                          &partition, "ballot", &ballot, "change", &change, "node", &node, "by",
+                          &by) == 0 &&
+              table_id >= 0 && table_id <= UINT32_MAX && partition >= 0 &&
+              partition <= UINT32_MAX && ballot >= 0;
+    if (ok && strcmp(change, "promote") == 0)
+        kind = REPL_CHANGE_PROMOTE;
+    else if (ok && strcmp(change, "remove_secondary") != 0)
+        ok = false;
+    if (!ok) {
         json_decref(doc);
         api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                          "{table_id, partition, ballot, primary, secondary} are required");
+                          "{table_id, partition, ballot, change (remove_secondary or promote), "
+                          "node, by} are required");
         return;
     }
     struct repl_config c;
-    int rc = repl_meta_remove_secondary(meta, (uint32_t)table_id, (uint32_t)partition,
-                                        (uint64_t)ballot, primary, secondary, &c);
+    int rc = repl_meta_propose(meta, (uint32_t)table_id, (uint32_t)partition, (uint64_t)ballot,
+                               kind, node, by, &c);
     if (rc == -CELLAR_ENOTPRIMARY)
-        api_reply_problem(req, 409, "STALE_CONFIG", "the partition's configuration moved on");
+        api_reply_problem(req, 409, "STALE_CONFIG",
+                          "the partition's configuration moved on, or the change does not apply "
+                          "to it");
     else if (rc == -CELLAR_ENOTFOUND)
         api_reply_problem(req, 404, "NOT_FOUND", "no such partition");
     else if (rc < 0)
-        api_reply_error(req, rc, "removing secondary %s", secondary);
+        api_reply_error(req, rc, "%s of %s", change, node);
     else
         api_reply_json(req, 200, json_pack("{s:o}", "config", repl_config_json(&c)));
     json_decref(doc);
@@ -154,7 +167,12 @@ static void on_prepared(void *arg, int status, uint64_t logged)
 
 static void prepare_done(struct api_request *req)
 {
-    if (req->status == -CELLAR_ENOTFOUND || req->status == -CELLAR_ENOTPRIMARY) {
+    if (req->status == -CELLAR_ENOTFOUND) {
+        /* Not placed here, or its map has not come yet. */
+        api_reply_problem(req, 404, "NOT_HOSTED", "this node holds no replica of that partition");
+        return;
+    }
+    if (req->status == -CELLAR_ENOTPRIMARY) {
         api_reply_problem(req, 409, "NOT_A_SECONDARY",
                           "this node is not a secondary of that partition and ballot");
         return;
@@ -168,20 +186,17 @@ static void prepare_done(struct api_request *req)
 
 void api_h_internal_prepare(struct api_request *req)
 {
-    uint32_t table_id = 0, partition = 0;
-    uint64_t ballot = 0, committed = 0;
+    struct repl_prepare_header h;
     struct store_mutation **ms = NULL;
     size_t n = 0;
-    if (repl_prepare_decode(req->body.data, req->body.len, &table_id, &partition, &ballot,
-                            &committed, &ms, &n) < 0) {
+    if (repl_prepare_decode(req->body.data, req->body.len, &h, &ms, &n) < 0) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "not a prepare");
         return;
     }
     req->scratch = api_alloc(req, sizeof(uint64_t));
     /* Suspended before the writer has it: it may call back at once. */
     api_suspend(req, prepare_done);
-    int rc = repl_registry_prepare(api_registry(req), table_id, partition, ballot, ms, n, committed,
-                                   on_prepared, req);
+    int rc = repl_registry_prepare(api_registry(req), &h, ms, n, on_prepared, req);
     if (rc < 0) {
         req->status = rc;
         api_resume(req);

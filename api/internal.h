@@ -464,7 +464,7 @@ void api_h_internal_map(struct api_request *req);
 void api_h_internal_compact(struct api_request *req);
 void api_h_internal_prepare(struct api_request *req);
 void api_h_internal_replicas(struct api_request *req);
-void api_h_internal_remove_secondary(struct api_request *req);
+void api_h_internal_propose(struct api_request *req);
 void api_h_tables_list(struct api_request *req);
 void api_h_table_get(struct api_request *req);
 void api_h_table_put(struct api_request *req);

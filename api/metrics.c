@@ -142,6 +142,7 @@ static void collect_partition(void *arg, const char *table, uint32_t index, stru
     pr->roles.st.failed += rs.failed;
     pr->roles.st.wait_us += rs.wait_us;
     pr->roles.st.dropped += rs.dropped;
+    pr->roles.st.promotions += rs.promotions;
     row->state = (uint64_t)store_partition_health(p, NULL, 0);
     store_partition_props(p, &row->props);
     if (!pr->engine)
@@ -283,7 +284,7 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
         "# TYPE cellar_replication_groups_total counter\n"
         "cellar_replication_groups_total %llu\n"
         "# HELP cellar_replication_failed_groups_total Groups not logged by every secondary "
-        "(refused to the client, nothing applied).\n"
+        "(refused to the client: not applied, or its outcome unknown).\n"
         "# TYPE cellar_replication_failed_groups_total counter\n"
         "cellar_replication_failed_groups_total %llu\n"
         "# HELP cellar_replication_wait_seconds_total Time groups waited for the secondaries.\n"
@@ -292,10 +293,14 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
         "# HELP cellar_replication_secondaries_dropped_total Secondaries meta dropped at the "
         "request of this node's primaries.\n"
         "# TYPE cellar_replication_secondaries_dropped_total counter\n"
-        "cellar_replication_secondaries_dropped_total %llu\n",
+        "cellar_replication_secondaries_dropped_total %llu\n"
+        "# HELP cellar_replication_promotions_total Times a secondary here took over as its "
+        "partition's primary (failovers).\n"
+        "# TYPE cellar_replication_promotions_total counter\n"
+        "cellar_replication_promotions_total %llu\n",
         rc->primaries, rc->secondaries, (unsigned long long)rc->st.groups,
         (unsigned long long)rc->st.failed, (double)rc->st.wait_us / 1e6,
-        (unsigned long long)rc->st.dropped);
+        (unsigned long long)rc->st.dropped, (unsigned long long)rc->st.promotions);
     struct repl_forwarder *fw = req->srv->cluster.forwarder;
     if (!fw)
         return;

@@ -12,6 +12,7 @@ void repl_cluster_config_defaults(struct repl_cluster_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->fd_beacon_ms = 500;
+    c->fd_lease_ms = 2000;
     c->fd_grace_ms = 3000;
     c->replica_replace_after_s = 600;
     c->forward_wait_ms = 8000;
@@ -160,9 +161,15 @@ int repl_cluster_config_check(struct repl_cluster_config *c, const char *listen_
                  c->advertise);
         return -CELLAR_EINVAL;
     }
-    if (c->fd_grace_ms <= c->fd_beacon_ms) {
-        snprintf(err, errlen, "fd_grace_ms (%llu) must be longer than fd_beacon_ms (%llu)",
-                 (unsigned long long)c->fd_grace_ms, (unsigned long long)c->fd_beacon_ms);
+    /* The lease rule: a secondary gives up on its primary only after
+     * fd_grace_ms of silence, when the primary's lease (fd_lease_ms from
+     * the last message acked) has run out; a primary renews it every
+     * fd_beacon_ms. */
+    if (!(c->fd_beacon_ms < c->fd_lease_ms && c->fd_lease_ms < c->fd_grace_ms)) {
+        snprintf(err, errlen,
+                 "fd_beacon_ms (%llu) < fd_lease_ms (%llu) < fd_grace_ms (%llu) must hold",
+                 (unsigned long long)c->fd_beacon_ms, (unsigned long long)c->fd_lease_ms,
+                 (unsigned long long)c->fd_grace_ms);
         return -CELLAR_EINVAL;
     }
     return 0;

@@ -27,6 +27,7 @@ struct repl_cluster_config {
     bool roles_set;                                          /* roles was given */
     bool role_meta, role_data;
     uint64_t fd_beacon_ms;            /* a data node's beacon to meta, this often */
+    uint64_t fd_lease_ms;             /* a primary's lease, from a message its secondaries acked */
     uint64_t fd_grace_ms;             /* a node silent this long is unreachable */
     uint64_t replica_replace_after_s; /* ... and dead after this long */
     uint64_t forward_wait_ms;         /* a request for a partition without a primary waits */

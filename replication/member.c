@@ -96,7 +96,7 @@ static void settle_waiters(struct repl_member *m, bool all)
     pthread_mutex_lock(&m->mu);
 }
 
-void repl_member_wait_map(struct repl_member *m, uint64_t version, uint64_t deadline_ms,
+void repl_member_wait_map(struct repl_member *m, uint64_t version, uint64_t deadline_ms, bool kick,
                           repl_map_wait_fn fn, void *arg)
 {
     struct map_waiter *w = cellar_xcalloc(1, sizeof(*w));
@@ -110,32 +110,49 @@ void repl_member_wait_map(struct repl_member *m, uint64_t version, uint64_t dead
     }
     w->next = m->waiters;
     m->waiters = w;
-    m->kick = true;
+    m->kick |= kick;
     pthread_cond_signal(&m->wake);
     pthread_mutex_unlock(&m->mu);
+}
+
+/* Waits on wake until the next beacon is due or the first waiter's
+ * deadline, whichever is sooner. mu held. */
+static void wait_for_next(struct repl_member *m, uint64_t next_beacon_ms)
+{
+    uint64_t until = next_beacon_ms;
+    for (const struct map_waiter *w = m->waiters; w; w = w->next) {
+        if (w->deadline_ms < until)
+            until = w->deadline_ms;
+    }
+    uint64_t now = cellar_mono_ms();
+    if (until <= now)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (until - now) * 1000000ull;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_cond_timedwait(&m->wake, &m->mu, &ts);
 }
 
 static void *member_main(void *arg)
 {
     struct repl_member *m = arg;
     pthread_setname_np(pthread_self(), "member");
+    uint64_t next_beacon = 0;
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
-        m->kick = false;
-        pthread_mutex_unlock(&m->mu);
-        beacon(m);
-        pthread_mutex_lock(&m->mu);
+        if (m->kick || cellar_mono_ms() >= next_beacon) {
+            m->kick = false;
+            pthread_mutex_unlock(&m->mu);
+            beacon(m);
+            pthread_mutex_lock(&m->mu);
+            next_beacon = cellar_mono_ms() + m->cfg->fd_beacon_ms;
+        }
         settle_waiters(m, false);
-        if (m->stop)
-            break;
-        if (m->kick)
+        if (m->stop || m->kick)
             continue;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + m->cfg->fd_beacon_ms * 1000000ull;
-        until.tv_sec += (time_t)(ns / 1000000000ull);
-        until.tv_nsec = (long)(ns % 1000000000ull);
-        pthread_cond_timedwait(&m->wake, &m->mu, &until);
+        wait_for_next(m, next_beacon);
     }
     settle_waiters(m, true);
     pthread_mutex_unlock(&m->mu);

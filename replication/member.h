@@ -28,11 +28,13 @@ bool repl_member_meta_reachable(const struct repl_member *m);
 
 /* Waiting for a newer map: fn(arg, true) runs once a map newer than
  * version is applied, or fn(arg, false) once deadline_ms (cellar_mono_ms)
- * passes, whichever comes first, exactly once, on the member thread; the
- * member beacons at once rather than at its next beat. fn must not block.
- * A member that is stopping calls fn(arg, false) for every waiter. */
+ * passes, whichever comes first, exactly once, on the member thread. With
+ * kick the member beacons at once rather than at its next beat (the map
+ * is known to be stale); without, the wait is also a timer. fn must not
+ * block. A member that is stopping calls fn(arg, false) for every
+ * waiter. */
 typedef void (*repl_map_wait_fn)(void *arg, bool newer);
-void repl_member_wait_map(struct repl_member *m, uint64_t version, uint64_t deadline_ms,
+void repl_member_wait_map(struct repl_member *m, uint64_t version, uint64_t deadline_ms, bool kick,
                           repl_map_wait_fn fn, void *arg);
 
 #endif

@@ -575,9 +575,32 @@ out:
     return change_end(m, rc, true);
 }
 
-int repl_meta_remove_secondary(struct repl_meta *m, uint32_t table_id, uint32_t partition,
-                               uint64_t ballot, const char *primary, const char *secondary,
-                               struct repl_config *out)
+/* The configuration after change (at ballot + 1), made from cur; false
+ * when the change does not apply to cur. */
+static bool next_config(const struct repl_config *cur, enum repl_change change, const char *node,
+                        const char *by, struct repl_config *next)
+{
+    size_t k = 0;
+    while (k < cur->n_secondaries && strcmp(cur->secondaries[k], node) != 0)
+        k++;
+    if (k == cur->n_secondaries)
+        return false; /* node is not a secondary of cur */
+    *next = *cur;
+    memmove(next->secondaries[k], next->secondaries[k + 1],
+            (next->n_secondaries - k - 1) * sizeof(next->secondaries[0]));
+    next->n_secondaries--;
+    next->ballot = cur->ballot + 1;
+    if (change == REPL_CHANGE_REMOVE_SECONDARY)
+        return strcmp(cur->primary, by) == 0;
+    /* A promotion: the secondary asks for itself; the primary it gave up
+     * on leaves the configuration. */
+    snprintf(next->primary, sizeof(next->primary), "%s", node);
+    return strcmp(node, by) == 0;
+}
+
+int repl_meta_propose(struct repl_meta *m, uint32_t table_id, uint32_t partition, uint64_t ballot,
+                      enum repl_change change, const char *node, const char *by,
+                      struct repl_config *out)
 {
     change_begin(m);
     int rc = -CELLAR_ENOTFOUND;
@@ -588,30 +611,29 @@ int repl_meta_remove_secondary(struct repl_meta *m, uint32_t table_id, uint32_t 
     }
     if (!t || partition >= t->meta.partition_count)
         goto out;
-    struct repl_config *c = &t->configs[partition], was = *c;
-    size_t k = 0;
-    while (k < c->n_secondaries && strcmp(c->secondaries[k], secondary) != 0)
-        k++;
+    struct repl_config *c = &t->configs[partition], was = *c, next;
     rc = -CELLAR_ENOTPRIMARY;
-    if (c->ballot != ballot || strcmp(c->primary, primary) != 0 || k == c->n_secondaries)
+    if (c->ballot != ballot || !next_config(c, change, node, by, &next))
         goto out;
-    memmove(c->secondaries[k], c->secondaries[k + 1],
-            (c->n_secondaries - k - 1) * sizeof(c->secondaries[0]));
-    c->n_secondaries--;
-    c->ballot++;
+    *c = next;
     if ((rc = configs_save(m, t)) < 0) {
         *c = was;
         goto out;
     }
     m->version++;
     *out = *c;
-    log_notice("meta: table %" PRIu32 " partition %" PRIu32 ": secondary %s removed at the "
-               "request of primary %s (ballot %" PRIu64 ")",
-               table_id, partition, secondary, primary, c->ballot);
+    if (change == REPL_CHANGE_PROMOTE)
+        log_notice("meta: table %" PRIu32 " partition %" PRIu32 ": %s is primary of ballot %" PRIu64
+                   " in place of %s",
+                   table_id, partition, node, c->ballot, was.primary);
+    else
+        log_notice("meta: table %" PRIu32 " partition %" PRIu32 ": secondary %s removed at the "
+                   "request of primary %s (ballot %" PRIu64 ")",
+                   table_id, partition, node, by, c->ballot);
 out:
     /* This node's registry has it at once; no push to the others: the
-     * primary applies the answer, the rest learn of it from their beacons,
-     * and a push must not wait on the failed node. */
+     * proposer applies the answer, the rest learn of it from their
+     * beacons, and a push must not wait on a failed node. */
     return change_end(m, rc, false);
 }
 

@@ -72,16 +72,21 @@ int repl_meta_table_update(struct repl_meta *m, const char *name, bool set_ttl, 
                            size_t n_envs, const struct repl_env *envs, struct repl_table_meta *out);
 int repl_meta_purge_expired(struct repl_meta *m, uint64_t now_ms);
 
-/* A primary's request to drop a secondary that did not log a group:
- * granted only when (ballot, primary) is the partition's configuration now
- * (compare-and-set) and secondary is one of its secondaries; the new
- * configuration, ballot + 1 without that secondary, is saved and returned
- * in out. Nodes learn of it with their next beacon; the primary applies it
- * at once. -CELLAR_ENOTFOUND (no such partition), -CELLAR_ENOTPRIMARY (the
- * configuration moved on, or secondary is not in it). */
-int repl_meta_remove_secondary(struct repl_meta *m, uint32_t table_id, uint32_t partition,
-                               uint64_t ballot, const char *primary, const char *secondary,
-                               struct repl_config *out);
+/* A configuration change a replica asks for, granted one ballot at a
+ * time: a primary removes a secondary that did not log a group
+ * (REMOVE_SECONDARY, node the secondary, by the primary); a secondary that
+ * heard nothing from its primary for fd_grace_ms takes its place
+ * (PROMOTE, node and by that secondary: it becomes primary, the old
+ * primary leaves). Granted only when ballot is the partition's ballot now
+ * (compare-and-set) and the change applies to its configuration; the new
+ * configuration, ballot + 1, is saved and returned in out. Nodes learn of
+ * it with their next beacon; the proposer applies it at once.
+ * -CELLAR_ENOTFOUND (no such partition), -CELLAR_ENOTPRIMARY (the
+ * configuration moved on, or the change does not apply to it). */
+enum repl_change { REPL_CHANGE_REMOVE_SECONDARY, REPL_CHANGE_PROMOTE };
+int repl_meta_propose(struct repl_meta *m, uint32_t table_id, uint32_t partition, uint64_t ballot,
+                      enum repl_change change, const char *node, const char *by,
+                      struct repl_config *out);
 
 /* Asks every other alive data node to compact its replicas of the table
  * (POST /internal/v1/compact); blocking, one node at a time. */

@@ -374,6 +374,14 @@ void repl_route(const struct repl_table *t, uint32_t partition, struct repl_rout
         return;
     }
     const struct repl_config *c = &t->configs[partition];
+    struct repl_config own;
+    if (r) {
+        /* The replica may know a newer ballot than the map (it took over,
+         * or a newer primary's prepare came): the newest wins. */
+        repl_replica_config(r, &own, NULL);
+        if (own.ballot > c->ballot)
+            c = &own;
+    }
     out->ballot = c->ballot;
     if (!c->primary[0]) {
         out->kind = REPL_ROUTE_NO_PRIMARY;
@@ -856,7 +864,7 @@ static void apply_table(struct repl_registry *r, const struct map_table *mt)
             open[p] = NULL;
             continue;
         }
-        repl_replica_set_peer(open[p], r->cfg.peer, r->cfg.prepare_timeout_ms);
+        repl_replica_join(open[p], &r->cfg.group);
         repl_replica_set_config(open[p], &mt->configs[p], role_in(r, mt, p));
     }
     bool read_only = false;
@@ -1007,14 +1015,14 @@ json_t *repl_registry_hosted_json(struct repl_registry *r)
     return list;
 }
 
-int repl_registry_prepare(struct repl_registry *r, uint32_t table_id, uint32_t partition,
-                          uint64_t ballot, struct store_mutation **ms, size_t n, uint64_t committed,
-                          repl_prepared_fn done, void *arg)
+int repl_registry_prepare(struct repl_registry *r, const struct repl_prepare_header *h,
+                          struct store_mutation **ms, size_t n, repl_prepared_fn done, void *arg)
 {
     pthread_rwlock_rdlock(&r->lock);
-    struct repl_table *t = find_id(r, table_id);
-    struct repl_replica *rep =
-        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    struct repl_table *t = find_id(r, h->table_id);
+    struct repl_replica *rep = t && t->replicas && h->partition < t->meta.partition_count
+                                   ? t->replicas[h->partition]
+                                   : NULL;
     int rc;
     if (!rep) {
         for (size_t i = 0; i < n; i++)
@@ -1024,7 +1032,7 @@ int repl_registry_prepare(struct repl_registry *r, uint32_t table_id, uint32_t p
     } else {
         /* Queued under the read lock: the replica cannot close meanwhile,
          * and closing it drains what was queued. */
-        rc = repl_replica_prepare(rep, ballot, ms, n, committed, done, arg);
+        rc = repl_replica_prepare(rep, h, ms, n, done, arg);
     }
     pthread_rwlock_unlock(&r->lock);
     return rc;

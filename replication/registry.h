@@ -40,10 +40,9 @@ struct repl_registry_config {
      * one. In a cluster the registry keeps no catalog of its own: it
      * follows the map meta serves (repl_registry_apply_map). */
     char self[REPL_ADDR_MAX];
-    /* In a cluster: how primaries reach their secondaries, and how long a
-     * group waits for each (prepare_timeout_ms). */
-    const struct repl_peer_config *peer;
-    uint64_t prepare_timeout_ms;
+    /* In a cluster: how each replica takes part in its replica group
+     * (replica.h; group.self is self). */
+    struct repl_group_config group;
 };
 
 void repl_registry_config_defaults(struct repl_registry_config *cfg);
@@ -85,9 +84,8 @@ int repl_registry_apply_map(struct repl_registry *r, json_t *map);
  * here logs the mutations (taken) and applies up to committed
  * (repl_replica_prepare). -CELLAR_ENOTFOUND when this node holds no such
  * replica, -CELLAR_ENOTPRIMARY when it is not a secondary of that ballot. */
-int repl_registry_prepare(struct repl_registry *r, uint32_t table_id, uint32_t partition,
-                          uint64_t ballot, struct store_mutation **ms, size_t n, uint64_t committed,
-                          repl_prepared_fn done, void *arg);
+int repl_registry_prepare(struct repl_registry *r, const struct repl_prepare_header *h,
+                          struct store_mutation **ms, size_t n, repl_prepared_fn done, void *arg);
 
 /* Data nodes the map says are alive. */
 size_t repl_registry_data_nodes(struct repl_registry *r);

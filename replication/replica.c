@@ -15,18 +15,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* How long a primary waits before sending again to a secondary whose node
+ * has not opened the replica yet. */
+#define OPENING_PAUSE_MS 20
 
 struct repl_replica {
     struct store_partition *sp;
     struct repl_writer *writer;
     uint32_t table_id, index;
-    const struct repl_peer_config *peer;
-    uint64_t prepare_timeout_ms;
-    struct repl_peer_session *session; /* the writer thread's, for prepares */
-    struct repl_replication_stats st;  /* relaxed atomics */
+    const struct repl_group_config *group; /* NULL: a node that is its own cluster */
+    struct repl_peer_session *session;     /* the writer thread's, for prepares */
+    struct repl_replication_stats st;      /* relaxed atomics */
+    uint64_t lease_until_us;               /* atomic: a primary may serve reads until then */
+    uint64_t sent_us;                      /* writer thread: the last group or heartbeat sent */
     pthread_mutex_t mu;
     struct repl_config config;
     enum repl_role role;
+    bool ready;        /* a primary that has committed its tail */
+    bool suspect;      /* a secondary that gave up on its ballot's primary */
+    uint64_t heard_ms; /* a secondary: cellar_mono_ms() of its primary's last message */
 };
 
 int repl_replica_open(struct store_engine *e, const char *dir, const char *table, uint32_t id,
@@ -38,6 +47,7 @@ int repl_replica_open(struct store_engine *e, const char *dir, const char *table
     pthread_mutex_init(&r->mu, NULL);
     r->config = *config;
     r->role = REPL_ROLE_PRIMARY;
+    r->ready = true;
     r->table_id = id;
     r->index = index;
     char name[32];
@@ -74,19 +84,23 @@ void repl_replica_close(struct repl_replica *r)
     free(r);
 }
 
-/* Whether the replica may serve clients now. A cluster of one node is
- * always primary; leases between replicas come with secondaries. */
-static bool serves(struct repl_replica *r)
+/* Whether the replica may serve clients now: a primary that has committed
+ * its log's tail and, for reads, holds its lease (every secondary acked a
+ * message sent less than fd_lease_ms ago). A node that is its own
+ * cluster, or a primary without secondaries, needs no lease. */
+static bool serves(struct repl_replica *r, bool read)
 {
     pthread_mutex_lock(&r->mu);
-    bool ok = r->role == REPL_ROLE_PRIMARY;
+    bool ok = r->role == REPL_ROLE_PRIMARY && r->ready;
+    if (ok && read && r->group && r->config.n_secondaries > 0)
+        ok = cellar_mono_us() < __atomic_load_n(&r->lease_until_us, __ATOMIC_ACQUIRE);
     pthread_mutex_unlock(&r->mu);
     return ok;
 }
 
 int repl_replica_read(struct repl_replica *r, struct store_partition **out)
 {
-    if (!serves(r))
+    if (!serves(r, true))
         return -CELLAR_ENOTPRIMARY;
     *out = r->sp;
     return 0;
@@ -94,7 +108,7 @@ int repl_replica_read(struct repl_replica *r, struct store_partition **out)
 
 int repl_replica_writer(struct repl_replica *r, struct repl_writer **out)
 {
-    if (!serves(r))
+    if (!serves(r, false))
         return -CELLAR_ENOTPRIMARY;
     *out = r->writer;
     return 0;
@@ -120,35 +134,47 @@ void repl_replica_config(struct repl_replica *r, struct repl_config *config, enu
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The writer thread: asks meta for the next configuration of this
+ * partition, a compare-and-set on c's ballot: "remove_secondary" (node, by
+ * its primary) or "promote" (node, a secondary that heard nothing from its
+ * primary for fd_grace_ms, in place of that primary). true when meta
+ * granted it; the new configuration is then in *next. */
+static bool propose(struct repl_replica *r, const struct repl_config *c, const char *change,
+                    const char *node, struct repl_config *next)
+{
+    json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s}", "table_id", (json_int_t)r->table_id,
+                            "partition", (json_int_t)r->index, "ballot", (json_int_t)c->ballot,
+                            "change", change, "node", node, "by", r->group->self);
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    long status = 0;
+    struct cellar_buf reply = {0};
+    int rc = repl_peer_post(r->group->peer, r->group->peer->meta, "/internal/v1/propose", text,
+                            strlen(text), r->group->prepare_timeout_ms, &status, &reply);
+    free(text);
+    json_t *doc = rc == 0 && status == 200 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
+    cellar_buf_fini(&reply);
+    bool ok = doc && repl_config_parse(json_object_get(doc, "config"), next) == 0 &&
+              next->ballot > c->ballot;
+    json_decref(doc);
+    if (!ok)
+        log_warn("replica %" PRIu32 ".%" PRIu32 ": meta did not grant %s of %s at ballot %" PRIu64
+                 " (%s)",
+                 r->table_id, r->index, change, node, c->ballot,
+                 rc < 0          ? "not reached"
+                 : status == 409 ? "the configuration moved on"
+                                 : "refused");
+    return ok;
+}
+
 /* The writer thread: asks meta to drop a secondary that did not log a
  * group; true when it did, with the new configuration applied here. */
 static bool drop_secondary(struct repl_replica *r, const struct repl_config *c,
                            const char *secondary)
 {
-    json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:s}", "table_id", (json_int_t)r->table_id,
-                            "partition", (json_int_t)r->index, "ballot", (json_int_t)c->ballot,
-                            "primary", c->primary, "secondary", secondary);
-    char *text = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    long status = 0;
-    struct cellar_buf reply = {0};
-    int rc = repl_peer_post(r->peer, r->peer->meta, "/internal/v1/remove_secondary", text,
-                            strlen(text), r->prepare_timeout_ms, &status, &reply);
-    free(text);
-    json_t *doc = rc == 0 && status == 200 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
-    cellar_buf_fini(&reply);
     struct repl_config next;
-    bool ok = doc && repl_config_parse(json_object_get(doc, "config"), &next) == 0 &&
-              next.ballot > c->ballot;
-    json_decref(doc);
-    if (!ok) {
-        log_warn("replica %" PRIu32 ".%" PRIu32 ": meta did not drop secondary %s (%s)",
-                 r->table_id, r->index, secondary,
-                 rc < 0          ? "not reached"
-                 : status == 409 ? "the configuration moved on"
-                                 : "refused");
+    if (!propose(r, c, "remove_secondary", secondary, &next))
         return false;
-    }
     log_notice("replica %" PRIu32 ".%" PRIu32 ": secondary %s dropped; ballot %" PRIu64
                ", %zu secondaries",
                r->table_id, r->index, secondary, next.ballot, next.n_secondaries);
@@ -157,57 +183,89 @@ static bool drop_secondary(struct repl_replica *r, const struct repl_config *c,
     return true;
 }
 
-/* The writer thread of a primary with secondaries: the group goes to every
- * secondary of the configuration at once, on connections the replica
- * keeps; each logs it and answers with the last decree it has logged. The
- * group commits only when every secondary of the configuration has logged
- * it: one that did not is dropped from the configuration by meta (a new
- * ballot), and the group goes again to the ones left. When meta cannot
- * drop it, the group fails. */
+/* The writer thread of a primary with secondaries: the group (or, with n
+ * 0, a heartbeat) goes to every secondary of the configuration at once,
+ * on connections the replica keeps; each logs it and answers with the
+ * last decree it has logged. The group commits only when every secondary
+ * of the configuration has logged it: one that did not is dropped from
+ * the configuration by meta (a new ballot), and the group goes again to
+ * the ones left. When meta cannot drop it, the group fails:
+ * -CELLAR_EOUTCOME when a secondary may have logged it, else
+ * -CELLAR_EUNAVAIL. Every round that all secondaries acked renews the
+ * lease from the moment it was sent. */
 static int replicate_group(struct repl_replica *r, struct store_mutation *const *ms, size_t n,
                            uint64_t committed)
 {
-    if (!r->session && !(r->session = repl_peer_session_new(r->peer)))
+    if (!r->session && !(r->session = repl_peer_session_new(r->group->peer)))
         return -CELLAR_EUNAVAIL;
-    uint64_t last = ms[n - 1]->decree;
-    for (int round = 0; round < REPL_REPLICAS_MAX; round++) {
+    uint64_t last = n ? ms[n - 1]->decree : committed;
+    bool went_out = false; /* a secondary may have logged it */
+    uint64_t first_round_ms = cellar_mono_ms();
+    for (int round = 0; round < REPL_REPLICAS_MAX;) {
         struct repl_config c;
         pthread_mutex_lock(&r->mu);
         c = r->config;
         pthread_mutex_unlock(&r->mu);
         if (c.n_secondaries == 0)
             return 0;
+        struct repl_prepare_header h = {.table_id = r->table_id,
+                                        .partition = r->index,
+                                        .ballot = c.ballot,
+                                        .committed = committed};
+        snprintf(h.primary, sizeof(h.primary), "%s", r->group->self);
         struct cellar_buf body = {0};
-        repl_prepare_encode(r->table_id, r->index, c.ballot, committed, ms, n, &body);
+        repl_prepare_encode(&h, ms, n, &body);
         int rcs[REPL_REPLICAS_MAX - 1];
         long statuses[REPL_REPLICAS_MAX - 1];
         struct cellar_buf replies[REPL_REPLICAS_MAX - 1];
         memset(replies, 0, sizeof(replies));
+        uint64_t sent = cellar_mono_us();
+        r->sent_us = sent;
         repl_peer_post_all(r->session, c.secondaries, c.n_secondaries, "/internal/v1/prepare",
-                           body.data, body.len, r->prepare_timeout_ms, rcs, statuses, replies);
+                           body.data, body.len, r->group->prepare_timeout_ms, rcs, statuses,
+                           replies);
         cellar_buf_fini(&body);
         const char *failed = NULL; /* the last secondary that did not log it */
+        bool opening = false;      /* one has not opened its replica yet */
+        /* A secondary that does not host the replica yet (its node has not
+         * applied the map that placed it there) gets up to fd_grace_ms
+         * from the first round, as a silent one would. */
+        bool patient = cellar_mono_ms() - first_round_ms < r->group->grace_ms;
         for (size_t i = 0; i < c.n_secondaries; i++) {
             json_t *doc = rcs[i] == 0 ? json_loadb(replies[i].data, replies[i].len, 0, NULL) : NULL;
             json_t *logged = json_object_get(doc, "logged");
-            if (rcs[i] < 0 || statuses[i] != 200 || !json_is_integer(logged) ||
-                (uint64_t)json_integer_value(logged) < last) {
-                log_warn("replica %" PRIu32 ".%" PRIu32 ": secondary %s did not log decrees "
-                         "%" PRIu64 "..%" PRIu64 " (%s)",
-                         r->table_id, r->index, c.secondaries[i], last + 1 - n, last,
-                         rcs[i] < 0 ? "not reached" : "refused");
+            bool ok = rcs[i] == 0 && statuses[i] == 200 && json_is_integer(logged) &&
+                      (uint64_t)json_integer_value(logged) >= last;
+            /* Only a refusal it answered says it logged nothing. */
+            went_out |= n > 0 && (rcs[i] < 0 || statuses[i] == 200);
+            if (!ok && rcs[i] == 0 && statuses[i] == 404 && patient) {
+                opening = true;
+            } else if (!ok) {
+                log_warn("replica %" PRIu32 ".%" PRIu32 ": secondary %s did not log %s up to "
+                         "decree %" PRIu64 " (%s)",
+                         r->table_id, r->index, c.secondaries[i], n ? "a group" : "a heartbeat",
+                         last, rcs[i] < 0 ? "not reached" : "refused");
                 failed = c.secondaries[i];
             }
             json_decref(doc);
             cellar_buf_fini(&replies[i]);
         }
-        if (!failed)
+        if (!failed && !opening) {
+            uint64_t until = sent + r->group->lease_ms * 1000;
+            __atomic_store_n(&r->lease_until_us, until, __ATOMIC_RELEASE);
             return 0;
+        }
+        if (!failed) {
+            struct timespec pause = {0, OPENING_PAUSE_MS * 1000000L};
+            nanosleep(&pause, NULL);
+            continue;
+        }
         /* One at a time: each drop is its own ballot. */
         if (!drop_secondary(r, &c, failed))
-            return -CELLAR_EUNAVAIL;
+            break;
+        round++;
     }
-    return -CELLAR_EUNAVAIL;
+    return went_out ? -CELLAR_EOUTCOME : -CELLAR_EUNAVAIL;
 }
 
 /* The writer's replication hook: replicate_group, counted. */
@@ -229,15 +287,94 @@ void repl_replica_replication_stats(struct repl_replica *r, struct repl_replicat
     out->failed = __atomic_load_n(&r->st.failed, __ATOMIC_RELAXED);
     out->wait_us = __atomic_load_n(&r->st.wait_us, __ATOMIC_RELAXED);
     out->dropped = __atomic_load_n(&r->st.dropped, __ATOMIC_RELAXED);
+    out->promotions = __atomic_load_n(&r->st.promotions, __ATOMIC_RELAXED);
 }
 
-void repl_replica_set_peer(struct repl_replica *r, const struct repl_peer_config *peer,
-                           uint64_t prepare_timeout_ms)
+/* A primary's timer (the writer thread, every fd_beacon_ms / 2): commit
+ * the log's tail once after becoming primary, then keep the lease with a
+ * heartbeat when nothing was sent for fd_beacon_ms. */
+static void primary_tick(struct repl_replica *r, const struct repl_config *c, bool ready)
+{
+    if (!ready) {
+        if (repl_writer_commit_tail(r->writer) < 0)
+            return; /* again at the next tick */
+        if (c->n_secondaries > 0 &&
+            replicate_group(r, NULL, 0, store_partition_applied_decree(r->sp)) < 0)
+            return;
+        pthread_mutex_lock(&r->mu);
+        bool same = r->role == REPL_ROLE_PRIMARY && r->config.ballot == c->ballot;
+        r->ready |= same;
+        pthread_mutex_unlock(&r->mu);
+        if (same)
+            log_notice("replica %" PRIu32 ".%" PRIu32 ": serving as primary of ballot %" PRIu64
+                       " from decree %" PRIu64,
+                       r->table_id, r->index, c->ballot, store_partition_applied_decree(r->sp));
+        return;
+    }
+    /* A group that went out and failed left a tail: settled now rather
+     * than with the next write. */
+    if (repl_writer_commit_tail(r->writer) < 0)
+        return;
+    if (c->n_secondaries > 0 && cellar_mono_us() - r->sent_us >= r->group->beacon_ms * 1000)
+        replicate_group(r, NULL, 0, store_partition_applied_decree(r->sp));
+}
+
+/* A secondary's timer: after fd_grace_ms without a word from its primary
+ * it stops taking that ballot's messages (the primary's lease has run out
+ * by then: it is shorter, and timed from sends that came before) and asks
+ * meta to make it primary in its place. */
+static void secondary_tick(struct repl_replica *r, const struct repl_config *c, uint64_t heard)
+{
+    uint64_t silent = cellar_mono_ms() - heard;
+    if (silent < r->group->grace_ms)
+        return;
+    pthread_mutex_lock(&r->mu);
+    bool same = r->role == REPL_ROLE_SECONDARY && r->config.ballot == c->ballot;
+    bool first = same && !r->suspect;
+    if (same)
+        r->suspect = true;
+    pthread_mutex_unlock(&r->mu);
+    if (!same)
+        return;
+    if (first)
+        log_warn("replica %" PRIu32 ".%" PRIu32 ": nothing from primary %s for %" PRIu64
+                 " ms (ballot %" PRIu64 "); asking to take over",
+                 r->table_id, r->index, c->primary[0] ? c->primary : "(none)", silent, c->ballot);
+    struct repl_config next;
+    if (!propose(r, c, "promote", r->group->self, &next))
+        return; /* again at the next tick, unless a map or a newer primary comes first */
+    log_notice("replica %" PRIu32 ".%" PRIu32 ": primary of ballot %" PRIu64
+               " in place of %s, with %zu secondaries",
+               r->table_id, r->index, next.ballot, c->primary, next.n_secondaries);
+    __atomic_add_fetch(&r->st.promotions, 1, __ATOMIC_RELAXED);
+    repl_replica_set_config(r, &next, REPL_ROLE_PRIMARY);
+    primary_tick(r, &next, false);
+}
+
+static void tick(void *arg)
+{
+    struct repl_replica *r = arg;
+    pthread_mutex_lock(&r->mu);
+    struct repl_config c = r->config;
+    enum repl_role role = r->role;
+    bool ready = r->ready;
+    uint64_t heard = r->heard_ms;
+    pthread_mutex_unlock(&r->mu);
+    if (role == REPL_ROLE_PRIMARY)
+        primary_tick(r, &c, ready);
+    else if (role == REPL_ROLE_SECONDARY)
+        secondary_tick(r, &c, heard);
+}
+
+void repl_replica_join(struct repl_replica *r, const struct repl_group_config *group)
 {
     pthread_mutex_lock(&r->mu);
-    r->peer = peer;
-    r->prepare_timeout_ms = prepare_timeout_ms;
+    r->group = group;
+    r->role = REPL_ROLE_INACTIVE;
+    r->ready = false;
     pthread_mutex_unlock(&r->mu);
+    uint64_t every = group->beacon_ms / 2;
+    repl_writer_set_tick(r->writer, tick, r, every ? every : 1);
 }
 
 void repl_replica_set_config(struct repl_replica *r, const struct repl_config *config,
@@ -249,23 +386,41 @@ void repl_replica_set_config(struct repl_replica *r, const struct repl_config *c
         pthread_mutex_unlock(&r->mu);
         return;
     }
+    bool became_primary = role == REPL_ROLE_PRIMARY && r->role != REPL_ROLE_PRIMARY;
+    if (role == REPL_ROLE_SECONDARY &&
+        (r->role != REPL_ROLE_SECONDARY || config->ballot != r->config.ballot)) {
+        /* A new primary, or a new ballot: a full grace period for it. */
+        r->heard_ms = cellar_mono_ms();
+        r->suspect = false;
+    }
     r->config = *config;
     r->role = role;
-    bool replicates = role == REPL_ROLE_PRIMARY && config->n_secondaries > 0 && r->peer;
+    if (became_primary && r->group)
+        r->ready = false; /* until its tail is committed (the tick) */
+    bool replicates = role == REPL_ROLE_PRIMARY && config->n_secondaries > 0 && r->group;
     pthread_mutex_unlock(&r->mu);
     repl_writer_set_replicate(r->writer, replicates ? replicate : NULL, replicates ? r : NULL);
+    if (became_primary && r->group)
+        repl_writer_tick_soon(r->writer);
 }
 
-int repl_replica_prepare(struct repl_replica *r, uint64_t ballot, struct store_mutation **ms,
-                         size_t n, uint64_t committed, repl_prepared_fn done, void *arg)
+int repl_replica_prepare(struct repl_replica *r, const struct repl_prepare_header *h,
+                         struct store_mutation **ms, size_t n, repl_prepared_fn done, void *arg)
 {
-    /* An older ballot's primary is refused; a newer ballot is adopted (its
-     * primary sends only to the secondaries of its configuration, and meta's
-     * map with the rest of it follows). */
+    /* An older ballot's primary is refused, and so is the current one's
+     * once this secondary gave up on it; a newer ballot is adopted, with
+     * the primary that sent it (meta's map with the rest follows). */
     pthread_mutex_lock(&r->mu);
-    bool mine = r->role == REPL_ROLE_SECONDARY && ballot >= r->config.ballot;
-    if (mine)
-        r->config.ballot = ballot;
+    bool mine = r->role == REPL_ROLE_SECONDARY &&
+                (h->ballot > r->config.ballot || (h->ballot == r->config.ballot && !r->suspect));
+    if (mine) {
+        if (h->ballot > r->config.ballot) {
+            r->config.ballot = h->ballot;
+            snprintf(r->config.primary, sizeof(r->config.primary), "%s", h->primary);
+            r->suspect = false;
+        }
+        r->heard_ms = cellar_mono_ms();
+    }
     pthread_mutex_unlock(&r->mu);
     if (!mine) {
         for (size_t i = 0; i < n; i++)
@@ -273,17 +428,18 @@ int repl_replica_prepare(struct repl_replica *r, uint64_t ballot, struct store_m
         free(ms);
         return -CELLAR_ENOTPRIMARY;
     }
-    return repl_writer_submit_prepare(r->writer, ms, n, committed, done, arg);
+    return repl_writer_submit_prepare(r->writer, ms, n, h->committed, done, arg);
 }
 
-void repl_prepare_encode(uint32_t table_id, uint32_t partition, uint64_t ballot, uint64_t committed,
-                         struct store_mutation *const *ms, size_t n, struct cellar_buf *out)
+void repl_prepare_encode(const struct repl_prepare_header *h, struct store_mutation *const *ms,
+                         size_t n, struct cellar_buf *out)
 {
-    json_t *h = json_pack("{s:I, s:I, s:I, s:I, s:I}", "table_id", (json_int_t)table_id,
-                          "partition", (json_int_t)partition, "ballot", (json_int_t)ballot,
-                          "committed", (json_int_t)committed, "n", (json_int_t)n);
-    char *text = json_dumps(h, JSON_COMPACT);
-    json_decref(h);
+    json_t *j =
+        json_pack("{s:I, s:I, s:I, s:s, s:I, s:I}", "table_id", (json_int_t)h->table_id,
+                  "partition", (json_int_t)h->partition, "ballot", (json_int_t)h->ballot, "primary",
+                  h->primary, "committed", (json_int_t)h->committed, "n", (json_int_t)n);
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
     cellar_buf_append_u32be(out, (uint32_t)strlen(text));
     cellar_buf_append(out, text, strlen(text));
     free(text);
@@ -297,12 +453,12 @@ void repl_prepare_encode(uint32_t table_id, uint32_t partition, uint64_t ballot,
     cellar_buf_fini(&enc);
 }
 
-int repl_prepare_decode(const char *data, size_t len, uint32_t *table_id, uint32_t *partition,
-                        uint64_t *ballot, uint64_t *committed, struct store_mutation ***ms,
-                        size_t *n)
+int repl_prepare_decode(const char *data, size_t len, struct repl_prepare_header *hdr,
+                        struct store_mutation ***ms, size_t *n)
 {
     *ms = NULL;
     *n = 0;
+    memset(hdr, 0, sizeof(*hdr));
     if (len < 4)
         return -CELLAR_EINVAL;
     uint32_t hlen = cellar_load_u32be(data);
@@ -310,13 +466,18 @@ int repl_prepare_decode(const char *data, size_t len, uint32_t *table_id, uint32
         return -CELLAR_EINVAL;
     json_t *h = json_loadb(data + 4, hlen, 0, NULL);
     json_int_t id = 0, part = 0, b = 0, c = 0, count = 0;
-    int rc = json_unpack(h, "{s:I, s:I, s:I, s:I, s:I}", "table_id", &id, "partition", &part,
-                         "ballot", &b, "committed", &c, "n", &count);
+    const char *primary = NULL;
+    int rc = json_unpack(h, "{s:I, s:I, s:I, s:s, s:I, s:I}", "table_id", &id, "partition", &part,
+                         "ballot", &b, "primary", &primary, "committed", &c, "n", &count);
+    if (rc == 0 && strlen(primary) < sizeof(hdr->primary))
+        snprintf(hdr->primary, sizeof(hdr->primary), "%s", primary);
+    else
+        rc = -1;
     json_decref(h);
     if (rc != 0 || id < 1 || id > UINT32_MAX || part < 0 || part >= 1024 || b < 1 || c < 0 ||
-        count < 1 || (size_t)count > (len - 4 - hlen) / 4)
+        count < 0 || (size_t)count > (len - 4 - hlen) / 4)
         return -CELLAR_EINVAL;
-    struct store_mutation **list = cellar_xcalloc((size_t)count, sizeof(*list));
+    struct store_mutation **list = cellar_xcalloc(count ? (size_t)count : 1, sizeof(*list));
     size_t pos = 4 + hlen;
     for (json_int_t i = 0; i < count; i++) {
         uint32_t mlen = len - pos >= 4 ? cellar_load_u32be(data + pos) : UINT32_MAX;
@@ -335,10 +496,10 @@ int repl_prepare_decode(const char *data, size_t len, uint32_t *table_id, uint32
         free(list);
         return -CELLAR_EINVAL;
     }
-    *table_id = (uint32_t)id;
-    *partition = (uint32_t)part;
-    *ballot = (uint64_t)b;
-    *committed = (uint64_t)c;
+    hdr->table_id = (uint32_t)id;
+    hdr->partition = (uint32_t)part;
+    hdr->ballot = (uint64_t)b;
+    hdr->committed = (uint64_t)c;
     *ms = list;
     *n = (size_t)count;
     return 0;

@@ -60,12 +60,28 @@ int repl_replica_open(struct store_engine *e, const char *dir, const char *table
                       uint32_t index, const struct repl_writer_config *wcfg,
                       const struct repl_config *config, bool tolerate, struct repl_replica **out);
 
-/* How a primary reaches its secondaries (a cluster's nodes: peer.h;
- * borrowed, must outlive the replica), and how long it waits for each to
- * log a group. Without it a replica never replicates. */
-struct repl_peer_config;
-void repl_replica_set_peer(struct repl_replica *r, const struct repl_peer_config *peer,
-                           uint64_t prepare_timeout_ms);
+/* How a replica of a cluster node takes part in its replica group
+ * (borrowed; it must outlive the replica). */
+struct repl_group_config {
+    const struct repl_peer_config *peer; /* how to reach the others and meta */
+    char self[REPL_ADDR_MAX];            /* this node's address */
+    uint64_t prepare_timeout_ms;         /* a primary waits this long for a secondary */
+    uint64_t beacon_ms;                  /* fd_beacon_ms: a primary sends at least this often */
+    uint64_t lease_ms;                   /* fd_lease_ms: a primary's lease, from a send acked */
+    uint64_t grace_ms;                   /* fd_grace_ms: a secondary's patience (> lease_ms) */
+};
+
+/* Makes r a member of its replica group, with no role until
+ * repl_replica_set_config gives it one. Its writer then runs the
+ * replica's timer: a new primary commits its log's tail before it serves
+ * (repl_writer_commit_tail); a primary with secondaries sends a heartbeat
+ * (an empty prepare) when it sent nothing for beacon_ms, and serves reads
+ * only while every secondary has acked a message it sent less than
+ * lease_ms ago; a secondary that heard nothing from its primary for
+ * grace_ms refuses that ballot from then on and asks meta to make it
+ * primary instead. A replica that never joins (a node that is its own
+ * cluster) is a primary with no secondaries and needs none of it. */
+void repl_replica_join(struct repl_replica *r, const struct repl_group_config *group);
 
 /* Stops the writer (its queued writes are committed first) and closes the
  * partition. Accepts NULL. */
@@ -93,32 +109,41 @@ void repl_replica_config(struct repl_replica *r, struct repl_config *config, enu
 /* A primary's replication figures since it opened (relaxed atomics: any
  * thread may read them). */
 struct repl_replication_stats {
-    uint64_t groups;  /* groups sent to the secondaries */
-    uint64_t failed;  /* groups that failed (not every secondary logged them) */
-    uint64_t wait_us; /* time the groups waited for the secondaries, summed */
-    uint64_t dropped; /* secondaries meta dropped at this primary's request */
+    uint64_t groups;     /* groups sent to the secondaries */
+    uint64_t failed;     /* groups that failed (not every secondary logged them) */
+    uint64_t wait_us;    /* time the groups waited for the secondaries, summed */
+    uint64_t dropped;    /* secondaries meta dropped at this primary's request */
+    uint64_t promotions; /* times this replica took over as primary */
 };
 void repl_replica_replication_stats(struct repl_replica *r, struct repl_replication_stats *out);
 void repl_replica_set_config(struct repl_replica *r, const struct repl_config *config,
                              enum repl_role role);
 
-/* A secondary's part of a group its primary sent: the n mutations (taken)
- * under ballot, and the primary's committed decree. -CELLAR_ENOTPRIMARY
- * when this replica is not a secondary of that ballot (nothing taken then
- * but the mutations, freed); else as repl_writer_submit_prepare. */
-int repl_replica_prepare(struct repl_replica *r, uint64_t ballot, struct store_mutation **ms,
-                         size_t n, uint64_t committed, repl_prepared_fn done, void *arg);
+/* The header of a prepare: which partition, the sender's ballot and
+ * address, and its committed decree. */
+struct repl_prepare_header {
+    uint32_t table_id, partition;
+    uint64_t ballot, committed;
+    char primary[REPL_ADDR_MAX];
+};
+
+/* A secondary's part of a group its primary sent: the n mutations (taken;
+ * none for a heartbeat). -CELLAR_ENOTPRIMARY when this replica is not a
+ * secondary of that ballot, or gave up on it (nothing taken then but the
+ * mutations, freed); else as repl_writer_submit_prepare. */
+int repl_replica_prepare(struct repl_replica *r, const struct repl_prepare_header *h,
+                         struct store_mutation **ms, size_t n, repl_prepared_fn done, void *arg);
 
 /* The prepare message (a binary body): u32 BE length of a JSON header
- * {"table_id", "partition", "ballot", "committed", "n"}, the header, then
- * n times a u32 BE length and an encoded mutation (storage/mutation.h). */
-void repl_prepare_encode(uint32_t table_id, uint32_t partition, uint64_t ballot, uint64_t committed,
-                         struct store_mutation *const *ms, size_t n, struct cellar_buf *out);
+ * {"table_id", "partition", "ballot", "primary", "committed", "n"}, the
+ * header, then n (0 for a heartbeat) times a u32 BE length and an encoded
+ * mutation (storage/mutation.h). */
+void repl_prepare_encode(const struct repl_prepare_header *h, struct store_mutation *const *ms,
+                         size_t n, struct cellar_buf *out);
 /* And back: -CELLAR_EINVAL for anything malformed. *ms is malloc'ed, its
  * n mutations the caller's. */
-int repl_prepare_decode(const char *data, size_t len, uint32_t *table_id, uint32_t *partition,
-                        uint64_t *ballot, uint64_t *committed, struct store_mutation ***ms,
-                        size_t *n);
+int repl_prepare_decode(const char *data, size_t len, struct repl_prepare_header *h,
+                        struct store_mutation ***ms, size_t *n);
 
 const char *repl_role_name(enum repl_role role);
 

@@ -20,6 +20,12 @@
  * after a failed apply it is freed and replaced), next_decree goes back to
  * applied + 1 so the decrees are reused, and every callback of the group
  * gets the error and a NULL outcome. Nothing of the group was applied.
+ * A primary's group that went to its secondaries and was not logged by
+ * all of them is different: some may have logged it, so it stays here as
+ * the log's tail (logged, not applied), its callbacks get
+ * -CELLAR_EOUTCOME, and the next group (or the replica's tick) commits the
+ * tail first (repl_writer_commit_tail). A secondary promoted to primary
+ * commits its own tail the same way.
  *
  * A full disk. RocksDB refuses every write once it has hit ENOSPC (a
  * background error), until its SstFileManager sees free space again and
@@ -34,7 +40,9 @@
  * -CELLAR_EUNAVAIL, before anything is queued.
  *
  * Invariants:
- * - decrees are dense: next_decree == applied decree + 1 between groups;
+ * - decrees are dense: next_decree == logged + 1 between groups, where
+ *   logged is the applied decree or, after a group that went out and
+ *   failed, the end of the log's tail;
  * - timestamps never go backwards within a partition, across groups and
  *   restarts (the start reads the last logged mutation's timestamp), so
  *   apply sees time move forward even when the wall clock steps back;
@@ -133,13 +141,18 @@ struct repl_writer {
     bool busy;                   /* a group is running (the writer's or an inline one) */
     repl_replicate_fn replicate; /* a primary's secondaries get each group first */
     void *replicate_arg;
+    repl_tick_fn tick; /* the replica's timer, on this thread */
+    void *tick_arg;
+    uint64_t tick_ms; /* at least this often */
+    bool tick_now;    /* asked for at once */
 
     /* Writer thread only. */
     struct store_batch *batch;
     struct store_outcome *outcomes; /* one per mutation of the group */
     size_t outcomes_cap;
     uint64_t next_decree;
-    uint64_t logged;        /* a secondary: the last decree it logged */
+    uint64_t logged;        /* the last decree logged (applied, or beyond: a tail) */
+    uint64_t ticked_ms;     /* cellar_mono_ms() of the last tick */
     uint64_t last_ts;       /* timestamp_ms of the last stamped mutation */
     uint64_t trimmed_below; /* log entries below this were trimmed */
     uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
@@ -285,9 +298,34 @@ static void probe_space(struct repl_writer *w)
     note_space(w, rc);
 }
 
+/* A primary's group that failed after it went to the secondaries: one of
+ * them may have logged it, and a later primary may commit it, so it is
+ * not undone but kept here as the log's tail (logged, not applied), and
+ * its decrees are not given again. The next group first commits it
+ * (repl_writer_commit_tail). When it cannot even be logged its decrees
+ * are given again, which a secondary takes as an overwrite. */
+static void keep_as_tail(struct repl_writer *w, struct repl_entry *group, uint64_t last)
+{
+    store_batch_free(w->batch);
+    w->batch = store_batch_new(w->sp);
+    for (struct repl_entry *e = group; e; e = e->next)
+        store_log(w->batch, e->m);
+    int rc = store_batch_commit(w->batch, store_partition_applied_decree(w->sp), w->cfg.sync);
+    if (rc) {
+        log_err("writer %s: keeping decrees up to %" PRIu64 " as the log's tail failed: %s",
+                w->name, last, cellar_strerror(rc));
+        store_batch_free(w->batch);
+        w->batch = store_batch_new(w->sp);
+        return;
+    }
+    w->logged = last;
+    stat_set(&w->st_logged_decree, last);
+}
+
 /* Applies, commits and completes one group (whoever holds `busy`, no
  * lock). inline_entry, when not NULL, is the caller's own entry, not
- * malloc'ed. */
+ * malloc'ed. A tail left by an earlier group is committed first; when it
+ * cannot be, this group is not sent anywhere and fails. */
 static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
                       const struct repl_entry *inline_entry)
 {
@@ -298,8 +336,13 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
     memset(w->outcomes, 0, n * sizeof(*w->outcomes));
 
     int rc = 0;
+    if (w->logged > store_partition_applied_decree(w->sp)) {
+        rc = repl_writer_commit_tail(w);
+        if (rc == -CELLAR_EOUTCOME)
+            rc = -CELLAR_EUNAVAIL; /* the tail's fate, not this group's: it went nowhere */
+    }
     size_t touched = 0; /* outcomes store_apply filled: to fini */
-    for (struct repl_entry *e = group; e; e = e->next) {
+    for (struct repl_entry *e = rc == 0 ? group : NULL; e; e = e->next) {
         e->m->decree = w->next_decree++;
         e->m->timestamp_ms = next_timestamp(w);
         store_log(w->batch, e->m);
@@ -325,8 +368,10 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
             ms[k++] = e->m;
         rc = replicate(replicate_arg, ms, n, last - n);
         free(ms);
-        if (rc) {
-            /* Nobody commits the group: the batch is discarded whole. */
+        if (rc == -CELLAR_EOUTCOME) {
+            keep_as_tail(w, group, last);
+        } else if (rc) {
+            /* Nobody logged the group: the batch is discarded whole. */
             store_batch_free(w->batch);
             w->batch = store_batch_new(w->sp);
         }
@@ -351,10 +396,14 @@ static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
     }
     if (rc) {
         w->committed_us = cellar_mono_us();
-        w->next_decree = store_partition_applied_decree(w->sp) + 1;
+        /* After the tail (kept, or one that could not be committed), or
+         * the group's decrees again. */
+        w->next_decree = w->logged + 1;
         stat_add(&w->st_failed_batches, 1);
     } else {
+        w->logged = last;
         stat_set(&w->st_committed_decree, last);
+        stat_set(&w->st_logged_decree, last);
         stat_add(&w->st_batches, 1);
         stat_add(&w->st_mutations, n);
         stat_add(&w->st_buckets[bucket_of(n)], 1);
@@ -399,6 +448,55 @@ static struct store_mutation *logged_at(struct repl_writer *w, const struct repl
     return m;
 }
 
+int repl_writer_commit_tail(struct repl_writer *w)
+{
+    uint64_t applied = store_partition_applied_decree(w->sp);
+    if (w->logged <= applied) {
+        w->logged = applied;
+        w->next_decree = applied + 1;
+        return 0;
+    }
+    static const struct repl_prepare none;
+    size_t n = (size_t)(w->logged - applied);
+    struct store_mutation **ms = cellar_xcalloc(n, sizeof(*ms));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        bool owned;
+        ms[i] = logged_at(w, &none, applied + 1 + i, &owned);
+        if (!ms[i]) {
+            log_err("writer %s: the log's tail has no decree %" PRIu64, w->name, applied + 1 + i);
+            rc = -CELLAR_ECORRUPT;
+            break;
+        }
+        struct store_outcome out;
+        rc = store_apply(w->batch, ms[i], &out);
+        store_outcome_fini(&out);
+    }
+    pthread_mutex_lock(&w->mu);
+    repl_replicate_fn replicate = w->replicate;
+    void *replicate_arg = w->replicate_arg;
+    pthread_mutex_unlock(&w->mu);
+    if (rc == 0 && replicate)
+        rc = replicate(replicate_arg, ms, n, applied);
+    if (rc == 0)
+        rc = store_batch_commit(w->batch, w->logged, w->cfg.sync);
+    if (rc) {
+        store_batch_free(w->batch);
+        w->batch = store_batch_new(w->sp);
+    } else {
+        log_info("writer %s: committed the log's tail, decrees %" PRIu64 "..%" PRIu64, w->name,
+                 applied + 1, w->logged);
+        w->next_decree = w->logged + 1;
+        if (ms[n - 1]->timestamp_ms > w->last_ts)
+            w->last_ts = ms[n - 1]->timestamp_ms;
+        stat_set(&w->st_committed_decree, w->logged);
+    }
+    for (size_t i = 0; i < n; i++)
+        store_mutation_free(ms[i]);
+    free(ms);
+    return rc;
+}
+
 /* A secondary's prepare: log its mutations, apply what is committed and
  * logged, one commit (synced under durability=fsync), then done. */
 static void run_prepare(struct repl_writer *w, struct repl_entry *e)
@@ -432,14 +530,16 @@ static void run_prepare(struct repl_writer *w, struct repl_entry *e)
             store_mutation_free(m);
     }
     uint64_t now_applied = rc == 0 ? d - 1 : applied;
-    if (rc == 0)
+    /* A heartbeat that makes nothing newly committed writes nothing. */
+    bool nothing = p->n == 0 && now_applied == applied;
+    if (rc == 0 && !nothing)
         rc = store_batch_commit(w->batch, now_applied, w->cfg.sync);
     if (rc) {
         log_err("writer %s: a prepare up to decree %" PRIu64 " failed: %s", w->name, logged,
                 cellar_strerror(rc));
         store_batch_free(w->batch);
         w->batch = store_batch_new(w->sp);
-    } else {
+    } else if (!nothing) {
         stat_set(&w->st_committed_decree, now_applied);
         stat_add(&w->st_batches, 1);
         stat_add(&w->st_mutations, p->n);
@@ -460,13 +560,29 @@ static void beat(struct repl_writer *w)
     stat_set(&w->st_heartbeat_ms, cellar_mono_ms());
 }
 
-/* Waits on wake for at most cfg.heartbeat_ms. mu held. */
+/* Whether the replica's tick is due (asked for, or tick_ms since the
+ * last). mu held. */
+static bool tick_due(const struct repl_writer *w)
+{
+    return w->tick && !w->stopping &&
+           (w->tick_now || cellar_mono_ms() - w->ticked_ms >= w->tick_ms);
+}
+
+/* Waits on wake for at most cfg.heartbeat_ms, and no longer than until
+ * the next tick. mu held. */
 static void wait_one_beat(struct repl_writer *w)
 {
+    uint64_t ms = w->cfg.heartbeat_ms;
+    if (w->tick) {
+        uint64_t since = cellar_mono_ms() - w->ticked_ms;
+        uint64_t left = since < w->tick_ms ? w->tick_ms - since : 1;
+        if (left < ms)
+            ms = left;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (w->cfg.heartbeat_ms % 1000u) * 1000000u;
-    ts.tv_sec += (time_t)(w->cfg.heartbeat_ms / 1000u + ns / 1000000000u);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (ms % 1000u) * 1000000u;
+    ts.tv_sec += (time_t)(ms / 1000u + ns / 1000000000u);
     ts.tv_nsec = (long)(ns % 1000000000u);
     pthread_cond_timedwait(&w->wake, &w->mu, &ts);
 }
@@ -491,16 +607,29 @@ static void *writer_main(void *arg)
     struct repl_writer *w = arg;
     pthread_setname_np(pthread_self(), w->thread_name);
     for (;;) {
-        bool probe = false;
+        bool probe = false, tick = false;
         pthread_mutex_lock(&w->mu);
         for (;;) {
             beat(w);
             maybe_wedge(w);
-            if (!w->busy && (w->head || w->stopping || (probe = probe_due(w))))
+            if (!w->busy &&
+                ((tick = tick_due(w)) || w->head || w->stopping || (probe = probe_due(w))))
                 break;
             w->idle = true;
             wait_one_beat(w);
             w->idle = false;
+        }
+        if (tick) {
+            /* Before any queued group: a primary's tail, or its lease. */
+            w->tick_now = false;
+            w->ticked_ms = cellar_mono_ms();
+            w->busy = true;
+            pthread_mutex_unlock(&w->mu);
+            w->tick(w->tick_arg);
+            pthread_mutex_lock(&w->mu);
+            w->busy = false;
+            pthread_mutex_unlock(&w->mu);
+            continue;
         }
         if (!w->head && probe) {
             w->busy = true; /* the batch is the probe's: no inline group now */
@@ -685,6 +814,27 @@ void repl_writer_set_replicate(struct repl_writer *w, repl_replicate_fn fn, void
     pthread_mutex_lock(&w->mu);
     w->replicate = fn;
     w->replicate_arg = arg;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void repl_writer_set_tick(struct repl_writer *w, repl_tick_fn fn, void *arg, uint64_t every_ms)
+{
+    pthread_mutex_lock(&w->mu);
+    w->tick = fn;
+    w->tick_arg = arg;
+    w->tick_ms = every_ms ? every_ms : 1;
+    w->tick_now = fn != NULL;
+    if (w->idle)
+        pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void repl_writer_tick_soon(struct repl_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->tick_now = true;
+    if (w->idle)
+        pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
 }
 

@@ -59,11 +59,22 @@ struct repl_writer;
  * group once it is applied into the batch and before the batch commits,
  * with the group's mutations in decree order (decrees and timestamps set)
  * and the partition's committed decree before the group. 0: every
- * secondary has logged the group, and the writer commits it; <0: the
- * group fails (nobody committed it; its decrees are used again). Runs on
- * the writer thread and may block up to its own timeout. */
+ * secondary has logged the group, and the writer commits it.
+ * -CELLAR_EOUTCOME: the group went out but not every secondary logged it;
+ * some may have: the writer keeps it as its log's tail (logged, not
+ * applied; its decrees are not given again), fails its mutations with
+ * -CELLAR_EOUTCOME, and commits the tail before the next group (see
+ * repl_writer_commit_tail). Another error: nobody logged it; the group
+ * fails with that error and its decrees are used again. Runs on the
+ * writer thread and may block up to its own timeout. */
 typedef int (*repl_replicate_fn)(void *arg, struct store_mutation *const *ms, size_t n,
                                  uint64_t committed);
+
+/* The replica's timer: called on the writer thread, between groups (no
+ * group runs meanwhile), at least every every_ms and soon after
+ * repl_writer_tick_soon. It may block (it asks peers things) and may call
+ * repl_writer_commit_tail. */
+typedef void (*repl_tick_fn)(void *arg);
 
 /* What became of a secondary's prepare: status 0 with the last decree it
  * has logged, or a negative code (nothing of it was logged). */
@@ -80,6 +91,20 @@ void repl_writer_stop(struct repl_writer *w);
 /* Sets (fn non-NULL) or clears the replication of this writer's groups.
  * Groups already queued are replicated when they run. Any thread. */
 void repl_writer_set_replicate(struct repl_writer *w, repl_replicate_fn fn, void *arg);
+
+/* Sets (fn non-NULL) or clears the replica's timer, and runs it soon. Any
+ * thread. */
+void repl_writer_set_tick(struct repl_writer *w, repl_tick_fn fn, void *arg, uint64_t every_ms);
+void repl_writer_tick_soon(struct repl_writer *w);
+
+/* Commits the log's tail: the decrees logged beyond the applied one (a
+ * secondary's prepares not yet known committed when it became primary, or
+ * a group that failed after it went out). They go through the replicate
+ * hook again (to the current secondaries, under the current ballot), are
+ * applied and committed here; later groups take the decrees after them.
+ * 0 also when there is no tail; else the error (the tail stays). Only on
+ * the writer thread, from the tick (or from a group). */
+int repl_writer_commit_tail(struct repl_writer *w);
 
 /* A secondary's side: logs the n mutations (taken, with the decrees and
  * timestamps their primary gave them; a decree logged before under the

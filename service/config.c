@@ -50,6 +50,7 @@ static const struct key keys[] = {
     {"roles", K_STRING, 0, 0, 0, 0, false},
     {"default_replica_count", K_UINT, 1, REPL_REPLICAS_MAX, F(registry.default_replica_count)},
     {"fd_beacon_ms", K_UINT, 50, 60000, F(cluster.fd_beacon_ms)},
+    {"fd_lease_ms", K_UINT, 60, 600000, F(cluster.fd_lease_ms)},
     {"fd_grace_ms", K_UINT, 100, 600000, F(cluster.fd_grace_ms)},
     {"replica_replace_after_s", K_UINT, 1, 30ull * 86400, F(cluster.replica_replace_after_s)},
     {"forward_wait_ms", K_UINT, 0, 600000, F(cluster.forward_wait_ms)},

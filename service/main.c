@@ -564,8 +564,13 @@ int main(int argc, char **argv)
     if (repl_cluster_enabled(&n.cfg.cluster)) {
         snprintf(n.cfg.registry.self, sizeof(n.cfg.registry.self), "%s", n.cfg.cluster.advertise);
         snprintf(n.peer.meta, sizeof(n.peer.meta), "%s", n.cfg.cluster.meta_servers[0]);
-        n.cfg.registry.peer = &n.peer;
-        n.cfg.registry.prepare_timeout_ms = n.cfg.cluster.prepare_timeout_ms;
+        struct repl_group_config *g = &n.cfg.registry.group;
+        g->peer = &n.peer;
+        snprintf(g->self, sizeof(g->self), "%s", n.cfg.cluster.advertise);
+        g->prepare_timeout_ms = n.cfg.cluster.prepare_timeout_ms;
+        g->beacon_ms = n.cfg.cluster.fd_beacon_ms;
+        g->lease_ms = n.cfg.cluster.fd_lease_ms;
+        g->grace_ms = n.cfg.cluster.fd_grace_ms;
     }
     e = repl_registry_open(n.engine, n.cfg.data_dir, &n.cfg.registry, on_progress, &n, &n.registry);
     if (e < 0) {

@@ -25,7 +25,7 @@ cluster = None
 
 def setup():
     global cluster
-    cluster = Cluster(3, config={"forward_wait_ms": 1500, "fd_grace_ms": 2000}).start()
+    cluster = Cluster(3, config={"forward_wait_ms": 1500, "fd_lease_ms": 1200, "fd_grace_ms": 2000}).start()
 
 
 def node(i):

@@ -120,9 +120,10 @@ def test_a_secondary_down_is_dropped_and_writes_go_on():
         wait_for(dropped, 10, "node 3 dropped from the partitions written")
         cl = node(1).json("GET", "/v1/cluster")[2]
         assert cl["under_replicated_count"] >= len(moved), cl
+        # Heartbeats find it gone too, in partitions nobody wrote to.
         dropped_total = sum(metric(n, "cellar_replication_secondaries_dropped_total")
                             for n in cluster.nodes[:2])
-        assert dropped_total == len(moved), (dropped_total, moved)
+        assert dropped_total >= len(moved), (dropped_total, moved)
         for h in keys:
             status, _, body = node(2).json("GET", cell("r3", h))
             assert status == 200 and body == {"v": h}, (h, status, body)
@@ -133,25 +134,29 @@ def test_a_secondary_down_is_dropped_and_writes_go_on():
         assert node(3).json("GET", cell("r3", h))[2] == {"v": h}
 
 
-def test_meta_drops_a_secondary_only_for_the_current_ballot():
+def test_meta_grants_a_change_only_for_the_current_ballot():
     t = node(1).json("GET", "/v1/tables/r3")[2]
     p = next(p for p in t["partitions"] if p["secondaries"])
     auth = {"Authorization": "Bearer " + SECRET, "Content-Type": "application/json"}
-    req = {"table_id": t["id"], "partition": p["index"], "ballot": p["ballot"] - 1,
-           "primary": p["primary"], "secondary": p["secondaries"][0]}
-    status, _, body = node(1).request("POST", "/internal/v1/remove_secondary",
-                                      json.dumps(req).encode(), auth)
-    assert status == 409 and json.loads(body)["code"] == "STALE_CONFIG", (status, body)
-    req.update(ballot=p["ballot"], secondary="127.0.0.9:7000")
-    status, _, body = node(1).request("POST", "/internal/v1/remove_secondary",
-                                      json.dumps(req).encode(), auth)
-    assert status == 409, (status, body)
-    status, _, body = node(1).request("POST", "/internal/v1/remove_secondary", b'{"table_id": 1}',
-                                      auth)
+
+    def propose(n, **kw):
+        req = {"table_id": t["id"], "partition": p["index"], "ballot": p["ballot"],
+               "change": "remove_secondary", "node": p["secondaries"][0], "by": p["primary"]}
+        req.update(kw)
+        status, _, body = n.request("POST", "/internal/v1/propose", json.dumps(req).encode(), auth)
+        return status, json.loads(body)
+    status, body = propose(node(1), ballot=p["ballot"] - 1)
+    assert status == 409 and body["code"] == "STALE_CONFIG", (status, body)
+    # Not a secondary; not asked by the primary; a promotion asked for
+    # another node: none applies to the configuration.
+    assert propose(node(1), node="127.0.0.9:7000")[0] == 409
+    assert propose(node(1), by=p["secondaries"][0])[0] == 409
+    assert propose(node(1), change="promote", by=p["primary"])[0] == 409
+    assert propose(node(1), change="resign")[0] == 400
+    status, _, body = node(1).request("POST", "/internal/v1/propose", b'{"table_id": 1}', auth)
     assert status == 400, (status, body)
-    status, _, body = node(2).request("POST", "/internal/v1/remove_secondary",
-                                      json.dumps(req).encode(), auth)
-    assert status == 503 and json.loads(body)["code"] == "META_UNAVAILABLE", (status, body)
+    status, body = propose(node(2))
+    assert status == 503 and body["code"] == "META_UNAVAILABLE", (status, body)
     assert node(1).json("GET", "/v1/tables/r3")[2]["partitions"][p["index"]] == p
 
 

@@ -162,11 +162,19 @@ TEST(cluster_settings_and_their_contradictions)
     CHECK(svc_config_set(&c, "advertise", "a b:1", err, sizeof(err)) < 0);
     CHECK(svc_config_set(&c, "roles", "meta,cache", err, sizeof(err)) < 0);
     CHECK(svc_config_set(&c, "default_replica_count", "6", err, sizeof(err)) < 0);
-    /* The beacon must come well within the grace period. */
+    /* fd_beacon_ms < fd_lease_ms < fd_grace_ms: the lease rule. */
     svc_config_defaults(&c);
     CHECK_OK(svc_config_set(&c, "meta_servers", "127.0.0.1:7000", err, sizeof(err)));
-    CHECK_OK(svc_config_set(&c, "fd_beacon_ms", "3000", err, sizeof(err)));
+    CHECK_OK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)));
+    CHECK_OK(svc_config_set(&c, "fd_beacon_ms", "2500", err, sizeof(err)));
     CHECK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "fd_lease_ms") != NULL);
+    svc_config_defaults(&c);
+    CHECK_OK(svc_config_set(&c, "meta_servers", "127.0.0.1:7000", err, sizeof(err)));
+    CHECK_OK(svc_config_set(&c, "fd_lease_ms", "3000", err, sizeof(err)));
+    CHECK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)) < 0);
+    CHECK_OK(svc_config_set(&c, "fd_grace_ms", "4000", err, sizeof(err)));
+    CHECK_OK(cluster_check(&c, "127.0.0.1:7000", true, err, sizeof(err)));
 }
 
 TEST(missing_file_is_an_error)

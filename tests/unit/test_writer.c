@@ -1250,10 +1250,65 @@ TEST(primary_commits_only_what_replication_accepts)
     fx_close(&f);
 }
 
+/* A hook whose first group went out but was not logged everywhere
+ * (-CELLAR_EOUTCOME), and that accepts the rest. */
+static int outcome_first(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
+{
+    struct hook *h = arg;
+    if (h->calls < 4) {
+        h->first_decree[h->calls] = ms[0]->decree;
+        h->committed[h->calls] = committed;
+    }
+    (void)n;
+    return h->calls++ == 0 ? -CELLAR_EOUTCOME : 0;
+}
+
+TEST(group_that_went_out_stays_as_the_tail_and_commits_first)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[2];
+    memset(recs, 0, sizeof(recs));
+    recs[0].t = recs[1].t = &t;
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.sync = false;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "pri", &w));
+    struct hook h = {0};
+    repl_writer_set_replicate(w, outcome_first, &h);
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    tracker_wait(&t, 1);
+    CHECK_EQ_INT(recs[0].status, -CELLAR_EOUTCOME);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 0); /* not applied here */
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.logged_decree, 1); /* but logged: the tail */
+    /* The next group first sends the tail again and commits it, then
+     * itself, on the next decree: decree 1 is not given twice. */
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 1), on_done, &recs[1]));
+    tracker_wait(&t, 2);
+    CHECK_OK(recs[1].status);
+    CHECK_EQ_U64(recs[1].decree, 2);
+    CHECK_EQ_INT(h.calls, 3);
+    CHECK_EQ_U64(h.first_decree[1], 1); /* the tail, again */
+    CHECK_EQ_U64(h.committed[1], 0);
+    CHECK_EQ_U64(h.first_decree[2], 2);
+    CHECK_EQ_U64(h.committed[2], 1);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 2);
+    CHECK_EQ_INT(recs[1].incr_value, 2); /* the tail's incr came first */
+    repl_writer_stop(w);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
 TEST_MAIN(config_defaults_and_bad_config, group_commit_many_producers,
           sync_durability_survives_kill, queue_limit, group_limits, stop_drains_queue,
           stop_refuses_new_and_commits_queued, decrees_continue_after_reopen, log_retention,
           failed_group_reuses_decrees, no_space_probe_clears_health_when_idle,
           corruption_fails_the_partition, writer_on_a_partition_that_could_not_open, inline_commit,
           secondary_logs_then_applies_what_is_committed,
-          primary_commits_only_what_replication_accepts)
+          primary_commits_only_what_replication_accepts,
+          group_that_went_out_stays_as_the_tail_and_commits_first)
