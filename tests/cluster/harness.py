@@ -33,9 +33,10 @@ class ClusterNode(Node):
 
 
 class Cluster:
-    """n nodes; node 1 is the meta server (and a data node)."""
+    """n nodes; node 1 is the meta server (and a data node, unless
+    meta_only)."""
 
-    def __init__(self, n, config=None, tmp=None):
+    def __init__(self, n, config=None, tmp=None, meta_only=False):
         import tempfile
         self.dir = tmp or tempfile.mkdtemp(prefix="cellar-cluster-")
         self.secret = os.path.join(self.dir, "secret")
@@ -43,10 +44,14 @@ class Cluster:
             f.write("cluster-secret-%s\n" % os.urandom(16).hex())
         self.meta = "127.0.0.1:%d" % PORT
         self.config = dict(config or {})
+        self.meta_only = meta_only
         self.nodes = [self.new_node(i + 1) for i in range(n)]
 
     def new_node(self, index):
-        return ClusterNode(index, self.meta, self.secret, config=self.config,
+        config = dict(self.config)
+        if index == 1 and self.meta_only:
+            config["roles"] = "meta"
+        return ClusterNode(index, self.meta, self.secret, config=config,
                            data_dir=os.path.join(self.dir, "n%d" % index))
 
     def start(self):
