@@ -40,6 +40,7 @@ static void cluster_of_map(struct api_request *req, json_t *map, int64_t limit)
     size_t i, k;
     json_t *n, *t;
     uint64_t partitions = 0, under_count = 0;
+    json_t *moves = json_array();
     json_array_foreach(mnodes, i, n)
     {
         json_array_append_new(nodes, json_pack("{s:O, s:O, s:O, s:I, s:I}", "address",
@@ -63,6 +64,22 @@ static void cluster_of_map(struct api_request *req, json_t *map, int64_t limit)
             json_t *primary = json_object_get(c, "primary"),
                    *secs = json_object_get(c, "secondaries");
             json_int_t have = (json_is_string(primary) ? 1 : 0) + (json_int_t)json_array_size(secs);
+            json_t *learner = json_object_get(c, "learner"),
+                   *leaving = json_object_get(c, "leaving"),
+                   *handover = json_object_get(c, "want_primary");
+            const struct {
+                const char *kind;
+                json_t *at, *from, *to;
+            } mv[] = {{"learn", learner, primary, learner},
+                      {"leave", leaving, leaving, learner ? learner : json_null()},
+                      {"handover", handover, primary, handover}};
+            for (size_t m = 0; m < 3; m++) {
+                if (json_is_string(mv[m].at))
+                    json_array_append_new(
+                        moves, json_pack("{s:s, s:O, s:I, s:O, s:O}", "kind", mv[m].kind, "table",
+                                         json_object_get(t, "name"), "index", (json_int_t)p, "from",
+                                         mv[m].from, "to", mv[m].to));
+            }
             json_array_foreach(nodes, i, n)
             {
                 const char *addr = json_string_value(json_object_get(n, "address"));
@@ -93,10 +110,10 @@ static void cluster_of_map(struct api_request *req, json_t *map, int64_t limit)
         }
     }
     api_reply_json(req, 200,
-                   json_pack("{s:o, s:O, s:I, s:I, s:o, s:[]}", "nodes", nodes, "meta_leader",
+                   json_pack("{s:o, s:O, s:I, s:I, s:o, s:o}", "nodes", nodes, "meta_leader",
                              json_object_get(map, "meta_leader"), "partition_count",
                              (json_int_t)partitions, "under_replicated_count",
-                             (json_int_t)under_count, "under_replicated", under, "moves"));
+                             (json_int_t)under_count, "under_replicated", under, "moves", moves));
 }
 
 void api_h_cluster(struct api_request *req)
@@ -155,9 +172,13 @@ void api_h_cluster(struct api_request *req)
                              under, "moves"));
 }
 
-/* Draining a node and forgetting one move replicas between nodes, which
- * needs replication (a later version): 501 until then, after the address
- * is checked. */
+/* POST /v1/cluster/nodes/{address}/drain and DELETE
+ * /v1/cluster/nodes/{address}: the meta server's (relayed there from
+ * any other node). 202 with the node (state draining or drained); 200
+ * when forgotten; 404 NOT_FOUND; 409 NODE_HOLDS_DATA while a
+ * configuration names the node, NODE_NOT_RETIRED when it is alive and not
+ * drained. A node of its own has nowhere to move its replicas: 409
+ * NOT_ENOUGH_NODES, or NODE_HOLDS_DATA to forget it. */
 void api_h_cluster_node_moves(struct api_request *req)
 {
     const struct api_bytes *addr = &req->segs[3];
@@ -172,8 +193,44 @@ void api_h_cluster_node_moves(struct api_request *req)
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "a node address is HOST:PORT");
         return;
     }
-    api_reply_problem(req, 501, "NOT_IMPLEMENTED",
-                      "moving replicas off %s needs learning and failover, which this "
-                      "version does not have yet",
-                      text);
+    bool drain = req->method == API_POST;
+    const struct api_cluster *c = &req->srv->cluster;
+    if (!c->cfg) {
+        char self[300];
+        api_node_address(req, self, sizeof(self));
+        if (strcmp(self, text) != 0)
+            api_reply_problem(req, 404, "NOT_FOUND", "no node %s in this cluster", text);
+        else if (drain)
+            api_reply_problem(req, 409, "NOT_ENOUGH_NODES",
+                              "%s is a node of its own: there is no other node to move its "
+                              "replicas to",
+                              text);
+        else
+            api_reply_problem(req, 409, "NODE_HOLDS_DATA", "%s holds every partition", text);
+        return;
+    }
+    if (!c->meta) {
+        if (req->forwarded)
+            api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
+        else
+            api_forward_to(req, c->cfg->meta_servers[0], "META_UNAVAILABLE",
+                           c->cfg->forward_wait_ms);
+        return;
+    }
+    json_t *node = NULL;
+    int rc = drain ? repl_meta_drain(c->meta, text, &node) : repl_meta_forget(c->meta, text);
+    if (rc == -CELLAR_ENOTFOUND)
+        api_reply_problem(req, 404, "NOT_FOUND", "no node %s in this cluster", text);
+    else if (rc == -CELLAR_EEXIST)
+        api_reply_problem(req, 409, "NODE_HOLDS_DATA",
+                          "a partition's configuration still names %s; drain it first", text);
+    else if (rc == -CELLAR_EBUSY)
+        api_reply_problem(req, 409, "NODE_NOT_RETIRED",
+                          "%s is alive and not drained: drain it first, or stop it", text);
+    else if (rc < 0)
+        api_reply_error(req, rc, "%s of %s", drain ? "draining" : "forgetting", text);
+    else if (drain)
+        api_reply_json(req, 202, node);
+    else
+        api_reply_json(req, 200, json_pack("{s:s, s:b}", "address", text, "forgotten", true));
 }

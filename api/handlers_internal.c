@@ -44,7 +44,8 @@ void api_h_internal_beacon(struct api_request *req)
 
 /* POST /internal/v1/propose (meta): a replica asks for its partition's
  * next configuration. {table_id, partition, ballot, change
- * ("remove_secondary" or "promote"), node, by} -> 200 {config}; 409
+ * ("remove_secondary", "promote" or "add_secondary"), node, by} -> 200
+ * {config}; 409
  * STALE_CONFIG when the configuration moved on or the change does not
  * apply to it; 404 when there is no such partition. */
 void api_h_internal_propose(struct api_request *req)
@@ -67,13 +68,15 @@ void api_h_internal_propose(struct api_request *req)
               partition <= UINT32_MAX && ballot >= 0;
     if (ok && strcmp(change, "promote") == 0)
         kind = REPL_CHANGE_PROMOTE;
+    else if (ok && strcmp(change, "add_secondary") == 0)
+        kind = REPL_CHANGE_ADD_SECONDARY;
     else if (ok && strcmp(change, "remove_secondary") != 0)
         ok = false;
     if (!ok) {
         json_decref(doc);
         api_reply_problem(req, 400, "INVALID_ARGUMENT",
-                          "{table_id, partition, ballot, change (remove_secondary or promote), "
-                          "node, by} are required");
+                          "{table_id, partition, ballot, change (remove_secondary, promote or "
+                          "add_secondary), node, by} are required");
         return;
     }
     struct repl_config c;
@@ -156,12 +159,13 @@ void api_h_internal_compact(struct api_request *req)
 
 /* A secondary's part of a group: the writer thread calls back once the
  * mutations are logged (and what is committed applied). */
-static void on_prepared(void *arg, int status, uint64_t logged)
+static void on_prepared(void *arg, int status, uint64_t logged, uint64_t applied)
 {
     struct api_request *req = arg;
     req->status = status;
     req->flag_arg = false;
-    *(uint64_t *)req->scratch = logged;
+    ((uint64_t *)req->scratch)[0] = logged;
+    ((uint64_t *)req->scratch)[1] = applied;
     api_resume(req);
 }
 
@@ -181,7 +185,9 @@ static void prepare_done(struct api_request *req)
         api_reply_error(req, req->status, "not logged: %s", cellar_strerror(req->status));
         return;
     }
-    api_reply_json(req, 200, json_pack("{s:I}", "logged", (json_int_t) * (uint64_t *)req->scratch));
+    const uint64_t *d = req->scratch;
+    api_reply_json(
+        req, 200, json_pack("{s:I, s:I}", "logged", (json_int_t)d[0], "applied", (json_int_t)d[1]));
 }
 
 void api_h_internal_prepare(struct api_request *req)
@@ -193,7 +199,7 @@ void api_h_internal_prepare(struct api_request *req)
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "not a prepare");
         return;
     }
-    req->scratch = api_alloc(req, sizeof(uint64_t));
+    req->scratch = api_alloc(req, 2 * sizeof(uint64_t));
     /* Suspended before the writer has it: it may call back at once. */
     api_suspend(req, prepare_done);
     int rc = repl_registry_prepare(api_registry(req), &h, ms, n, on_prepared, req);

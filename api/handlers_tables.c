@@ -130,10 +130,12 @@ void api_h_table_get(struct api_request *req)
         json_t *secs = json_array();
         for (size_t k = 0; k < c.n_secondaries; k++)
             json_array_append_new(secs, json_string(c.secondaries[k]));
-        json_array_append_new(parts, json_pack("{s:I, s:I, s:s, s:o, s:I}", "index", (json_int_t)i,
-                                               "ballot", (json_int_t)c.ballot, "primary",
-                                               c.primary[0] ? c.primary : self, "secondaries", secs,
-                                               "last_committed", (json_int_t)committed));
+        json_t *part = json_pack("{s:I, s:I, s:s, s:o, s:I}", "index", (json_int_t)i, "ballot",
+                                 (json_int_t)c.ballot, "primary", c.primary[0] ? c.primary : self,
+                                 "secondaries", secs, "last_committed", (json_int_t)committed);
+        if (c.learner[0])
+            json_object_set_new(part, "learners", json_pack("[s]", c.learner));
+        json_array_append_new(parts, part);
         size_t k = 0;
         while (c.primary[0] && strcmp(c.primary, self) != 0 && k < n_others &&
                strcmp(others[k], c.primary) != 0)

@@ -143,6 +143,7 @@ static void collect_partition(void *arg, const char *table, uint32_t index, stru
     pr->roles.st.wait_us += rs.wait_us;
     pr->roles.st.dropped += rs.dropped;
     pr->roles.st.promotions += rs.promotions;
+    pr->roles.st.learned += rs.learned;
     row->state = (uint64_t)store_partition_health(p, NULL, 0);
     store_partition_props(p, &row->props);
     if (!pr->engine)
@@ -297,10 +298,15 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
         "# HELP cellar_replication_promotions_total Times a secondary here took over as its "
         "partition's primary (failovers).\n"
         "# TYPE cellar_replication_promotions_total counter\n"
-        "cellar_replication_promotions_total %llu\n",
+        "cellar_replication_promotions_total %llu\n"
+        "# HELP cellar_replication_learned_entries_total Log entries this node's primaries sent "
+        "to learners.\n"
+        "# TYPE cellar_replication_learned_entries_total counter\n"
+        "cellar_replication_learned_entries_total %llu\n",
         rc->primaries, rc->secondaries, (unsigned long long)rc->st.groups,
         (unsigned long long)rc->st.failed, (double)rc->st.wait_us / 1e6,
-        (unsigned long long)rc->st.dropped, (unsigned long long)rc->st.promotions);
+        (unsigned long long)rc->st.dropped, (unsigned long long)rc->st.promotions,
+        (unsigned long long)rc->st.learned);
     struct repl_forwarder *fw = req->srv->cluster.forwarder;
     if (!fw)
         return;

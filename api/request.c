@@ -277,10 +277,6 @@ void api_error_status(int err, unsigned *status, const char **code)
         *status = 400;
         *code = "NOT_ENOUGH_NODES";
         return;
-    case CELLAR_ENOTIMPL:
-        *status = 501;
-        *code = "NOT_IMPLEMENTED";
-        return;
     case CELLAR_ENOMETA:
         *status = 503;
         *code = "META_UNAVAILABLE";

@@ -36,7 +36,6 @@ static const char *const err_names[CELLAR_ERR_COUNT] = {
     [CELLAR_EUNAVAIL] = "partition unavailable",
     [CELLAR_ENOTPRIMARY] = "not the partition's primary",
     [CELLAR_ENONODES] = "not enough data nodes",
-    [CELLAR_ENOTIMPL] = "not implemented in this version",
     [CELLAR_ENOMETA] = "the meta server cannot be reached",
     [CELLAR_EOUTCOME] = "the outcome is unknown",
 };

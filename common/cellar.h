@@ -44,7 +44,6 @@ enum cellar_err {
     CELLAR_EUNAVAIL,    /* the partition has failed (corrupt, or could not open) */
     CELLAR_ENOTPRIMARY, /* this replica does not serve the partition now */
     CELLAR_ENONODES,    /* fewer data nodes than a table's replicas */
-    CELLAR_ENOTIMPL,    /* not in this version */
     CELLAR_ENOMETA,     /* the meta server cannot be reached */
     CELLAR_EOUTCOME,    /* a peer failed after it had the request: its fate is unknown */
     CELLAR_ERR_COUNT

@@ -15,6 +15,7 @@ void repl_cluster_config_defaults(struct repl_cluster_config *c)
     c->fd_lease_ms = 2000;
     c->fd_grace_ms = 3000;
     c->replica_replace_after_s = 600;
+    c->balance_moves_max = 4;
     c->forward_wait_ms = 8000;
     c->prepare_timeout_ms = 1000;
 }

@@ -30,6 +30,7 @@ struct repl_cluster_config {
     uint64_t fd_lease_ms;             /* a primary's lease, from a message its secondaries acked */
     uint64_t fd_grace_ms;             /* a node silent this long is unreachable */
     uint64_t replica_replace_after_s; /* ... and dead after this long */
+    uint64_t balance_moves_max;       /* replica moves under way at once */
     uint64_t forward_wait_ms;         /* a request for a partition without a primary waits */
     uint64_t prepare_timeout_ms;      /* a primary waits this long for a secondary to log */
 };

@@ -27,23 +27,37 @@
 #include <string.h>
 
 #define CONFIG_KEY_PREFIX "config/"
+#define DRAIN_KEY_PREFIX "draining/"
 #define EPOCH_KEY "meta_epoch"
 /* A push opens or closes every replica of a table on the node: a table of
  * many partitions takes a while. */
 #define PUSH_TIMEOUT_MS 120000
+/* A node a primary handed its role to: it opens nothing, so it answers
+ * at once. */
+#define HANDOVER_PUSH_TIMEOUT_MS 2000
 
 enum node_state { NODE_ALIVE = 0, NODE_UNREACHABLE, NODE_DEAD };
 
 struct meta_node {
     char addr[REPL_ADDR_MAX];
     bool role_meta, role_data;
+    bool draining; /* an admin asked for its replicas to move off (saved) */
     enum node_state state;
     uint64_t last_beacon_ms; /* cellar_mono_ms() */
+};
+
+/* What meta remembers of a partition between changes (not saved: a
+ * restarted meta starts afresh). */
+struct part_state {
+    uint64_t under_since_ms; /* short of replicas since (cellar_mono_ms), 0: it is not */
+    /* The nodes last taken out of its configuration, newest first. */
+    char removed[REPL_REPLICAS_MAX][REPL_ADDR_MAX];
 };
 
 struct meta_table {
     struct repl_table_meta meta;
     struct repl_config *configs; /* partition_count */
+    struct part_state *parts;    /* partition_count */
 };
 
 struct repl_meta {
@@ -111,6 +125,292 @@ static void judge_nodes(struct repl_meta *m, uint64_t now)
     }
 }
 
+static int configs_save(struct repl_meta *m, const struct meta_table *t);
+
+static bool in_config(const struct repl_config *c, const char *addr)
+{
+    if (strcmp(c->primary, addr) == 0 || strcmp(c->learner, addr) == 0)
+        return true;
+    for (size_t s = 0; s < c->n_secondaries; s++) {
+        if (strcmp(c->secondaries[s], addr) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A learner for a partition short of replicas (caller holds mu): a node
+ * lately taken out of it, as soon as it is alive again (it has the data up
+ * to where it left, and learns the rest from the log); another alive data
+ * node, the one with the fewest replicas, once the partition has been
+ * short for replace_after_ms. NULL: none yet. */
+/* A node that may take replicas: alive, data, not draining. */
+static bool takes_replicas(const struct meta_node *n)
+{
+    return n && n->role_data && n->state == NODE_ALIVE && !n->draining;
+}
+
+/* The replicas (or, with primaries, the primaries) node addr holds in
+ * the available tables. */
+static size_t load_of(const struct repl_meta *m, const char *addr, bool primaries)
+{
+    size_t load = 0;
+    for (size_t k = 0; k < m->n_tables; k++) {
+        if (m->tables[k].meta.status != REPL_TABLE_AVAILABLE)
+            continue;
+        for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
+            const struct repl_config *c = &m->tables[k].configs[p];
+            load += primaries ? strcmp(c->primary, addr) == 0 : in_config(c, addr);
+        }
+    }
+    return load;
+}
+
+/* The node that takes replicas, is not in c, and holds the fewest. */
+static const struct meta_node *least_loaded(struct repl_meta *m, const struct repl_config *c)
+{
+    const struct meta_node *best = NULL;
+    size_t best_load = 0;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        const struct meta_node *n = &m->nodes[i];
+        if (!takes_replicas(n) || in_config(c, n->addr))
+            continue;
+        size_t load = load_of(m, n->addr, false);
+        if (!best || load < best_load) {
+            best = n;
+            best_load = load;
+        }
+    }
+    return best;
+}
+
+static const struct meta_node *pick_learner(struct repl_meta *m, const struct repl_config *c,
+                                            const struct part_state *ps, uint64_t now)
+{
+    for (size_t i = 0; i < REPL_REPLICAS_MAX; i++) {
+        const struct meta_node *back = node_find(m, ps->removed[i]);
+        if (takes_replicas(back) && !in_config(c, back->addr))
+            return back;
+    }
+    if (now - ps->under_since_ms < m->cfg.replace_after_ms)
+        return NULL;
+    return least_loaded(m, c);
+}
+
+static bool move_pending(const struct repl_config *c)
+{
+    return c->learner[0] || c->leaving[0] || c->want_primary[0];
+}
+
+/* A member of c on a draining node (its primary first), or NULL. */
+static const char *draining_member(struct repl_meta *m, const struct repl_config *c)
+{
+    const struct meta_node *n = node_find(m, c->primary);
+    if (n && n->draining)
+        return c->primary;
+    for (size_t s = 0; s < c->n_secondaries; s++) {
+        n = node_find(m, c->secondaries[s]);
+        if (n && n->draining)
+            return c->secondaries[s];
+    }
+    return NULL;
+}
+
+/* A secondary of c that is to stay (its node is not draining). */
+static const char *staying_secondary(struct repl_meta *m, const struct repl_config *c)
+{
+    for (size_t s = 0; s < c->n_secondaries; s++) {
+        const struct meta_node *n = node_find(m, c->secondaries[s]);
+        if (n && !n->draining && n->state == NODE_ALIVE)
+            return c->secondaries[s];
+    }
+    return NULL;
+}
+
+/* Moves one replica of c off node `from` (a secondary): a learner on the
+ * least loaded node, then, once it has joined, the primary takes `from`
+ * out. false when no node can take it. */
+static bool move_secondary(struct repl_meta *m, struct repl_config *c, const char *from)
+{
+    const struct meta_node *to = least_loaded(m, c);
+    if (!to)
+        return false;
+    snprintf(c->learner, sizeof(c->learner), "%s", to->addr);
+    snprintf(c->leaving, sizeof(c->leaving), "%s", from);
+    return true;
+}
+
+/* Drain and balance (caller holds mu), at most balance_moves_max moves at
+ * a time, each carried out by the partition's primary (replica.c): a
+ * draining node's primaries are handed to a secondary that stays, then
+ * its secondaries are replaced by learners on other nodes; then replicas,
+ * and then primaries, go from the node that holds the most to the one
+ * that holds the fewest while they differ by two or more. A move whose
+ * learner's node died is given up. Changes are saved and make a new map
+ * version. */
+static void plan_moves(struct repl_meta *m)
+{
+    size_t pending = 0;
+    for (size_t k = 0; k < m->n_tables; k++) {
+        struct meta_table *t = &m->tables[k];
+        bool changed = false;
+        for (uint32_t p = 0; t->meta.status == REPL_TABLE_AVAILABLE && p < t->meta.partition_count;
+             p++) {
+            struct repl_config *c = &t->configs[p];
+            const struct meta_node *ln = node_find(m, c->learner);
+            if (c->learner[0] && !(ln && ln->state == NODE_ALIVE)) {
+                c->learner[0] = c->leaving[0] = '\0';
+                changed = true;
+            }
+            pending += move_pending(c);
+        }
+        if (changed) {
+            configs_save(m, t);
+            m->version++;
+        }
+    }
+    size_t budget = pending < m->cfg.balance_moves_max ? m->cfg.balance_moves_max - pending : 0;
+    /* Balance only a healthy cluster: every data node alive, every
+     * partition whole (repair comes first). */
+    bool healthy = true;
+    for (size_t i = 0; i < m->n_nodes; i++)
+        healthy &=
+            !m->nodes[i].role_data || m->nodes[i].state == NODE_ALIVE || m->nodes[i].draining;
+    for (size_t k = 0; k < m->n_tables && healthy; k++) {
+        for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++)
+            healthy &= m->tables[k].meta.status != REPL_TABLE_AVAILABLE ||
+                       1 + m->tables[k].configs[p].n_secondaries >= m->tables[k].meta.replica_count;
+    }
+    /* Drain, then the two balances: pass 0, 1, 2. */
+    for (int pass = 0; pass < (healthy ? 3 : 1) && budget > 0; pass++) {
+        const struct meta_node *most = NULL, *fewest = NULL;
+        size_t hi = 0, lo = 0;
+        if (pass > 0) {
+            for (size_t i = 0; i < m->n_nodes; i++) {
+                const struct meta_node *n = &m->nodes[i];
+                if (!takes_replicas(n))
+                    continue;
+                size_t load = load_of(m, n->addr, pass == 2);
+                if (!most || load > hi) {
+                    most = n;
+                    hi = load;
+                }
+                if (!fewest || load < lo) {
+                    fewest = n;
+                    lo = load;
+                }
+            }
+            if (!most || hi < lo + 2)
+                continue;
+        }
+        for (size_t k = 0; k < m->n_tables && budget > 0; k++) {
+            struct meta_table *t = &m->tables[k];
+            if (t->meta.status != REPL_TABLE_AVAILABLE)
+                continue;
+            bool changed = false;
+            for (uint32_t p = 0; p < t->meta.partition_count && budget > 0; p++) {
+                struct repl_config *c = &t->configs[p];
+                if (!c->primary[0] || move_pending(c))
+                    continue;
+                bool moved = false;
+                if (pass == 0) {
+                    /* A primary is handed to a secondary that stays (one
+                     * learns first when there is none); a secondary goes
+                     * once another has joined in its place. */
+                    const char *x = draining_member(m, c), *stay = NULL;
+                    bool spare = 1 + c->n_secondaries > t->meta.replica_count;
+                    const struct meta_node *to = NULL;
+                    if (!x) {
+                    } else if (strcmp(x, c->primary) == 0 && (stay = staying_secondary(m, c))) {
+                        snprintf(c->want_primary, sizeof(c->want_primary), "%s", stay);
+                        moved = true;
+                    } else if (strcmp(x, c->primary) == 0 && (to = least_loaded(m, c))) {
+                        snprintf(c->learner, sizeof(c->learner), "%s", to->addr);
+                        moved = true;
+                    } else if (strcmp(x, c->primary) != 0 && spare) {
+                        snprintf(c->leaving, sizeof(c->leaving), "%s", x);
+                        moved = true;
+                    } else if (strcmp(x, c->primary) != 0) {
+                        moved = move_secondary(m, c, x);
+                    }
+                } else if (pass == 1) {
+                    bool sec = in_config(c, most->addr) && strcmp(c->primary, most->addr) != 0;
+                    moved = sec && !in_config(c, fewest->addr) && move_secondary(m, c, most->addr);
+                } else {
+                    bool sec = in_config(c, fewest->addr) && strcmp(c->primary, fewest->addr) != 0;
+                    if (strcmp(c->primary, most->addr) == 0 && sec) {
+                        snprintf(c->want_primary, sizeof(c->want_primary), "%s", fewest->addr);
+                        moved = true;
+                    }
+                }
+                if (!moved)
+                    continue;
+                log_notice("meta: table %s partition %" PRIu32 ": %s", t->meta.name, p,
+                           c->want_primary[0] ? "primary to be handed over"
+                           : c->leaving[0]    ? "replica to be moved"
+                                              : "a replica to learn first");
+                changed = true;
+                budget--;
+                if (pass > 0)
+                    break; /* loads changed: measure again */
+            }
+            if (changed) {
+                if (configs_save(m, t) < 0)
+                    log_err("meta: saving the configurations of table %s failed", t->meta.name);
+                m->version++;
+            }
+            if (changed && pass > 0)
+                break;
+        }
+    }
+}
+
+/* Repair (caller holds mu): every partition short of replicas gets a
+ * learner; its primary brings it up to date and has meta make it a
+ * secondary (repl_meta_propose, ADD_SECONDARY). A learner whose node is no
+ * longer alive is given up. Changes are saved and make a new map version;
+ * nodes learn of them from their beacons. */
+static void plan_learners(struct repl_meta *m, uint64_t now)
+{
+    for (size_t k = 0; k < m->n_tables; k++) {
+        struct meta_table *t = &m->tables[k];
+        if (t->meta.status != REPL_TABLE_AVAILABLE)
+            continue;
+        bool changed = false;
+        for (uint32_t p = 0; p < t->meta.partition_count; p++) {
+            struct repl_config *c = &t->configs[p];
+            struct part_state *ps = &t->parts[p];
+            size_t have = 1 + c->n_secondaries;
+            if (!c->primary[0] || have >= t->meta.replica_count) {
+                ps->under_since_ms = 0;
+                continue;
+            }
+            if (!ps->under_since_ms)
+                ps->under_since_ms = now;
+            if (c->learner[0]) {
+                const struct meta_node *ln = node_find(m, c->learner);
+                if (ln && ln->state == NODE_ALIVE)
+                    continue;
+                log_notice("meta: table %s partition %" PRIu32 ": learner %s gone", t->meta.name, p,
+                           c->learner);
+                c->learner[0] = '\0';
+                changed = true;
+            }
+            const struct meta_node *pick = pick_learner(m, c, ps, now);
+            if (!pick)
+                continue;
+            snprintf(c->learner, sizeof(c->learner), "%s", pick->addr);
+            log_notice("meta: table %s partition %" PRIu32 ": %s learns from primary %s",
+                       t->meta.name, p, pick->addr, c->primary);
+            changed = true;
+        }
+        if (changed) {
+            if (configs_save(m, t) < 0)
+                log_err("meta: saving the configurations of table %s failed", t->meta.name);
+            m->version++;
+        }
+    }
+}
+
 static void *liveness_main(void *arg)
 {
     struct repl_meta *m = arg;
@@ -118,6 +418,8 @@ static void *liveness_main(void *arg)
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         judge_nodes(m, cellar_mono_ms());
+        plan_learners(m, cellar_mono_ms());
+        plan_moves(m);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + m->cfg.fd_beacon_ms * 1000000ull;
@@ -184,18 +486,37 @@ static int table_save(struct repl_meta *m, const struct meta_table *t)
 static void table_append(struct repl_meta *m, const struct meta_table *t)
 {
     m->tables = cellar_xrealloc(m->tables, (m->n_tables + 1) * sizeof(*m->tables));
-    m->tables[m->n_tables++] = *t;
+    struct meta_table *added = &m->tables[m->n_tables++];
+    *added = *t;
+    added->parts = cellar_xcalloc(t->meta.partition_count, sizeof(*added->parts));
 }
 
 static void table_remove(struct repl_meta *m, struct meta_table *t)
 {
     free(t->configs);
+    free(t->parts);
     size_t i = (size_t)(t - m->tables);
     memmove(&m->tables[i], &m->tables[i + 1], (m->n_tables - i - 1) * sizeof(*m->tables));
     m->n_tables--;
 }
 
 /* --- The map ------------------------------------------------------------- */
+
+/* A node's state as the map shows it: a draining node is "drained" once
+ * no configuration names it (alive or not), "draining" before while it
+ * is alive. */
+static const char *node_state_name(const struct repl_meta *m, const struct meta_node *n)
+{
+    if (!n->draining)
+        return state_name(n->state);
+    for (size_t k = 0; k < m->n_tables; k++) {
+        for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
+            if (in_config(&m->tables[k].configs[p], n->addr))
+                return n->state == NODE_ALIVE ? "draining" : state_name(n->state);
+        }
+    }
+    return "drained";
+}
 
 static json_t *map_locked(struct repl_meta *m)
 {
@@ -208,7 +529,7 @@ static json_t *map_locked(struct repl_meta *m)
         if (n->role_data)
             json_array_append_new(roles, json_string("data"));
         json_array_append_new(nodes, json_pack("{s:s, s:s, s:o}", "address", n->addr, "state",
-                                               state_name(n->state), "roles", roles));
+                                               node_state_name(m, n), "roles", roles));
     }
     json_t *tables = json_array();
     for (size_t i = 0; i < m->n_tables; i++) {
@@ -228,6 +549,25 @@ json_t *repl_meta_map(struct repl_meta *m)
     json_t *map = map_locked(m);
     pthread_mutex_unlock(&m->mu);
     return map;
+}
+
+/* Sends the map to one node, best effort (it gets it with its next
+ * beacon anyway). */
+static void push_to(struct repl_meta *m, const char *addr)
+{
+    if (strcmp(addr, m->cfg.self) == 0)
+        return; /* applied here already */
+    json_t *map = repl_meta_map(m);
+    char *text = json_dumps(map, JSON_COMPACT);
+    json_decref(map);
+    long status = 0;
+    struct cellar_buf reply = {0};
+    if (repl_peer_post(m->cfg.peer, addr, "/internal/v1/map", text, strlen(text),
+                       HANDOVER_PUSH_TIMEOUT_MS, &status, &reply) < 0 ||
+        status != 200)
+        log_warn("meta: pushing the map to %s failed; it gets it with its next beacon", addr);
+    cellar_buf_fini(&reply);
+    free(text);
 }
 
 /* Sends the map to this node's registry and, with others, to every data
@@ -368,10 +708,8 @@ static int place(struct repl_meta *m, struct meta_table *t)
     size_t n = 0;
     size_t *load = cellar_xcalloc(m->n_nodes ? m->n_nodes : 1, sizeof(*load));
     size_t *replicas = cellar_xcalloc(m->n_nodes ? m->n_nodes : 1, sizeof(*replicas));
-    for (size_t i = 0; i < m->n_nodes; i++) {
-        if (m->nodes[i].role_data && m->nodes[i].state == NODE_ALIVE)
-            n++;
-    }
+    for (size_t i = 0; i < m->n_nodes; i++)
+        n += takes_replicas(&m->nodes[i]);
     if (n < t->meta.replica_count || n == 0) {
         free(load);
         free(replicas);
@@ -396,7 +734,7 @@ static int place(struct repl_meta *m, struct meta_table *t)
         size_t best = SIZE_MAX;
         for (size_t i = 0; i < m->n_nodes; i++) {
             const struct meta_node *c = &m->nodes[i];
-            if (!c->role_data || c->state != NODE_ALIVE)
+            if (!takes_replicas(c))
                 continue;
             if (best == SIZE_MAX || load[i] < load[best] ||
                 (load[i] == load[best] && strcmp(c->addr, m->nodes[best].addr) < 0))
@@ -415,7 +753,7 @@ static int place(struct repl_meta *m, struct meta_table *t)
                 bool taken = strcmp(c->addr, cfg->primary) == 0;
                 for (size_t s = 0; s < cfg->n_secondaries; s++)
                     taken |= strcmp(c->addr, cfg->secondaries[s]) == 0;
-                if (taken || !c->role_data || c->state != NODE_ALIVE)
+                if (taken || !takes_replicas(c))
                     continue;
                 if (pick == SIZE_MAX || replicas[i] < replicas[pick] ||
                     (replicas[i] == replicas[pick] && strcmp(c->addr, m->nodes[pick].addr) < 0))
@@ -439,7 +777,7 @@ int repl_meta_table_create(struct repl_meta *m, const struct repl_table_spec *sp
     bool ro;
     uint64_t rate;
     if (!repl_table_name_valid(spec->name, strlen(spec->name)) || pc < 1 ||
-        pc > REPL_PARTITIONS_MAX || (pc & (pc - 1)) != 0 || rcnt < 1 || rcnt > REPL_REPLICAS_MAX ||
+        pc > REPL_PARTITIONS_MAX || (pc & (pc - 1)) != 0 || rcnt > REPL_REPLICAS_MAX ||
         spec->default_ttl_s < 0 || spec->n_envs > REPL_ENVS_MAX ||
         repl_envs_parse(spec->envs, spec->n_envs, &ro, &rate) < 0)
         return -CELLAR_EINVAL;
@@ -449,6 +787,12 @@ int repl_meta_table_create(struct repl_meta *m, const struct repl_table_spec *sp
     if (table_find(m, spec->name, false)) {
         rc = -CELLAR_EEXIST;
         goto out;
+    }
+    if (rcnt == 0) {
+        /* Automatic: three, or every data node alive when fewer. */
+        for (size_t i = 0; i < m->n_nodes; i++)
+            rcnt += takes_replicas(&m->nodes[i]);
+        rcnt = rcnt < 3 ? (rcnt ? rcnt : 1) : 3;
     }
     t.meta.id = m->next_id;
     snprintf(t.meta.name, sizeof(t.meta.name), "%s", spec->name);
@@ -575,11 +919,28 @@ out:
     return change_end(m, rc, true);
 }
 
+static void note_removed(struct part_state *ps, const char *addr)
+{
+    memmove(ps->removed[1], ps->removed[0], (REPL_REPLICAS_MAX - 1) * sizeof(ps->removed[0]));
+    snprintf(ps->removed[0], REPL_ADDR_MAX, "%s", addr);
+}
+
 /* The configuration after change (at ballot + 1), made from cur; false
  * when the change does not apply to cur. */
 static bool next_config(const struct repl_config *cur, enum repl_change change, const char *node,
                         const char *by, struct repl_config *next)
 {
+    if (change == REPL_CHANGE_ADD_SECONDARY) {
+        /* The primary vouches that its learner has everything committed. */
+        if (strcmp(cur->primary, by) != 0 || strcmp(cur->learner, node) != 0 ||
+            cur->n_secondaries + 1 >= REPL_REPLICAS_MAX)
+            return false;
+        *next = *cur;
+        snprintf(next->secondaries[next->n_secondaries++], REPL_ADDR_MAX, "%s", node);
+        next->learner[0] = '\0';
+        next->ballot = cur->ballot + 1;
+        return true;
+    }
     size_t k = 0;
     while (k < cur->n_secondaries && strcmp(cur->secondaries[k], node) != 0)
         k++;
@@ -595,7 +956,27 @@ static bool next_config(const struct repl_config *cur, enum repl_change change, 
     /* A promotion: the secondary asks for itself; the primary it gave up
      * on leaves the configuration. */
     snprintf(next->primary, sizeof(next->primary), "%s", node);
+    if (strcmp(by, cur->primary) == 0) {
+        /* A handover: the primary passes its role on and stays, as a
+         * secondary (a move meta asked for, or a drain). */
+        snprintf(next->secondaries[next->n_secondaries++], REPL_ADDR_MAX, "%s", cur->primary);
+        return true;
+    }
     return strcmp(node, by) == 0;
+}
+
+/* Moves a change completed or made moot are forgotten. */
+static void settle_moves(struct repl_config *c)
+{
+    bool leaving = false, wanted = false;
+    for (size_t s = 0; s < c->n_secondaries; s++) {
+        leaving |= strcmp(c->secondaries[s], c->leaving) == 0;
+        wanted |= strcmp(c->secondaries[s], c->want_primary) == 0;
+    }
+    if (!leaving)
+        c->leaving[0] = '\0';
+    if (!wanted)
+        c->want_primary[0] = '\0';
 }
 
 int repl_meta_propose(struct repl_meta *m, uint32_t table_id, uint32_t partition, uint64_t ballot,
@@ -615,6 +996,7 @@ int repl_meta_propose(struct repl_meta *m, uint32_t table_id, uint32_t partition
     rc = -CELLAR_ENOTPRIMARY;
     if (c->ballot != ballot || !next_config(c, change, node, by, &next))
         goto out;
+    settle_moves(&next);
     *c = next;
     if ((rc = configs_save(m, t)) < 0) {
         *c = was;
@@ -622,7 +1004,15 @@ int repl_meta_propose(struct repl_meta *m, uint32_t table_id, uint32_t partition
     }
     m->version++;
     *out = *c;
-    if (change == REPL_CHANGE_PROMOTE)
+    if (change == REPL_CHANGE_REMOVE_SECONDARY)
+        note_removed(&t->parts[partition], node);
+    else if (change == REPL_CHANGE_PROMOTE && strcmp(by, node) == 0)
+        note_removed(&t->parts[partition], was.primary);
+    if (change == REPL_CHANGE_ADD_SECONDARY)
+        log_notice("meta: table %" PRIu32 " partition %" PRIu32 ": learner %s is a secondary of "
+                   "ballot %" PRIu64,
+                   table_id, partition, node, c->ballot);
+    else if (change == REPL_CHANGE_PROMOTE)
         log_notice("meta: table %" PRIu32 " partition %" PRIu32 ": %s is primary of ballot %" PRIu64
                    " in place of %s",
                    table_id, partition, node, c->ballot, was.primary);
@@ -633,7 +1023,72 @@ int repl_meta_propose(struct repl_meta *m, uint32_t table_id, uint32_t partition
 out:
     /* This node's registry has it at once; no push to the others: the
      * proposer applies the answer, the rest learn of it from their
-     * beacons, and a push must not wait on a failed node. */
+     * beacons, and a push must not wait on a failed node. But for the
+     * node a primary handed its role to, which serves nothing until it
+     * knows. */
+    rc = change_end(m, rc, false);
+    if (rc == 0 && change == REPL_CHANGE_PROMOTE && strcmp(by, node) != 0)
+        push_to(m, node);
+    return rc;
+}
+
+static void drain_key(const char *addr, char *key, size_t n)
+{
+    snprintf(key, n, DRAIN_KEY_PREFIX "%s", addr);
+}
+
+int repl_meta_drain(struct repl_meta *m, const char *addr, json_t **node)
+{
+    change_begin(m);
+    int rc = -CELLAR_ENOTFOUND;
+    struct meta_node *n = node_find(m, addr);
+    if (!n)
+        goto out;
+    if (!n->draining) {
+        char key[REPL_ADDR_MAX + 16];
+        drain_key(addr, key, sizeof(key));
+        if ((rc = m->md->ops->put(m->md, key, "1", 1)) < 0)
+            goto out;
+        n->draining = true;
+        m->version++;
+        log_notice("meta: draining node %s", addr);
+    }
+    rc = 0;
+    *node = json_pack("{s:s, s:s}", "address", n->addr, "state", node_state_name(m, n));
+out:
+    return change_end(m, rc, false);
+}
+
+int repl_meta_forget(struct repl_meta *m, const char *addr)
+{
+    change_begin(m);
+    int rc = -CELLAR_ENOTFOUND;
+    struct meta_node *n = node_find(m, addr);
+    if (!n)
+        goto out;
+    for (size_t k = 0; k < m->n_tables; k++) {
+        for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
+            if (in_config(&m->tables[k].configs[p], addr)) {
+                rc = -CELLAR_EEXIST; /* it still holds data */
+                goto out;
+            }
+        }
+    }
+    rc = -CELLAR_EBUSY;
+    const char *state = node_state_name(m, n);
+    if (strcmp(state, "dead") != 0 && strcmp(state, "drained") != 0)
+        goto out;
+    char key[REPL_ADDR_MAX + 16];
+    drain_key(addr, key, sizeof(key));
+    if ((rc = m->md->ops->del(m->md, key)) < 0 && rc != -CELLAR_ENOTFOUND)
+        goto out;
+    rc = 0;
+    log_notice("meta: node %s forgotten", addr);
+    size_t i = (size_t)(n - m->nodes);
+    memmove(&m->nodes[i], &m->nodes[i + 1], (m->n_nodes - i - 1) * sizeof(*m->nodes));
+    m->n_nodes--;
+    m->version++;
+out:
     return change_end(m, rc, false);
 }
 
@@ -687,6 +1142,25 @@ static int load_record(void *arg, const struct repl_table_meta *rec)
     return 0;
 }
 
+/* A node being drained, as saved: known (and draining) from the start. */
+static int load_draining(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    struct repl_meta *m = arg;
+    (void)val;
+    (void)vlen;
+    size_t plen = strlen(DRAIN_KEY_PREFIX);
+    char addr[REPL_ADDR_MAX];
+    if (klen <= plen || klen - plen >= sizeof(addr))
+        return 0;
+    memcpy(addr, key + plen, klen - plen);
+    addr[klen - plen] = '\0';
+    struct meta_node *n = node_find(m, addr);
+    if (!n)
+        n = node_add(m, addr);
+    n->draining = true;
+    return 0;
+}
+
 void repl_meta_close(struct repl_meta *m)
 {
     if (!m)
@@ -698,8 +1172,10 @@ void repl_meta_close(struct repl_meta *m)
         pthread_mutex_unlock(&m->mu);
         pthread_join(m->thread, NULL);
     }
-    for (size_t i = 0; i < m->n_tables; i++)
+    for (size_t i = 0; i < m->n_tables; i++) {
         free(m->tables[i].configs);
+        free(m->tables[i].parts);
+    }
     free(m->tables);
     free(m->nodes);
     if (m->md)
@@ -746,6 +1222,8 @@ int repl_meta_open(const char *dir, const struct repl_meta_config *cfg, struct r
                 node_add(m, addr);
         }
     }
+    if ((rc = m->md->ops->scan(m->md, DRAIN_KEY_PREFIX, load_draining, m)) < 0)
+        goto out;
     if (pthread_create(&m->thread, NULL, liveness_main, m) != 0) {
         rc = -CELLAR_ESYS;
         goto out;

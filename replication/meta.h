@@ -36,6 +36,7 @@ struct repl_meta_config {
     uint64_t fd_beacon_ms;
     uint64_t fd_grace_ms;
     uint64_t replace_after_ms;
+    uint64_t balance_moves_max; /* replica moves (drain, balance) under way at once */
     uint64_t drop_retention_ms;
     uint32_t default_partition_count;
     uint32_t default_replica_count;
@@ -77,16 +78,30 @@ int repl_meta_purge_expired(struct repl_meta *m, uint64_t now_ms);
  * (REMOVE_SECONDARY, node the secondary, by the primary); a secondary that
  * heard nothing from its primary for fd_grace_ms takes its place
  * (PROMOTE, node and by that secondary: it becomes primary, the old
- * primary leaves). Granted only when ballot is the partition's ballot now
+ * primary leaves); a primary makes its learner, which has everything it
+ * committed, a secondary (ADD_SECONDARY, node the learner, by the
+ * primary). Granted only when ballot is the partition's ballot now
  * (compare-and-set) and the change applies to its configuration; the new
  * configuration, ballot + 1, is saved and returned in out. Nodes learn of
  * it with their next beacon; the proposer applies it at once.
  * -CELLAR_ENOTFOUND (no such partition), -CELLAR_ENOTPRIMARY (the
  * configuration moved on, or the change does not apply to it). */
-enum repl_change { REPL_CHANGE_REMOVE_SECONDARY, REPL_CHANGE_PROMOTE };
+enum repl_change { REPL_CHANGE_REMOVE_SECONDARY, REPL_CHANGE_PROMOTE, REPL_CHANGE_ADD_SECONDARY };
 int repl_meta_propose(struct repl_meta *m, uint32_t table_id, uint32_t partition, uint64_t ballot,
                       enum repl_change change, const char *node, const char *by,
                       struct repl_config *out);
+
+/* Drains a node: its primaries are handed to secondaries that stay, its
+ * replicas move to other nodes (by learning), and nothing new is placed
+ * on it; its state is "draining", then "drained" once no configuration
+ * names it. *node is {"address", "state"}. -CELLAR_ENOTFOUND for a node
+ * meta does not know. */
+int repl_meta_drain(struct repl_meta *m, const char *addr, json_t **node);
+
+/* Forgets a node that is dead or drained and that no configuration names.
+ * -CELLAR_ENOTFOUND (not known), -CELLAR_EEXIST (a configuration still
+ * names it: it holds data), -CELLAR_EBUSY (alive and not drained). */
+int repl_meta_forget(struct repl_meta *m, const char *addr);
 
 /* Asks every other alive data node to compact its replicas of the table
  * (POST /internal/v1/compact); blocking, one node at a time. */

@@ -63,7 +63,7 @@ void repl_registry_config_defaults(struct repl_registry_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->drop_retention_ms = 7ull * 24 * 3600 * 1000;
     cfg->default_partition_count = 8;
-    cfg->default_replica_count = 1;
+    cfg->default_replica_count = 0; /* automatic: 1 on a node of its own, 3 in a cluster */
     repl_writer_config_defaults(&cfg->writer);
 }
 
@@ -424,7 +424,9 @@ int repl_table_create(struct repl_registry *r, const struct repl_table_spec *spe
     int rc = 0;
     struct repl_table *t = NULL;
     uint32_t pc = spec->partition_count ? spec->partition_count : r->cfg.default_partition_count;
-    uint32_t rcnt = spec->replica_count ? spec->replica_count : r->cfg.default_replica_count;
+    uint32_t rcnt = spec->replica_count            ? spec->replica_count
+                    : r->cfg.default_replica_count ? r->cfg.default_replica_count
+                                                   : 1;
     if (!repl_table_name_valid(spec->name, strlen(spec->name)) || pc < 1 ||
         pc > REPL_PARTITIONS_MAX || (pc & (pc - 1)) != 0 || rcnt < 1 || rcnt > REPL_REPLICAS_MAX ||
         spec->default_ttl_s < 0 || spec->n_envs > REPL_ENVS_MAX)
@@ -820,8 +822,8 @@ static struct repl_table *find_id(struct repl_registry *r, uint32_t id)
     return NULL;
 }
 
-/* This node's role in partition p of a map table: primary, secondary, or
- * none (INACTIVE: it is not to host it). */
+/* This node's role in partition p of a map table: primary, secondary,
+ * learner, or none (INACTIVE: it is not to host it). */
 static enum repl_role role_in(const struct repl_registry *r, const struct map_table *mt, uint32_t p)
 {
     const struct repl_config *c = &mt->configs[p];
@@ -833,6 +835,8 @@ static enum repl_role role_in(const struct repl_registry *r, const struct map_ta
         if (strcmp(c->secondaries[i], r->cfg.self) == 0)
             return REPL_ROLE_SECONDARY;
     }
+    if (strcmp(c->learner, r->cfg.self) == 0)
+        return REPL_ROLE_LEARNER;
     return REPL_ROLE_INACTIVE;
 }
 

@@ -20,6 +20,10 @@
 /* How long a primary waits before sending again to a secondary whose node
  * has not opened the replica yet. */
 #define OPENING_PAUSE_MS 20
+/* A learner gets log entries this many at a time, for at most this long
+ * per tick of its primary. */
+#define LEARN_CHUNK 1000
+#define LEARN_SLICE_MS 100
 
 struct repl_replica {
     struct store_partition *sp;
@@ -30,6 +34,7 @@ struct repl_replica {
     struct repl_replication_stats st;      /* relaxed atomics */
     uint64_t lease_until_us;               /* atomic: a primary may serve reads until then */
     uint64_t sent_us;                      /* writer thread: the last group or heartbeat sent */
+    uint64_t learn_after_ms; /* writer thread: the learner did not answer; not before */
     pthread_mutex_t mu;
     struct repl_config config;
     enum repl_role role;
@@ -268,10 +273,21 @@ static int replicate_group(struct repl_replica *r, struct store_mutation *const 
     return went_out ? -CELLAR_EOUTCOME : -CELLAR_EUNAVAIL;
 }
 
-/* The writer's replication hook: replicate_group, counted. */
+/* The writer's replication hook, set for every replica of a cluster: a
+ * group commits only on a primary (a role handed on or lost while writes
+ * were queued fails them, unsent, rather than committing them here), and
+ * only once its secondaries logged it (replicate_group, counted). */
 static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
 {
     struct repl_replica *r = arg;
+    pthread_mutex_lock(&r->mu);
+    bool primary = r->role == REPL_ROLE_PRIMARY;
+    size_t secondaries = r->config.n_secondaries;
+    pthread_mutex_unlock(&r->mu);
+    if (!primary)
+        return -CELLAR_ENOTPRIMARY;
+    if (secondaries == 0)
+        return 0;
     uint64_t t0 = cellar_mono_us();
     int rc = replicate_group(r, ms, n, committed);
     __atomic_add_fetch(&r->st.groups, 1, __ATOMIC_RELAXED);
@@ -288,6 +304,128 @@ void repl_replica_replication_stats(struct repl_replica *r, struct repl_replicat
     out->wait_us = __atomic_load_n(&r->st.wait_us, __ATOMIC_RELAXED);
     out->dropped = __atomic_load_n(&r->st.dropped, __ATOMIC_RELAXED);
     out->promotions = __atomic_load_n(&r->st.promotions, __ATOMIC_RELAXED);
+    out->learned = __atomic_load_n(&r->st.learned, __ATOMIC_RELAXED);
+}
+
+/* One prepare to the learner alone: n entries (none: only a probe, which
+ * applies nothing there) and the committed decree to apply up to. 0 with
+ * its applied decree in *applied. */
+static int learner_post(struct repl_replica *r, const struct repl_config *c,
+                        struct store_mutation *const *ms, size_t n, uint64_t committed,
+                        uint64_t *applied)
+{
+    struct repl_prepare_header h = {.table_id = r->table_id,
+                                    .partition = r->index,
+                                    .ballot = c->ballot,
+                                    .committed = committed};
+    snprintf(h.primary, sizeof(h.primary), "%s", r->group->self);
+    struct cellar_buf body = {0};
+    repl_prepare_encode(&h, ms, n, &body);
+    int rc = 0;
+    long status = 0;
+    struct cellar_buf reply = {0};
+    repl_peer_post_all(r->session, &c->learner, 1, "/internal/v1/prepare", body.data, body.len,
+                       r->group->prepare_timeout_ms, &rc, &status, &reply);
+    cellar_buf_fini(&body);
+    json_t *doc = rc == 0 && status == 200 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
+    cellar_buf_fini(&reply);
+    json_t *a = json_object_get(doc, "applied");
+    rc = json_is_integer(a) ? 0 : -CELLAR_EUNAVAIL;
+    if (rc == 0)
+        *applied = (uint64_t)json_integer_value(a);
+    json_decref(doc);
+    return rc;
+}
+
+/* A primary's learner (the writer thread): the committed log entries it
+ * lacks go to it a chunk at a time, for at most LEARN_SLICE_MS per tick so
+ * that writes go on between ticks. Once it has everything committed here
+ * (and, the writer being busy with this, nothing new can commit), meta is
+ * asked to make it a secondary (ballot + 1), and the next group goes to
+ * it. The first contact only asks for its applied decree: what it logged
+ * beyond that may be from an old primary and is overwritten, never
+ * applied. */
+static void learn(struct repl_replica *r, const struct repl_config *c)
+{
+    if (!r->session && !(r->session = repl_peer_session_new(r->group->peer)))
+        return;
+    uint64_t start = cellar_mono_ms(), theirs = 0;
+    if (start < r->learn_after_ms)
+        return;
+    if (learner_post(r, c, NULL, 0, 0, &theirs) < 0) {
+        /* Not every tick: each try may cost the writer prepare_timeout_ms. */
+        r->learn_after_ms = start + r->group->grace_ms;
+        return;
+    }
+    uint64_t ours = store_partition_applied_decree(r->sp);
+    while (theirs < ours && cellar_mono_ms() - start < LEARN_SLICE_MS) {
+        size_t n = ours - theirs < LEARN_CHUNK ? (size_t)(ours - theirs) : LEARN_CHUNK;
+        struct store_mutation **ms = cellar_xcalloc(n, sizeof(*ms));
+        struct cellar_buf buf = {0};
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            cellar_buf_reset(&buf);
+            rc = store_partition_read_log(r->sp, theirs + 1 + i, &buf);
+            if (rc == 0)
+                rc = store_mutation_decode(buf.data, buf.len, &ms[i]);
+        }
+        cellar_buf_fini(&buf);
+        uint64_t now = theirs;
+        if (rc == 0)
+            rc = learner_post(r, c, ms, n, theirs + n, &now);
+        else
+            log_err("replica %" PRIu32 ".%" PRIu32 ": learner %s needs decree %" PRIu64
+                    " and on, which the log no longer holds (%s); it cannot learn from the log",
+                    r->table_id, r->index, c->learner, theirs + 1, cellar_strerror(rc));
+        for (size_t i = 0; i < n; i++)
+            store_mutation_free(ms[i]);
+        free(ms);
+        if (rc < 0 || now <= theirs)
+            return;
+        __atomic_add_fetch(&r->st.learned, now - theirs, __ATOMIC_RELAXED);
+        theirs = now;
+    }
+    if (theirs < ours)
+        return; /* more at the next tick */
+    struct repl_config next;
+    if (!propose(r, c, "add_secondary", c->learner, &next))
+        return;
+    log_notice("replica %" PRIu32 ".%" PRIu32 ": learner %s caught up at decree %" PRIu64
+               "; a secondary from ballot %" PRIu64,
+               r->table_id, r->index, c->learner, ours, next.ballot);
+    repl_replica_set_config(r, &next, REPL_ROLE_PRIMARY);
+}
+
+static bool is_secondary(const struct repl_config *c, const char *addr)
+{
+    for (size_t s = 0; addr[0] && s < c->n_secondaries; s++) {
+        if (strcmp(c->secondaries[s], addr) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The moves meta asks of a primary (the writer thread, no group in
+ * flight): hand the role to want_primary (this replica stays, as a
+ * secondary: everything it committed, that one has logged), or, once the
+ * learner has joined, take the leaving secondary out. */
+static void carry_out_moves(struct repl_replica *r, const struct repl_config *c)
+{
+    struct repl_config next;
+    if (is_secondary(c, c->want_primary)) {
+        if (!propose(r, c, "promote", c->want_primary, &next))
+            return;
+        log_notice("replica %" PRIu32 ".%" PRIu32 ": primary role handed to %s (ballot %" PRIu64
+                   ")",
+                   r->table_id, r->index, c->want_primary, next.ballot);
+        repl_replica_set_config(r, &next, REPL_ROLE_SECONDARY);
+    } else if (is_secondary(c, c->leaving)) {
+        if (!propose(r, c, "remove_secondary", c->leaving, &next))
+            return;
+        log_notice("replica %" PRIu32 ".%" PRIu32 ": %s moved off (ballot %" PRIu64 ")",
+                   r->table_id, r->index, c->leaving, next.ballot);
+        repl_replica_set_config(r, &next, REPL_ROLE_PRIMARY);
+    }
 }
 
 /* A primary's timer (the writer thread, every fd_beacon_ms / 2): commit
@@ -317,6 +455,10 @@ static void primary_tick(struct repl_replica *r, const struct repl_config *c, bo
         return;
     if (c->n_secondaries > 0 && cellar_mono_us() - r->sent_us >= r->group->beacon_ms * 1000)
         replicate_group(r, NULL, 0, store_partition_applied_decree(r->sp));
+    if (c->learner[0])
+        learn(r, c);
+    else
+        carry_out_moves(r, c);
 }
 
 /* A secondary's timer: after fd_grace_ms without a word from its primary
@@ -374,6 +516,7 @@ void repl_replica_join(struct repl_replica *r, const struct repl_group_config *g
     r->ready = false;
     pthread_mutex_unlock(&r->mu);
     uint64_t every = group->beacon_ms / 2;
+    repl_writer_set_replicate(r->writer, replicate, r);
     repl_writer_set_tick(r->writer, tick, r, every ? every : 1);
 }
 
@@ -397,9 +540,7 @@ void repl_replica_set_config(struct repl_replica *r, const struct repl_config *c
     r->role = role;
     if (became_primary && r->group)
         r->ready = false; /* until its tail is committed (the tick) */
-    bool replicates = role == REPL_ROLE_PRIMARY && config->n_secondaries > 0 && r->group;
     pthread_mutex_unlock(&r->mu);
-    repl_writer_set_replicate(r->writer, replicates ? replicate : NULL, replicates ? r : NULL);
     if (became_primary && r->group)
         repl_writer_tick_soon(r->writer);
 }
@@ -411,8 +552,23 @@ int repl_replica_prepare(struct repl_replica *r, const struct repl_prepare_heade
      * once this secondary gave up on it; a newer ballot is adopted, with
      * the primary that sent it (meta's map with the rest follows). */
     pthread_mutex_lock(&r->mu);
-    bool mine = r->role == REPL_ROLE_SECONDARY &&
-                (h->ballot > r->config.ballot || (h->ballot == r->config.ballot && !r->suspect));
+    bool member = r->role == REPL_ROLE_SECONDARY || r->role == REPL_ROLE_LEARNER;
+    /* A primary that handed its role on hears from its successor before
+     * meta's answer reaches it: it is a secondary from then on (the
+     * successor commits nothing it has not logged, so it serves nothing
+     * stale meanwhile). */
+    bool deposed = r->role == REPL_ROLE_PRIMARY && r->group && h->ballot > r->config.ballot &&
+                   strcmp(h->primary, r->group->self) != 0;
+    if (deposed) {
+        log_notice("replica %" PRIu32 ".%" PRIu32 ": %s is primary of ballot %" PRIu64
+                   "; a secondary from now on",
+                   r->table_id, r->index, h->primary, h->ballot);
+        r->role = REPL_ROLE_SECONDARY;
+        r->ready = false;
+        member = true;
+    }
+    bool mine =
+        member && (h->ballot > r->config.ballot || (h->ballot == r->config.ballot && !r->suspect));
     if (mine) {
         if (h->ballot > r->config.ballot) {
             r->config.ballot = h->ballot;
@@ -524,8 +680,16 @@ json_t *repl_config_json(const struct repl_config *c)
     json_t *secs = json_array();
     for (size_t i = 0; i < c->n_secondaries; i++)
         json_array_append_new(secs, json_string(c->secondaries[i]));
-    return json_pack("{s:I, s:o, s:o}", "ballot", (json_int_t)c->ballot, "primary",
-                     c->primary[0] ? json_string(c->primary) : json_null(), "secondaries", secs);
+    json_t *j =
+        json_pack("{s:I, s:o, s:o}", "ballot", (json_int_t)c->ballot, "primary",
+                  c->primary[0] ? json_string(c->primary) : json_null(), "secondaries", secs);
+    if (c->learner[0])
+        json_object_set_new(j, "learner", json_string(c->learner));
+    if (c->leaving[0])
+        json_object_set_new(j, "leaving", json_string(c->leaving));
+    if (c->want_primary[0])
+        json_object_set_new(j, "want_primary", json_string(c->want_primary));
+    return j;
 }
 
 int repl_config_parse(json_t *j, struct repl_config *c)
@@ -533,6 +697,18 @@ int repl_config_parse(json_t *j, struct repl_config *c)
     memset(c, 0, sizeof(*c));
     json_t *ballot = json_object_get(j, "ballot"), *primary = json_object_get(j, "primary");
     json_t *secs = json_object_get(j, "secondaries");
+    struct {
+        const char *key;
+        char *into;
+    } moves[] = {
+        {"learner", c->learner}, {"leaving", c->leaving}, {"want_primary", c->want_primary}};
+    for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+        json_t *v = json_object_get(j, moves[i].key);
+        if (v && !json_is_string(v))
+            return -CELLAR_EINVAL;
+        if (v)
+            snprintf(moves[i].into, REPL_ADDR_MAX, "%s", json_string_value(v));
+    }
     if (!json_is_integer(ballot) || json_integer_value(ballot) < 0 ||
         (primary && !json_is_null(primary) && !json_is_string(primary)) ||
         (secs && !json_is_array(secs)) || json_array_size(secs) > REPL_REPLICAS_MAX - 1)

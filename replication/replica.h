@@ -47,6 +47,14 @@ struct repl_config {
     char primary[REPL_ADDR_MAX]; /* empty: no primary */
     size_t n_secondaries;
     char secondaries[REPL_REPLICAS_MAX - 1][REPL_ADDR_MAX];
+    /* A node catching up to become a secondary ("": none). Not a member:
+     * its acks count for nothing until meta adds it (ballot + 1). */
+    char learner[REPL_ADDR_MAX];
+    /* Moves meta asks of the primary ("": none): the secondary to take
+     * out once the learner has joined, and the secondary to hand the
+     * primary's role to (the primary stays, as a secondary). */
+    char leaving[REPL_ADDR_MAX];
+    char want_primary[REPL_ADDR_MAX];
 };
 
 struct repl_replica;
@@ -114,6 +122,7 @@ struct repl_replication_stats {
     uint64_t wait_us;    /* time the groups waited for the secondaries, summed */
     uint64_t dropped;    /* secondaries meta dropped at this primary's request */
     uint64_t promotions; /* times this replica took over as primary */
+    uint64_t learned;    /* log entries sent to learners */
 };
 void repl_replica_replication_stats(struct repl_replica *r, struct repl_replication_stats *out);
 void repl_replica_set_config(struct repl_replica *r, const struct repl_config *config,
@@ -148,7 +157,8 @@ int repl_prepare_decode(const char *data, size_t len, struct repl_prepare_header
 const char *repl_role_name(enum repl_role role);
 
 /* A configuration as JSON: {"ballot", "primary" (null when none),
- * "secondaries": [...]} (a new reference). */
+ * "secondaries": [...], and "learner", "leaving", "want_primary" only when
+ * set} (a new reference). */
 json_t *repl_config_json(const struct repl_config *c);
 /* And back: -CELLAR_EINVAL when j is not such an object. */
 int repl_config_parse(json_t *j, struct repl_config *c);

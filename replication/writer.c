@@ -547,7 +547,7 @@ static void run_prepare(struct repl_writer *w, struct repl_entry *e)
         stat_set(&w->st_logged_decree, logged);
         maybe_trim(w, now_applied);
     }
-    p->done(e->arg, rc, rc ? 0 : logged);
+    p->done(e->arg, rc, rc ? 0 : logged, rc ? 0 : now_applied);
     for (size_t i = 0; i < p->n; i++)
         store_mutation_free(p->ms[i]);
     free(p->ms);

@@ -77,8 +77,9 @@ typedef int (*repl_replicate_fn)(void *arg, struct store_mutation *const *ms, si
 typedef void (*repl_tick_fn)(void *arg);
 
 /* What became of a secondary's prepare: status 0 with the last decree it
- * has logged, or a negative code (nothing of it was logged). */
-typedef void (*repl_prepared_fn)(void *arg, int status, uint64_t logged);
+ * has logged and the last it has applied, or a negative code (nothing of
+ * it was logged). */
+typedef void (*repl_prepared_fn)(void *arg, int status, uint64_t logged, uint64_t applied);
 /* Starts the writer of sp (borrowed; it must outlive the writer). name is
  * used in logs and the thread name. */
 int repl_writer_start(struct store_partition *sp, const struct repl_writer_config *cfg,

@@ -388,6 +388,7 @@ static int start_cluster(struct node *n)
             .fd_beacon_ms = c->fd_beacon_ms,
             .fd_grace_ms = c->fd_grace_ms,
             .replace_after_ms = c->replica_replace_after_s * 1000,
+            .balance_moves_max = c->balance_moves_max,
             .drop_retention_ms = n->cfg.registry.drop_retention_ms,
             .default_partition_count = n->cfg.registry.default_partition_count,
             .default_replica_count = n->cfg.registry.default_replica_count,

@@ -39,7 +39,9 @@ def node(tmp_path_factory):
     if os.environ.get("CELLAR_API_CLUSTER"):
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
         from harness import Cluster
-        cluster = Cluster(3, config=config).start()
+        # One replica per partition, so that the suite's tables spread
+        # their primaries and most requests are forwarded.
+        cluster = Cluster(3, config=dict(config, default_replica_count=1)).start()
         try:
             yield cluster.nodes[2]
             cluster.stop()

@@ -80,8 +80,10 @@ def test_cluster_takes_only_get(api):
     assert "GET" in r.headers["allow"]
 
 
-def test_drain_and_forget_are_not_in_this_version(api, node):
-    api.post("/v1/cluster/nodes/%s/drain" % address(node)).problem(501, "NOT_IMPLEMENTED")
-    api.delete("/v1/cluster/nodes/%s" % address(node)).problem(501, "NOT_IMPLEMENTED")
+def test_a_node_of_its_own_cannot_be_drained_or_forgotten(api, node):
+    api.post("/v1/cluster/nodes/%s/drain" % address(node)).problem(409, "NOT_ENOUGH_NODES")
+    api.delete("/v1/cluster/nodes/%s" % address(node)).problem(409, "NODE_HOLDS_DATA")
+    api.post("/v1/cluster/nodes/127.0.0.9:1/drain").problem(404, "NOT_FOUND")
+    api.delete("/v1/cluster/nodes/127.0.0.9:1").problem(404, "NOT_FOUND")
     api.post("/v1/cluster/nodes/not-an-address/drain").problem(400, "INVALID_ARGUMENT")
     api.get("/v1/cluster/nodes/%s/drain" % address(node)).problem(405, "METHOD_NOT_ALLOWED")

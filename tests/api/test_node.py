@@ -44,7 +44,7 @@ def test_openapi_document_is_complete():
         "TABLE_EXISTS", "PRECONDITION_FAILED", "TOO_LARGE", "URI_TOO_LONG", "UNSUPPORTED_MEDIA_TYPE",
         "NOT_AN_INTEGER", "INTEGER_OVERFLOW", "THROTTLED", "TABLE_READ_ONLY", "BUSY", "SHUTTING_DOWN",
         "NOT_READY", "PARTITION_UNAVAILABLE", "INSUFFICIENT_STORAGE", "INTERNAL", "NOT_ENOUGH_NODES",
-        "NODE_HOLDS_DATA", "NOT_IMPLEMENTED", "NO_PRIMARY", "META_UNAVAILABLE", "OUTCOME_UNKNOWN"}
+        "NODE_HOLDS_DATA", "NODE_NOT_RETIRED", "NO_PRIMARY", "META_UNAVAILABLE", "OUTCOME_UNKNOWN"}
     paths = set(SPEC.doc["paths"])
     for p in ("/healthz", "/readyz", "/metrics", "/openapi.yaml", "/v1/tables", "/v1/tables/{table}",
               "/v1/tables/{table}/recall", "/v1/tables/{table}/compact", "/v1/tables/{table}/scan",

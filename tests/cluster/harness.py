@@ -60,6 +60,13 @@ class Cluster:
         self.wait_formed()
         return self
 
+    def add_node(self):
+        """A new data node, started: it joins with its first beacon."""
+        n = self.new_node(len(self.nodes) + 1)
+        self.nodes.append(n)
+        n.start()
+        return n
+
     def wait_formed(self, timeout=30):
         """Every node alive in every node's view of the cluster."""
         want = {n.address for n in self.nodes if n.proc and n.proc.poll() is None}

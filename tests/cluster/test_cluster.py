@@ -25,7 +25,10 @@ cluster = None
 
 def setup():
     global cluster
-    cluster = Cluster(3, config={"forward_wait_ms": 1500, "fd_lease_ms": 1200, "fd_grace_ms": 2000}).start()
+    # One replica per partition: these tests are about placement and
+    # forwarding (test_replication.py and test_failover.py have three).
+    cluster = Cluster(3, config={"forward_wait_ms": 1500, "fd_lease_ms": 1200, "fd_grace_ms": 2000,
+                                 "default_replica_count": 1}).start()
 
 
 def node(i):
@@ -207,14 +210,18 @@ def test_a_table_change_is_in_force_where_it_was_asked_when_answered():
         subprocess.run(["iptables", "-D"] + rule, check=True)
 
 
-def test_replica_counts_and_moves_beyond_this_version():
+def test_replica_counts_and_forgetting_nodes():
     status, _, body = node(2).json("PUT", "/v1/tables/many", {"replica_count": 4})
     assert status == 400 and body["code"] == "NOT_ENOUGH_NODES", body
     assert node(1).json("GET", "/v1/tables/many")[0] == 404
-    status, _, body = node(3).json("POST", "/v1/cluster/nodes/%s/drain" % node(2).address)
-    assert status == 501 and body["code"] == "NOT_IMPLEMENTED", body
+    # A node that holds data is not forgotten; an unknown one is not found
+    # (asked through a node that is not meta).
     status, _, body = node(3).json("DELETE", "/v1/cluster/nodes/%s" % node(2).address)
-    assert status == 501 and body["code"] == "NOT_IMPLEMENTED", body
+    assert status == 409 and body["code"] == "NODE_HOLDS_DATA", body
+    status, _, body = node(3).json("DELETE", "/v1/cluster/nodes/127.0.0.9:7000")
+    assert status == 404 and body["code"] == "NOT_FOUND", body
+    status, _, body = node(3).json("POST", "/v1/cluster/nodes/127.0.0.9:7000/drain")
+    assert status == 404 and body["code"] == "NOT_FOUND", body
 
 
 def test_internal_endpoints_take_the_cluster_secret_only():

@@ -94,6 +94,9 @@ def check_new_primaries(table, victim, before, lost):
         assert after[p]["ballot"] > before[p]["ballot"], (before[p], after[p])
 
 
+killed = []
+
+
 def test_kill9_of_a_primary_fails_over_to_a_secondary():
     status, _, body = node(1).json("PUT", "/v1/tables/fo-kill",
                                    {"partition_count": PARTITIONS, "replica_count": 3})
@@ -102,6 +105,7 @@ def test_kill9_of_a_primary_fails_over_to_a_secondary():
     write_all("fo-kill", keys, "before")
     probe = {p: hs[0] for p, hs in keys.items()}
     victim.kill9()
+    killed.append(victim)
     try:
         lost, took = wait_failover("fo-kill", victim, before, probe)
         print("    kill -9 of %s: %d partitions failed over, the last in %.1f s"
@@ -127,6 +131,46 @@ def test_kill9_of_a_primary_fails_over_to_a_secondary():
     for p, hs in keys.items():
         status, _, body = victim.json("GET", cell("fo-kill", hs[-1]))
         assert status == 200 and body["v"] == "before", (status, body)
+
+
+def test_the_restarted_node_learns_and_is_a_secondary_again():
+    """The node killed above is back: meta makes it a learner of every
+    partition it was taken out of; the primaries send it the log entries
+    it lacks and have meta make it a secondary again (ballot + 1). Then
+    balancing may hand it primaries back."""
+    victim = killed[0]
+
+    def whole():
+        cl = node(1).json("GET", "/v1/cluster")[2]
+        return cl["under_replicated_count"] == 0 and not cl["moves"]
+    wait_for(whole, 20, "every partition to have three replicas again")
+    for p in partitions("fo-kill"):
+        assert victim.address in [p["primary"]] + p["secondaries"], p
+    learned = sum(metric(n, "cellar_replication_learned_entries_total") for n in cluster.nodes)
+    assert learned > 0, learned
+    # It has every write: one more write per partition carries the
+    # committed decree, and its applied decree matches its primary's.
+    t = node(1).json("GET", "/v1/tables/fo-kill")[2]
+    for i in range(PARTITIONS * 8):
+        assert node(1).json("PUT", cell("fo-kill", "x%d" % i), {"v": i})[0] in (201, 204)
+    with open(cluster.secret) as f:
+        auth = {"Authorization": "Bearer " + f.read().strip()}
+
+    def decrees(n):
+        st, _, body = n.request("GET", "/internal/v1/replicas", headers=auth)
+        return {r["partition"]: r for r in json.loads(body)["replicas"] if r["table_id"] == t["id"]}
+    wait_for(lambda: all(r["role"] in ("secondary", "primary")
+                         for r in decrees(victim).values()), 10,
+             "the restarted node to know itself a member everywhere")
+    mine = decrees(victim)
+    for p in partitions("fo-kill"):
+        if p["primary"] == victim.address:
+            continue
+        primary = next(n for n in cluster.nodes if n.address == p["primary"])
+        theirs = decrees(primary)[p["index"]]
+        assert mine[p["index"]]["role"] == "secondary", mine
+        assert mine[p["index"]]["logged"] >= theirs["decree"], (mine, theirs)
+        assert mine[p["index"]]["decree"] >= theirs["decree"] - 8, (mine, theirs)
 
 
 def test_a_frozen_primary_is_replaced_and_serves_nothing_stale_when_woken():

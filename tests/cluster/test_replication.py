@@ -48,8 +48,10 @@ def cell(table, h, s="s"):
 
 
 def test_three_replicas_on_distinct_nodes_and_every_write_logged_by_all():
-    status, _, t = node(2).json("PUT", "/v1/tables/r3", {"partition_count": 4, "replica_count": 3})
-    assert status == 201, t
+    # Without replica_count a table has default_replica_count's automatic
+    # value: three, the data nodes being three.
+    status, _, t = node(2).json("PUT", "/v1/tables/r3", {"partition_count": 4})
+    assert status == 201 and t["replica_count"] == 3, t
     t = node(3).json("GET", "/v1/tables/r3")[2]
     for p in t["partitions"]:
         group = [p["primary"]] + p["secondaries"]
@@ -147,11 +149,15 @@ def test_meta_grants_a_change_only_for_the_current_ballot():
         return status, json.loads(body)
     status, body = propose(node(1), ballot=p["ballot"] - 1)
     assert status == 409 and body["code"] == "STALE_CONFIG", (status, body)
-    # Not a secondary; not asked by the primary; a promotion asked for
-    # another node: none applies to the configuration.
+    # Not a secondary; not asked by the primary; a promotion asked by a
+    # node that is neither the secondary nor the primary (a handover); a
+    # handover to a node that is not a secondary: none applies.
     assert propose(node(1), node="127.0.0.9:7000")[0] == 409
     assert propose(node(1), by=p["secondaries"][0])[0] == 409
-    assert propose(node(1), change="promote", by=p["primary"])[0] == 409
+    assert propose(node(1), change="promote", by="127.0.0.9:7000")[0] == 409
+    assert propose(node(1), change="promote", node="127.0.0.9:7000", by=p["primary"])[0] == 409
+    assert propose(node(1), change="add_secondary", node="127.0.0.9:7000",
+                   by=p["primary"])[0] == 409
     assert propose(node(1), change="resign")[0] == 400
     status, _, body = node(1).request("POST", "/internal/v1/propose", b'{"table_id": 1}', auth)
     assert status == 400, (status, body)

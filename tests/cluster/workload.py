@@ -216,6 +216,8 @@ def run_scenario(name, table, fault, heal, duration=9.0, replicas=3, lasts=6.0, 
     # Every cell read from every node, after everything: a lost write shows.
     client = Client()
     for node in cluster.nodes:
+        if not node.proc or node.proc.poll() is not None:
+            continue  # stopped for good by the scenario
         for key in keys:
             for sk, k in (("v", key), ("n", key + "/n")):
                 op = rec.invoke("final", k, "read")

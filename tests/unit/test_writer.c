@@ -1078,8 +1078,9 @@ struct prepared {
     uint64_t logged;
 };
 
-static void on_prepared(void *arg, int status, uint64_t logged)
+static void on_prepared(void *arg, int status, uint64_t logged, uint64_t applied)
 {
+    (void)applied;
     struct prepared *p = arg;
     pthread_mutex_lock(&p->mu);
     p->calls++;
