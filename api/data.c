@@ -128,6 +128,13 @@ static void hold_briefly(struct api_request *req)
                          req);
 }
 
+/* hold_briefly, once t is ended (nothing replies while it is held). */
+static void hold_briefly_ended(struct api_request *req, struct api_table *t)
+{
+    api_table_end(t);
+    hold_briefly(req);
+}
+
 void api_wait_map_version(struct api_request *req, uint64_t version, api_handler_fn then)
 {
     struct api_server *s = req->srv;
@@ -150,11 +157,11 @@ void api_wait_map_version(struct api_request *req, uint64_t version, api_handler
 static void elsewhere(struct api_request *req, struct api_table *t, uint32_t part,
                       const struct repl_route *route, bool whole)
 {
-    api_table_end(t);
     if (route->kind == REPL_ROUTE_LOCAL && req->srv->cluster.cfg) {
-        hold_briefly(req);
+        hold_briefly_ended(req, t);
         return;
     }
+    api_table_end(t);
     if (req->forwarded) {
         api_reply_problem(req, 421, "NOT_PRIMARY",
                           "this node does not serve partition %" PRIu32 " (ballot %" PRIu64 ")",
@@ -183,6 +190,17 @@ struct store_partition *api_read_gate(struct api_request *req, struct api_table 
         return sp;
     elsewhere(req, t, part, &route, whole);
     return NULL;
+}
+
+bool api_write_ready(struct api_request *req, struct api_table *t, uint32_t part)
+{
+    struct repl_route route;
+    struct repl_writer *w;
+    repl_route(t->table, part, &route);
+    if (route.kind != REPL_ROUTE_LOCAL || repl_replica_writer(route.replica, &w) == 0)
+        return true;
+    hold_briefly_ended(req, t);
+    return false;
 }
 
 bool api_row_key(struct api_request *req, struct api_bytes *hk)

@@ -458,8 +458,11 @@ void api_h_batch_write(struct api_request *req)
     if (!api_admit_writes(req, &t, rows->n))
         goto out;
     uint32_t *parts = api_alloc(req, rows->n * sizeof(*parts));
-    for (size_t r = 0; r < rows->n; r++)
+    for (size_t r = 0; r < rows->n; r++) {
         parts[r] = repl_table_partition_of(t.table, rows->hks[r].data, rows->hks[r].len);
+        if (!api_write_ready(req, &t, parts[r]))
+            goto out; /* held: nothing was written */
+    }
     api_defer_writes(req, &t, rows->n, parts, muts, batch_write_done);
     memset(muts, 0, rows->n * sizeof(*muts)); /* the writers have them now */
 out:

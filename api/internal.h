@@ -391,6 +391,12 @@ void api_table_end(struct api_table *t); /* does not touch the request */
  * Borrowed while t is held. */
 struct store_partition *api_read_gate(struct api_request *req, struct api_table *t, uint32_t part,
                                       bool whole);
+/* Whether a write to partition part of the held table t may go on: false
+ * (t then ended, the request held and routed again shortly) when this
+ * node is the partition's primary but does not serve yet (committing its
+ * log's tail after taking over); true otherwise, including when the
+ * primary is elsewhere. */
+bool api_write_ready(struct api_request *req, struct api_table *t, uint32_t part);
 /* The path's hashkey, decoded and checked; replies 400 and returns false
  * when it is bad. Holds nothing. */
 bool api_row_key(struct api_request *req, struct api_bytes *hk);

@@ -375,9 +375,9 @@ void repl_route(const struct repl_table *t, uint32_t partition, struct repl_rout
     }
     const struct repl_config *c = &t->configs[partition];
     struct repl_config own;
-    if (r) {
-        /* The replica may know a newer ballot than the map (it took over,
-         * or a newer primary's prepare came): the newest wins. */
+    if (r && repl_replica_ballot(r) > c->ballot) {
+        /* The replica knows a newer ballot than the map (it took over, or
+         * a newer primary's prepare came): the newest wins. */
         repl_replica_config(r, &own, NULL);
         if (own.ballot > c->ballot)
             c = &own;

@@ -119,6 +119,14 @@ int repl_replica_writer(struct repl_replica *r, struct repl_writer **out)
     return 0;
 }
 
+uint64_t repl_replica_ballot(struct repl_replica *r)
+{
+    pthread_mutex_lock(&r->mu);
+    uint64_t b = r->config.ballot;
+    pthread_mutex_unlock(&r->mu);
+    return b;
+}
+
 struct store_partition *repl_replica_partition(const struct repl_replica *r)
 {
     return r->sp;

@@ -113,6 +113,8 @@ struct repl_writer *repl_replica_writer_any(const struct repl_replica *r);
  * peer) sends every group of its writer to each of them before it commits
  * it (POST /internal/v1/prepare); a group one of them does not log fails. */
 void repl_replica_config(struct repl_replica *r, struct repl_config *config, enum repl_role *role);
+/* Its ballot alone (cheap: for every request's routing). */
+uint64_t repl_replica_ballot(struct repl_replica *r);
 
 /* A primary's replication figures since it opened (relaxed atomics: any
  * thread may read them). */

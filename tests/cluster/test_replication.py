@@ -96,6 +96,20 @@ def test_three_replicas_on_distinct_nodes_and_every_write_logged_by_all():
                 metric(n, "cellar_partition_committed_decree", labels)
 
 
+def test_a_batch_right_after_create_waits_for_the_new_primaries():
+    """A new table's primaries serve once they have heard from their
+    secondaries (their lease); a batch-write sent the moment the table
+    exists is held until they do, not refused."""
+    for k in range(3):
+        name = "fresh%d" % k
+        status, _, t = node(1).json("PUT", "/v1/tables/" + name, {"partition_count": 8})
+        assert status == 201, t
+        rows = [{"hashkey": "b%d" % i, "sortkey": "s", "value": "v%d" % i} for i in range(40)]
+        status, _, body = node(2).json("POST", "/v1/tables/%s/batch-write" % name, {"set": rows})
+        assert status == 200, (status, body)
+        assert all(r["status"] == 200 for r in body["results"]), body
+
+
 def test_a_secondary_down_is_dropped_and_writes_go_on():
     """Node 3 killed: a primary on node 1 or 2 whose group node 3 does not
     log asks meta to drop it (a new ballot, compare-and-set on the old) and
