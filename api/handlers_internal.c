@@ -22,14 +22,21 @@
 
 #include "api/internal.h"
 
+/* The JSON body of a call only the meta server answers; NULL after a
+ * reply (503 META_UNAVAILABLE on another node, 400 for a bad body). */
+static json_t *meta_body(struct api_request *req)
+{
+    if (!req->srv->cluster.meta) {
+        api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
+        return NULL;
+    }
+    return api_json_body(req, false);
+}
+
 void api_h_internal_beacon(struct api_request *req)
 {
     struct repl_meta *meta = req->srv->cluster.meta;
-    if (!meta) {
-        api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
-        return;
-    }
-    json_t *doc = api_json_body(req, false);
+    json_t *doc = meta_body(req);
     if (!doc)
         return;
     json_t *reply = NULL;
@@ -51,11 +58,7 @@ void api_h_internal_beacon(struct api_request *req)
 void api_h_internal_propose(struct api_request *req)
 {
     struct repl_meta *meta = req->srv->cluster.meta;
-    if (!meta) {
-        api_reply_problem(req, 503, "META_UNAVAILABLE", "this node is not the meta server");
-        return;
-    }
-    json_t *doc = api_json_body(req, false);
+    json_t *doc = meta_body(req);
     if (!doc)
         return;
     json_int_t table_id = -1, partition = -1, ballot = -1;

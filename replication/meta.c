@@ -127,6 +127,16 @@ static void judge_nodes(struct repl_meta *m, uint64_t now)
 
 static int configs_save(struct repl_meta *m, const struct meta_table *t);
 
+/* The liveness thread changed t's configurations (learners, moves): saved,
+ * and a new map version. A failed save is logged; the next change saves
+ * them all again. Caller holds mu. */
+static void configs_changed(struct repl_meta *m, const struct meta_table *t)
+{
+    if (configs_save(m, t) < 0)
+        log_err("meta: saving the configurations of table %s failed", t->meta.name);
+    m->version++;
+}
+
 static bool in_config(const struct repl_config *c, const char *addr)
 {
     if (strcmp(c->primary, addr) == 0 || strcmp(c->learner, addr) == 0)
@@ -263,10 +273,8 @@ static void plan_moves(struct repl_meta *m)
             }
             pending += move_pending(c);
         }
-        if (changed) {
-            configs_save(m, t);
-            m->version++;
-        }
+        if (changed)
+            configs_changed(m, t);
     }
     size_t budget = pending < m->cfg.balance_moves_max ? m->cfg.balance_moves_max - pending : 0;
     /* Balance only a healthy cluster: every data node alive, every
@@ -353,11 +361,8 @@ static void plan_moves(struct repl_meta *m)
                 if (pass > 0)
                     break; /* loads changed: measure again */
             }
-            if (changed) {
-                if (configs_save(m, t) < 0)
-                    log_err("meta: saving the configurations of table %s failed", t->meta.name);
-                m->version++;
-            }
+            if (changed)
+                configs_changed(m, t);
             if (changed && pass > 0)
                 break;
         }
@@ -403,11 +408,8 @@ static void plan_learners(struct repl_meta *m, uint64_t now)
                        t->meta.name, p, pick->addr, c->primary);
             changed = true;
         }
-        if (changed) {
-            if (configs_save(m, t) < 0)
-                log_err("meta: saving the configurations of table %s failed", t->meta.name);
-            m->version++;
-        }
+        if (changed)
+            configs_changed(m, t);
     }
 }
 
@@ -502,6 +504,19 @@ static void table_remove(struct repl_meta *m, struct meta_table *t)
 
 /* --- The map ------------------------------------------------------------- */
 
+/* Whether a configuration of any table, dropped ones included, names
+ * addr (as primary, secondary or learner). Caller holds mu. */
+static bool named_anywhere(const struct repl_meta *m, const char *addr)
+{
+    for (size_t k = 0; k < m->n_tables; k++) {
+        for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
+            if (in_config(&m->tables[k].configs[p], addr))
+                return true;
+        }
+    }
+    return false;
+}
+
 /* A node's state as the map shows it: a draining node is "drained" once
  * no configuration names it (alive or not), "draining" before while it
  * is alive. */
@@ -509,12 +524,8 @@ static const char *node_state_name(const struct repl_meta *m, const struct meta_
 {
     if (!n->draining)
         return state_name(n->state);
-    for (size_t k = 0; k < m->n_tables; k++) {
-        for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
-            if (in_config(&m->tables[k].configs[p], n->addr))
-                return n->state == NODE_ALIVE ? "draining" : state_name(n->state);
-        }
-    }
+    if (named_anywhere(m, n->addr))
+        return n->state == NODE_ALIVE ? "draining" : state_name(n->state);
     return "drained";
 }
 
@@ -1066,14 +1077,9 @@ int repl_meta_forget(struct repl_meta *m, const char *addr)
     struct meta_node *n = node_find(m, addr);
     if (!n)
         goto out;
-    for (size_t k = 0; k < m->n_tables; k++) {
-        for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
-            if (in_config(&m->tables[k].configs[p], addr)) {
-                rc = -CELLAR_EEXIST; /* it still holds data */
-                goto out;
-            }
-        }
-    }
+    rc = -CELLAR_EEXIST; /* it still holds data */
+    if (named_anywhere(m, addr))
+        goto out;
     rc = -CELLAR_EBUSY;
     const char *state = node_state_name(m, n);
     if (strcmp(state, "dead") != 0 && strcmp(state, "drained") != 0)

@@ -196,6 +196,17 @@ static bool drop_secondary(struct repl_replica *r, const struct repl_config *c,
     return true;
 }
 
+/* A prepare from this replica as primary of ballot (n 0: a heartbeat, or
+ * a learner's probe). */
+static void encode_prepare(const struct repl_replica *r, uint64_t ballot, uint64_t committed,
+                           struct store_mutation *const *ms, size_t n, struct cellar_buf *body)
+{
+    struct repl_prepare_header h = {
+        .table_id = r->table_id, .partition = r->index, .ballot = ballot, .committed = committed};
+    snprintf(h.primary, sizeof(h.primary), "%s", r->group->self);
+    repl_prepare_encode(&h, ms, n, body);
+}
+
 /* The writer thread of a primary with secondaries: the group (or, with n
  * 0, a heartbeat) goes to every secondary of the configuration at once,
  * on connections the replica keeps; each logs it and answers with the
@@ -221,13 +232,8 @@ static int replicate_group(struct repl_replica *r, struct store_mutation *const 
         pthread_mutex_unlock(&r->mu);
         if (c.n_secondaries == 0)
             return 0;
-        struct repl_prepare_header h = {.table_id = r->table_id,
-                                        .partition = r->index,
-                                        .ballot = c.ballot,
-                                        .committed = committed};
-        snprintf(h.primary, sizeof(h.primary), "%s", r->group->self);
         struct cellar_buf body = {0};
-        repl_prepare_encode(&h, ms, n, &body);
+        encode_prepare(r, c.ballot, committed, ms, n, &body);
         int rcs[REPL_REPLICAS_MAX - 1];
         long statuses[REPL_REPLICAS_MAX - 1];
         struct cellar_buf replies[REPL_REPLICAS_MAX - 1];
@@ -322,13 +328,8 @@ static int learner_post(struct repl_replica *r, const struct repl_config *c,
                         struct store_mutation *const *ms, size_t n, uint64_t committed,
                         uint64_t *applied)
 {
-    struct repl_prepare_header h = {.table_id = r->table_id,
-                                    .partition = r->index,
-                                    .ballot = c->ballot,
-                                    .committed = committed};
-    snprintf(h.primary, sizeof(h.primary), "%s", r->group->self);
     struct cellar_buf body = {0};
-    repl_prepare_encode(&h, ms, n, &body);
+    encode_prepare(r, c->ballot, committed, ms, n, &body);
     int rc = 0;
     long status = 0;
     struct cellar_buf reply = {0};

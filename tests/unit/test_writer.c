@@ -1197,22 +1197,24 @@ TEST(secondary_logs_then_applies_what_is_committed)
     fx_close(&f);
 }
 
-/* A primary's replication hook that refuses the first group it sees and
- * accepts the rest, recording what it was given. */
+/* A primary's replication hook that fails the first group it sees with
+ * first_rc and accepts the rest, recording what it was given. */
 struct hook {
+    int first_rc;
     int calls;
     uint64_t first_decree[4];
     uint64_t committed[4];
 };
 
-static int refuse_first(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
+static int fail_first(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
 {
     struct hook *h = arg;
+    (void)n;
     if (h->calls < 4) {
         h->first_decree[h->calls] = ms[0]->decree;
         h->committed[h->calls] = committed;
     }
-    return h->calls++ == 0 ? -CELLAR_EUNAVAIL : 0;
+    return h->calls++ == 0 ? h->first_rc : 0;
 }
 
 TEST(primary_commits_only_what_replication_accepts)
@@ -1229,8 +1231,8 @@ TEST(primary_commits_only_what_replication_accepts)
     cfg.sync = false;
     struct repl_writer *w = NULL;
     CHECK_OK(repl_writer_start(f.p, &cfg, "pri", &w));
-    struct hook h = {0};
-    repl_writer_set_replicate(w, refuse_first, &h);
+    struct hook h = {.first_rc = -CELLAR_EUNAVAIL}; /* nobody logged it */
+    repl_writer_set_replicate(w, fail_first, &h);
     /* Never inline while replicating: the hook runs on the writer. */
     struct store_mutation *m = build_mutation(0, 0);
     CHECK_EQ_INT(repl_commit_inline(w, m, on_done, &recs[0]), 0);
@@ -1251,19 +1253,6 @@ TEST(primary_commits_only_what_replication_accepts)
     fx_close(&f);
 }
 
-/* A hook whose first group went out but was not logged everywhere
- * (-CELLAR_EOUTCOME), and that accepts the rest. */
-static int outcome_first(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
-{
-    struct hook *h = arg;
-    if (h->calls < 4) {
-        h->first_decree[h->calls] = ms[0]->decree;
-        h->committed[h->calls] = committed;
-    }
-    (void)n;
-    return h->calls++ == 0 ? -CELLAR_EOUTCOME : 0;
-}
-
 TEST(group_that_went_out_stays_as_the_tail_and_commits_first)
 {
     struct fixture f = {0};
@@ -1278,8 +1267,9 @@ TEST(group_that_went_out_stays_as_the_tail_and_commits_first)
     cfg.sync = false;
     struct repl_writer *w = NULL;
     CHECK_OK(repl_writer_start(f.p, &cfg, "pri", &w));
-    struct hook h = {0};
-    repl_writer_set_replicate(w, outcome_first, &h);
+    /* It went out, and not every secondary logged it. */
+    struct hook h = {.first_rc = -CELLAR_EOUTCOME};
+    repl_writer_set_replicate(w, fail_first, &h);
     CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
     tracker_wait(&t, 1);
     CHECK_EQ_INT(recs[0].status, -CELLAR_EOUTCOME);
