@@ -11,14 +11,25 @@
  *                              replication/replica.h)
  *   POST /internal/v1/propose  to meta: a replica asks for its partition's
  *                              next configuration (replication/meta.h)
+ *   POST /internal/v1/learn    to a learner: copy a checkpoint of the
+ *                              primary's (replication/learn.h)
+ *   POST /internal/v1/checkpoints            to the primary: make one
+ *   GET  /internal/v1/checkpoints/{n}/{file} one of its files
+ *   DELETE /internal/v1/checkpoints/{n}      the learner has its copy
  *
- * Bodies are JSON. The map and compaction block (RocksDB opens, closes,
- * compactions) and run on the admin thread; beacons are quick and answer
+ * Bodies are JSON. The map, compaction and checkpoints block (RocksDB
+ * opens, closes, compactions, flushes) and run on the admin thread; beacons are quick and answer
  * on the worker.
  *
  * Threads: MHD workers and the admin thread.
  */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "replication/learn.h"
 
 #include "api/internal.h"
 
@@ -218,4 +229,165 @@ void api_h_internal_replicas(struct api_request *req)
 {
     api_reply_json(req, 200,
                    json_pack("{s:o}", "replicas", repl_registry_hosted_json(api_registry(req))));
+}
+
+/* {"table_id", "partition"} of a body into *id and *p; replies 400 and
+ * returns false when they are missing. */
+static bool partition_of(struct api_request *req, json_t *doc, uint32_t *id, uint32_t *p)
+{
+    json_t *jid = json_object_get(doc, "table_id"), *jp = json_object_get(doc, "partition");
+    if (!json_is_integer(jid) || !json_is_integer(jp) || json_integer_value(jid) < 0 ||
+        json_integer_value(jid) > UINT32_MAX || json_integer_value(jp) < 0 ||
+        json_integer_value(jp) > UINT32_MAX) {
+        api_reply_problem(req, 400, "INVALID_ARGUMENT",
+                          "{\"table_id\", \"partition\"} are required");
+        return false;
+    }
+    *id = (uint32_t)json_integer_value(jid);
+    *p = (uint32_t)json_integer_value(jp);
+    return true;
+}
+
+/* POST /internal/v1/learn (a learner): {table_id, partition, primary} ->
+ * 202 while it copies a checkpoint of the primary's (already under way or
+ * just begun); 404 NOT_HOSTED when no such learner is here. */
+void api_h_internal_learn(struct api_request *req)
+{
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    uint32_t id, p;
+    const char *primary = json_string_value(json_object_get(doc, "primary"));
+    if (!partition_of(req, doc, &id, &p)) {
+        json_decref(doc);
+        return;
+    }
+    if (!primary || repl_addr_valid(primary) < 0) {
+        json_decref(doc);
+        api_reply_problem(req, 400, "INVALID_ARGUMENT", "{\"primary\": address} is required");
+        return;
+    }
+    int rc = req->srv->cluster.learning
+                 ? repl_learning_begin(req->srv->cluster.learning, id, p, primary)
+                 : -CELLAR_ENOTFOUND;
+    json_decref(doc);
+    if (rc == -CELLAR_ENOTFOUND)
+        api_reply_problem(req, 404, "NOT_HOSTED", "this node holds no learner of that partition");
+    else if (rc < 0 && rc != -CELLAR_EEXIST)
+        api_reply_error(req, rc, "cannot learn: %s", cellar_strerror(rc));
+    else
+        api_reply_json(req, 202, json_pack("{s:s}", "state", "copying"));
+}
+
+struct checkpoint_args {
+    uint32_t table_id, partition;
+    char name[64];
+};
+
+static void checkpoint_admin(struct api_request *req)
+{
+    struct checkpoint_args *a = req->scratch;
+    req->status = repl_registry_checkpoint(api_registry(req), a->table_id, a->partition, a->name,
+                                           sizeof(a->name));
+}
+
+static void checkpoint_done(struct api_request *req)
+{
+    struct checkpoint_args *a = req->scratch;
+    if (req->status == -CELLAR_ENOTFOUND) {
+        api_reply_problem(req, 404, "NOT_HOSTED", "this node holds no replica of that partition");
+        return;
+    }
+    json_t *files = NULL;
+    char dir[4300];
+    snprintf(dir, sizeof(dir), "%s/checkpoints/%s", repl_registry_data_dir(api_registry(req)),
+             a->name);
+    if (req->status == 0)
+        req->status = repl_checkpoint_files(dir, &files);
+    if (req->status < 0) {
+        api_reply_error(req, req->status, "no checkpoint: %s", cellar_strerror(req->status));
+        return;
+    }
+    api_reply_json(req, 201, json_pack("{s:s, s:o}", "name", a->name, "files", files));
+}
+
+/* POST /internal/v1/checkpoints {table_id, partition} -> 201 {name,
+ * files: [{name, size}]}: a copy of this node's replica, made on the
+ * admin thread (it flushes the memtables). */
+void api_h_internal_checkpoint_new(struct api_request *req)
+{
+    json_t *doc = api_json_body(req, false);
+    if (!doc)
+        return;
+    struct checkpoint_args *a = api_alloc(req, sizeof(*a));
+    memset(a, 0, sizeof(*a));
+    bool ok = partition_of(req, doc, &a->table_id, &a->partition);
+    json_decref(doc);
+    if (!ok)
+        return;
+    req->scratch = a;
+    api_defer_admin(req, checkpoint_admin, checkpoint_done);
+}
+
+/* The checkpoint path segment 3 names (and segment 4's file), or NULL
+ * after a 404. */
+static bool checkpoint_path(struct api_request *req, bool file, char *out, size_t n)
+{
+    char name[64], fname[256];
+    const struct api_bytes *sn = &req->segs[3], *sf = &req->segs[4];
+    if (sn->len >= sizeof(name) || (file && sf->len >= sizeof(fname)))
+        goto missing;
+    memcpy(name, sn->data, sn->len);
+    name[sn->len] = '\0';
+    if (file) {
+        memcpy(fname, sf->data, sf->len);
+        fname[sf->len] = '\0';
+    }
+    if (!repl_checkpoint_name_valid(name) || (file && !repl_checkpoint_file_valid(fname)))
+        goto missing;
+    snprintf(out, n, "%s/checkpoints/%s%s%s", repl_registry_data_dir(api_registry(req)), name,
+             file ? "/" : "", file ? fname : "");
+    return true;
+missing:
+    api_reply_problem(req, 404, "NOT_FOUND", "no such checkpoint");
+    return false;
+}
+
+/* GET /internal/v1/checkpoints/{name}/{file}: the file's bytes, sent
+ * from the file (MHD owns the descriptor). */
+void api_h_internal_checkpoint_file(struct api_request *req)
+{
+    char path[4500];
+    if (!checkpoint_path(req, true, path, sizeof(path)))
+        return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        api_reply_problem(req, 404, "NOT_FOUND", "no such checkpoint file");
+        return;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (!resp) {
+        close(fd);
+        api_reply_error(req, -CELLAR_ENOMEM, "cannot send the file");
+        return;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    api_reply_response(req, 200, resp);
+}
+
+/* DELETE /internal/v1/checkpoints/{name}: 204; the files go. */
+void api_h_internal_checkpoint_delete(struct api_request *req)
+{
+    char path[4500];
+    if (!checkpoint_path(req, false, path, sizeof(path)))
+        return;
+    int rc = repl_remove_tree(path);
+    if (rc < 0)
+        api_reply_error(req, rc, "cannot remove the checkpoint");
+    else
+        api_reply_response(req, 204,
+                           MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT));
 }

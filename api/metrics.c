@@ -19,7 +19,7 @@
 
 #include "api/internal.h"
 
-#define MAX_ROUTES 32
+#define MAX_ROUTES 40
 #define N_METHODS 8
 static const unsigned statuses[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
                                     412, 413, 414, 415, 422, 429, 500, 503, 504, 507, 0};
@@ -307,6 +307,19 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
         (unsigned long long)rc->st.failed, (double)rc->st.wait_us / 1e6,
         (unsigned long long)rc->st.dropped, (unsigned long long)rc->st.promotions,
         (unsigned long long)rc->st.learned);
+    uint64_t copies, copied;
+    repl_learning_stats(req->srv->cluster.learning, &copies, &copied);
+    cellar_buf_printf(b,
+                      "# HELP cellar_replication_checkpoint_copies_total Replicas here replaced "
+                      "by a copy of their primary's checkpoint (learners the log could not "
+                      "catch up).\n"
+                      "# TYPE cellar_replication_checkpoint_copies_total counter\n"
+                      "cellar_replication_checkpoint_copies_total %llu\n"
+                      "# HELP cellar_replication_checkpoint_bytes_total Bytes of checkpoints "
+                      "copied here from primaries.\n"
+                      "# TYPE cellar_replication_checkpoint_bytes_total counter\n"
+                      "cellar_replication_checkpoint_bytes_total %llu\n",
+                      (unsigned long long)copies, (unsigned long long)copied);
     struct repl_forwarder *fw = req->srv->cluster.forwarder;
     if (!fw)
         return;

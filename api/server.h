@@ -13,6 +13,7 @@
 #include "common/cellar.h"
 #include "replication/cluster.h"
 #include "replication/forwarder.h"
+#include "replication/learn.h"
 #include "replication/member.h"
 #include "replication/meta.h"
 #include "replication/registry.h"
@@ -69,6 +70,7 @@ struct api_cluster {
     const struct repl_cluster_config *cfg;
     struct repl_meta *meta;           /* on the meta server, else NULL */
     struct repl_forwarder *forwarder; /* client requests to other nodes */
+    struct repl_learning *learning;   /* learners copying checkpoints */
 };
 
 /* Starts listening and serving. Errors: -CELLAR_ESYS (cannot bind: the log

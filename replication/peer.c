@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A download that moves no byte for this long is given up. */
+#define PEER_DOWNLOAD_STALL_S 30
+
 int repl_peer_config_init(struct repl_peer_config *pc, const char *secret_file,
                           const char *advertise, char *err, size_t errlen)
 {
@@ -85,9 +88,10 @@ static struct curl_slist *headers(const struct repl_peer_config *pc)
     return curl_slist_append(h, "Expect:");
 }
 
-int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const char *path,
-                   const char *body, size_t len, uint64_t timeout_ms, long *status,
-                   struct cellar_buf *reply)
+/* One call with a JSON body (none for DELETE), as repl_peer_post says. */
+static int call(const struct repl_peer_config *pc, const char *method, const char *addr,
+                const char *path, const char *body, size_t len, uint64_t timeout_ms, long *status,
+                struct cellar_buf *reply)
 {
     CURL *c = curl_easy_init();
     if (!c)
@@ -96,10 +100,81 @@ int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const ch
     snprintf(url, sizeof(url), "http://%s%s", addr, path);
     struct curl_slist *h = headers(pc);
     set_common(c, pc, url, h, body, len, timeout_ms, reply, iface, sizeof(iface));
+    if (strcmp(method, "POST") != 0)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     CURLcode cc = curl_easy_perform(c);
     int rc = 0;
     if (cc != CURLE_OK) {
-        log_debug("peer %s%s: %s", addr, path, curl_easy_strerror(cc));
+        log_debug("peer %s %s%s: %s", method, addr, path, curl_easy_strerror(cc));
+        rc = -CELLAR_EUNAVAIL;
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const char *path,
+                   const char *body, size_t len, uint64_t timeout_ms, long *status,
+                   struct cellar_buf *reply)
+{
+    return call(pc, "POST", addr, path, body, len, timeout_ms, status, reply);
+}
+
+int repl_peer_delete(const struct repl_peer_config *pc, const char *addr, const char *path,
+                     uint64_t timeout_ms, long *status)
+{
+    struct cellar_buf reply = {0};
+    int rc = call(pc, "DELETE", addr, path, "", 0, timeout_ms, status, &reply);
+    cellar_buf_fini(&reply);
+    return rc;
+}
+
+static size_t on_file(char *data, size_t size, size_t n, void *arg)
+{
+    return fwrite(data, 1, size * n, arg);
+}
+
+/* A set *stop aborts the transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return __atomic_load_n((const bool *)arg, __ATOMIC_ACQUIRE) ? 1 : 0;
+}
+
+int repl_peer_download(const struct repl_peer_config *pc, const char *addr, const char *path,
+                       FILE *out, const bool *stop, long *status)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -CELLAR_ENOMEM;
+    char url[REPL_ADDR_MAX + 256], iface[REPL_ADDR_MAX + 8];
+    snprintf(url, sizeof(url), "http://%s%s", addr, path);
+    char auth[REPL_SECRET_MAX + 32];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", pc->secret);
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)PEER_DOWNLOAD_STALL_S * 1000);
+    /* No limit on the whole: a slow but moving transfer goes on. */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)PEER_DOWNLOAD_STALL_S);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_file);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
+    if (pc->bind_host[0]) {
+        snprintf(iface, sizeof(iface), "host!%s", pc->bind_host);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+    }
+    CURLcode cc = curl_easy_perform(c);
+    int rc = 0;
+    if (cc != CURLE_OK) {
+        log_warn("peer GET %s%s: %s", addr, path, curl_easy_strerror(cc));
         rc = -CELLAR_EUNAVAIL;
     } else {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);

@@ -1,20 +1,23 @@
 /*
  * peer.h - blocking calls from this node to another node's /internal/
  * endpoints: the member's beacons to meta, meta's map pushes to data
- * nodes. Each call carries the cluster secret as its bearer token and
- * leaves from the advertise host (CURLOPT_INTERFACE), so that packet
- * filters between node addresses cut node-to-node traffic.
+ * nodes, a primary's prepares, a learner's checkpoint downloads. Each
+ * call carries the cluster secret as its bearer token and leaves from the
+ * advertise host (CURLOPT_INTERFACE), so that packet filters between node
+ * addresses cut node-to-node traffic.
  *
  * Client requests are not sent from here: the forwarder (forwarder.h)
  * relays those without blocking any HTTP worker.
  *
  * Threads: any thread that may block (the member thread, the admin
- * thread, a primary's writer thread); one curl easy handle per call, or a
- * session of the caller's own; no shared state but the read-only
- * configuration.
+ * thread, a primary's writer thread, a learning thread); one curl easy
+ * handle per call, or a session of the caller's own; no shared state but
+ * the read-only configuration.
  */
 #ifndef REPL_PEER_H
 #define REPL_PEER_H
+
+#include <stdio.h>
 
 #include "common/cellar.h"
 #include "replication/replica.h"
@@ -40,6 +43,17 @@ int repl_peer_config_init(struct repl_peer_config *pc, const char *secret_file,
 int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const char *path,
                    const char *body, size_t len, uint64_t timeout_ms, long *status,
                    struct cellar_buf *reply);
+
+/* DELETEs http://addr/path: 0 with the status, as repl_peer_post. */
+int repl_peer_delete(const struct repl_peer_config *pc, const char *addr, const char *path,
+                     uint64_t timeout_ms, long *status);
+
+/* GETs http://addr/path into out (its body, whatever the status: check
+ * *status). No limit on the whole transfer, but one that stalls for 30 s
+ * is given up, and one is aborted as soon as *stop is set (atomic).
+ * -CELLAR_EUNAVAIL when it did not complete. */
+int repl_peer_download(const struct repl_peer_config *pc, const char *addr, const char *path,
+                       FILE *out, const bool *stop, long *status);
 
 /* A thread's kept-alive connections to its peers, for calls to several
  * of them at once: a primary's writer thread sends each group to all its

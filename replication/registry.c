@@ -20,6 +20,7 @@
 #include "replication/registry.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -27,6 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replication/learn.h"
 
 struct repl_table {
     struct repl_table_meta meta;
@@ -256,6 +261,10 @@ int repl_registry_open(struct store_engine *e, const char *data_dir,
 
     char dir[4200];
     if (repl_registry_member(r)) {
+        /* Copies made or fetched for learners are of no use any more. */
+        repl_checkpoints_expire(data_dir, 0);
+        snprintf(dir, sizeof(dir), "%s/learning", data_dir);
+        repl_remove_tree(dir);
         /* The map from meta says what to open. */
         log_info("registry: serving as %s; waiting for the cluster's map", r->cfg.self);
         goto out;
@@ -1039,5 +1048,107 @@ int repl_registry_prepare(struct repl_registry *r, const struct repl_prepare_hea
         rc = repl_replica_prepare(rep, h, ms, n, done, arg);
     }
     pthread_rwlock_unlock(&r->lock);
+    return rc;
+}
+
+/* --- Learning from a checkpoint (learn.h) -------------------------------- */
+
+const char *repl_registry_data_dir(const struct repl_registry *r)
+{
+    return r->data_dir;
+}
+
+int repl_registry_checkpoint(struct repl_registry *r, uint32_t table_id, uint32_t partition,
+                             char *name, size_t name_len)
+{
+    static uint64_t made; /* under admin */
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/checkpoints", r->data_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        log_err("cannot create %s: %s", dir, strerror(errno));
+        return -CELLAR_ESYS;
+    }
+    pthread_mutex_lock(&r->admin);
+    repl_checkpoints_expire(r->data_dir, REPL_CHECKPOINT_MAX_AGE_S);
+    /* Replicas close only under admin: this one stays open meanwhile. */
+    struct repl_table *t = find_id(r, table_id);
+    struct repl_replica *rep =
+        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    int rc = -CELLAR_ENOTFOUND;
+    if (rep) {
+        snprintf(name, name_len, "%" PRIu32 ".%" PRIu32 ".%llu%03" PRIu64, table_id, partition,
+                 (unsigned long long)time(NULL), made++ % 1000);
+        snprintf(dir, sizeof(dir), "%s/checkpoints/%s", r->data_dir, name);
+        rc = store_partition_checkpoint(repl_replica_partition(rep), dir);
+    }
+    pthread_mutex_unlock(&r->admin);
+    return rc;
+}
+
+int repl_registry_replica_role(struct repl_registry *r, uint32_t table_id, uint32_t partition,
+                               enum repl_role *role)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    struct repl_table *t = find_id(r, table_id);
+    struct repl_replica *rep =
+        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    struct repl_config c;
+    if (rep)
+        repl_replica_config(rep, &c, role);
+    pthread_rwlock_unlock(&r->lock);
+    return rep ? 0 : -CELLAR_ENOTFOUND;
+}
+
+int repl_registry_install(struct repl_registry *r, uint32_t table_id, uint32_t partition,
+                          const char *copy)
+{
+    pthread_mutex_lock(&r->admin);
+    struct repl_table *t = find_id(r, table_id);
+    struct repl_replica *rep =
+        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    struct repl_config c;
+    enum repl_role role = REPL_ROLE_INACTIVE;
+    if (rep)
+        repl_replica_config(rep, &c, &role);
+    if (role != REPL_ROLE_LEARNER) {
+        /* Gone, or a member meanwhile: its data is not to be replaced. */
+        pthread_mutex_unlock(&r->admin);
+        return -CELLAR_ENOTFOUND;
+    }
+    pthread_rwlock_wrlock(&r->lock);
+    t->replicas[partition] = NULL;
+    pthread_rwlock_unlock(&r->lock);
+    repl_replica_close(rep);
+
+    char dir[4200], parent[4200];
+    partition_dir(r, table_id, partition, dir, sizeof(dir));
+    snprintf(parent, sizeof(parent), "%s/replicas", r->data_dir);
+    int rc = store_partition_destroy(r->engine, dir);
+    if (rc == 0 && rename(copy, dir) != 0) {
+        log_err("cannot move %s to %s: %s", copy, dir, strerror(errno));
+        rc = -CELLAR_ESYS;
+    }
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    /* Whatever happened, the replica opens again (a partition that cannot
+     * be opened stands in as failed), and keeps learning. */
+    struct repl_replica *fresh = NULL;
+    if (repl_replica_open(r->engine, dir, t->meta.name, table_id, partition, &r->cfg.writer, &c,
+                          true, &fresh) == 0) {
+        repl_replica_join(fresh, &r->cfg.group);
+        repl_replica_set_config(fresh, &c, role);
+    }
+    if (rc == 0)
+        log_notice("table %s: partition %" PRIu32 " replaced here by a copy of its primary's, at "
+                   "decree %" PRIu64,
+                   t->meta.name, partition,
+                   fresh ? store_partition_applied_decree(repl_replica_partition(fresh)) : 0);
+    pthread_rwlock_wrlock(&r->lock);
+    t->replicas[partition] = fresh;
+    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->admin);
     return rc;
 }

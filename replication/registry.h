@@ -95,6 +95,30 @@ size_t repl_registry_data_nodes(struct repl_registry *r);
 uint64_t repl_registry_map_version(struct repl_registry *r);
 json_t *repl_registry_map_json(struct repl_registry *r);
 
+/* Learning from a checkpoint (learn.h). The node's data directory. */
+const char *repl_registry_data_dir(const struct repl_registry *r);
+
+/* Makes a checkpoint of this node's replica of (table_id, partition)
+ * under <data_dir>/checkpoints/<name> (name set; older checkpoints
+ * expire). Blocking (it flushes): the admin thread. -CELLAR_ENOTFOUND when
+ * no such replica is here. */
+int repl_registry_checkpoint(struct repl_registry *r, uint32_t table_id, uint32_t partition,
+                             char *name, size_t name_len);
+
+/* This node's role in (table_id, partition); -CELLAR_ENOTFOUND when it
+ * does not host it. */
+int repl_registry_replica_role(struct repl_registry *r, uint32_t table_id, uint32_t partition,
+                               enum repl_role *role);
+
+/* Puts the partition copied into the directory copy (repl_learn_fetch) in
+ * place of this node's replica of (table_id, partition), which must still
+ * be a learner: the replica closes, its files go, copy takes their place,
+ * and it opens again with the same configuration and role. Blocking.
+ * -CELLAR_ENOTFOUND (copy untouched) when the replica is gone or no longer
+ * a learner. */
+int repl_registry_install(struct repl_registry *r, uint32_t table_id, uint32_t partition,
+                          const char *copy);
+
 /* The replicas this node hosts, as a beacon reports them: a JSON array of
  * {"table_id", "partition", "ballot", "role", "decree"} (json_decref it). */
 json_t *repl_registry_hosted_json(struct repl_registry *r);

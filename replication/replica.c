@@ -346,6 +346,29 @@ static int learner_post(struct repl_replica *r, const struct repl_config *c,
     return rc;
 }
 
+/* A learner that needs decrees the log no longer holds copies this
+ * replica's checkpoint instead (learn.h): it is asked to, and probed
+ * again after fd_grace_ms, until the copy is in place and the log reaches
+ * back far enough. */
+static void ask_to_copy(struct repl_replica *r, const struct repl_config *c, uint64_t theirs)
+{
+    char body[REPL_ADDR_MAX + 128];
+    int len =
+        snprintf(body, sizeof(body),
+                 "{\"table_id\": %" PRIu32 ", \"partition\": %" PRIu32 ", \"primary\": \"%s\"}",
+                 r->table_id, r->index, r->group->self);
+    long status = 0;
+    struct cellar_buf reply = {0};
+    int rc = repl_peer_post(r->group->peer, c->learner, "/internal/v1/learn", body, (size_t)len,
+                            r->group->prepare_timeout_ms, &status, &reply);
+    cellar_buf_fini(&reply);
+    log_notice("replica %" PRIu32 ".%" PRIu32 ": learner %s needs decree %" PRIu64
+               ", which the log no longer holds; it copies a checkpoint (%s %ld)",
+               r->table_id, r->index, c->learner, theirs + 1,
+               rc ? "not reached" : "asked:", status);
+    r->learn_after_ms = cellar_mono_ms() + r->group->grace_ms;
+}
+
 /* A primary's learner (the writer thread): the committed log entries it
  * lacks go to it a chunk at a time, for at most LEARN_SLICE_MS per tick so
  * that writes go on between ticks. Once it has everything committed here
@@ -366,6 +389,9 @@ static void learn(struct repl_replica *r, const struct repl_config *c)
         r->learn_after_ms = start + r->group->grace_ms;
         return;
     }
+    /* What it lacks stays in the log until it joins (or copies a
+     * checkpoint, then needs what comes after it). */
+    repl_writer_keep_log_from(r->writer, theirs + 1);
     uint64_t ours = store_partition_applied_decree(r->sp);
     while (theirs < ours && cellar_mono_ms() - start < LEARN_SLICE_MS) {
         size_t n = ours - theirs < LEARN_CHUNK ? (size_t)(ours - theirs) : LEARN_CHUNK;
@@ -382,10 +408,11 @@ static void learn(struct repl_replica *r, const struct repl_config *c)
         uint64_t now = theirs;
         if (rc == 0)
             rc = learner_post(r, c, ms, n, theirs + n, &now);
+        else if (rc == -CELLAR_ENOTFOUND)
+            ask_to_copy(r, c, theirs);
         else
-            log_err("replica %" PRIu32 ".%" PRIu32 ": learner %s needs decree %" PRIu64
-                    " and on, which the log no longer holds (%s); it cannot learn from the log",
-                    r->table_id, r->index, c->learner, theirs + 1, cellar_strerror(rc));
+            log_err("replica %" PRIu32 ".%" PRIu32 ": reading the log for learner %s failed: %s",
+                    r->table_id, r->index, c->learner, cellar_strerror(rc));
         for (size_t i = 0; i < n; i++)
             store_mutation_free(ms[i]);
         free(ms);
@@ -511,6 +538,9 @@ static void tick(void *arg)
     bool ready = r->ready;
     uint64_t heard = r->heard_ms;
     pthread_mutex_unlock(&r->mu);
+    /* Only a primary with a learner keeps its log for it (learn). */
+    if (role != REPL_ROLE_PRIMARY || !c.learner[0])
+        repl_writer_keep_log_from(r->writer, 0);
     if (role == REPL_ROLE_PRIMARY)
         primary_tick(r, &c, ready);
     else if (role == REPL_ROLE_SECONDARY)

@@ -143,8 +143,9 @@ struct repl_writer {
     void *replicate_arg;
     repl_tick_fn tick; /* the replica's timer, on this thread */
     void *tick_arg;
-    uint64_t tick_ms; /* at least this often */
-    bool tick_now;    /* asked for at once */
+    uint64_t tick_ms;   /* at least this often */
+    uint64_t keep_from; /* atomic: trimming leaves decrees from here (0: none) */
+    bool tick_now;      /* asked for at once */
 
     /* Writer thread only. */
     struct store_batch *batch;
@@ -253,6 +254,9 @@ static void maybe_trim(struct repl_writer *w, uint64_t applied)
     if (applied <= w->cfg.log_retain)
         return;
     uint64_t below = applied - w->cfg.log_retain + 1;
+    uint64_t keep = __atomic_load_n(&w->keep_from, __ATOMIC_RELAXED);
+    if (keep && keep < below)
+        below = keep; /* a learner still needs them */
     if (below < w->trimmed_below + TRIM_STEP)
         return;
     int rc = store_partition_trim_log(w->sp, below);
@@ -827,6 +831,11 @@ void repl_writer_set_tick(struct repl_writer *w, repl_tick_fn fn, void *arg, uin
     if (w->idle)
         pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
+}
+
+void repl_writer_keep_log_from(struct repl_writer *w, uint64_t decree)
+{
+    __atomic_store_n(&w->keep_from, decree, __ATOMIC_RELAXED);
 }
 
 void repl_writer_tick_soon(struct repl_writer *w)

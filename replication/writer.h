@@ -98,6 +98,11 @@ void repl_writer_set_replicate(struct repl_writer *w, repl_replicate_fn fn, void
 void repl_writer_set_tick(struct repl_writer *w, repl_tick_fn fn, void *arg, uint64_t every_ms);
 void repl_writer_tick_soon(struct repl_writer *w);
 
+/* Log retention leaves every entry from decree on (0: back to
+ * log_retain alone): a primary keeps what a learner still needs. Any
+ * thread. */
+void repl_writer_keep_log_from(struct repl_writer *w, uint64_t decree);
+
 /* Commits the log's tail: the decrees logged beyond the applied one (a
  * secondary's prepares not yet known committed when it became primary, or
  * a group that failed after it went out). They go through the replicate

@@ -80,6 +80,7 @@ struct node {
     /* In a cluster (meta_servers set); all NULL for a cluster of one. */
     struct repl_peer_config peer;
     struct repl_forwarder *forwarder;
+    struct repl_learning *learning;
     struct repl_meta *meta;
     struct repl_member *member;
     struct api_cluster cluster_api;
@@ -405,7 +406,9 @@ static int start_cluster(struct node *n)
             return e;
         }
     }
-    n->cluster_api = (struct api_cluster){c, n->meta, n->forwarder};
+    if (c->role_data)
+        n->learning = repl_learning_new(n->registry, &n->peer);
+    n->cluster_api = (struct api_cluster){c, n->meta, n->forwarder, n->learning};
     log_info("cluster: this node is %s (roles:%s%s), meta %s", c->advertise,
              c->role_meta ? " meta" : "", c->role_data ? " data" : "", c->meta_servers[0]);
     return 0;
@@ -632,6 +635,7 @@ out:
     repl_member_stop(n.member);
     repl_forwarder_stop(n.forwarder);
     repl_meta_close(n.meta);
+    repl_learning_free(n.learning);
     repl_registry_close(n.registry);
     api_server_stop(n.server);
     store_engine_free(n.engine);

@@ -801,13 +801,13 @@ test("the partition map of three nodes marks the unhealthy partitions and the un
     const polled = fake.clusterRequests;
     await p.locator("section.moves").getByText("No moves in progress.").waitFor();
     fake.stateOfB = "alive";
-    fake.moves = [{ table: "fruit", index: 2, from: NODE_C, to: NODE_B, state: "copying" }];
+    fake.moves = [{ kind: "learn", table: "fruit", index: 2, from: NODE_C, to: NODE_B }];
     await eventually(async () => assert.deepEqual(await warned(fruit), ["2"]), "partition 1 to be healthy again");
     assert.ok(fake.clusterRequests > polled);
     assert.doesNotMatch(await bHeader.innerText(), /unreachable/);
     assert.equal(await bNode.locator("td").nth(1).innerText(), "alive");
     await p.locator('details[data-table="fruit"] summary', { hasText: "1 unhealthy" }).waitFor();
-    assert.deepEqual(await p.locator("section.moves li").allInnerTexts(), [`fruit partition 2: ${NODE_C} → ${NODE_B} · copying`]);
+    assert.deepEqual(await p.locator("section.moves li").allInnerTexts(), [`fruit partition 2 (learn): ${NODE_C} → ${NODE_B}`]);
     // (The sections above it changed height; the browser's scroll anchoring
     // keeps it in place, to a pixel's rounding.)
     const now = await onScreen();

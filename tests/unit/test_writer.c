@@ -797,6 +797,31 @@ TEST(log_retention)
     CHECK_EQ_INT(store_partition_read_log(f.p, 1024, &buf), -CELLAR_ENOTFOUND);
     for (uint64_t d = N - RETAIN + 1; d <= N; d++)
         logged_timestamp(&f, d);
+
+    /* Held for a learner from decree KEEP on: trimming stops short of it,
+     * then goes on once let go. */
+    enum { KEEP = 1200 };
+    memset(recs, 0, N * sizeof(*recs));
+    tracker_fini(&t);
+    tracker_init(&t);
+    CHECK_OK(repl_writer_start(f.p, &cfg, "p0", &w));
+    repl_writer_keep_log_from(w, KEEP);
+    for (size_t i = 0; i < N; i++) {
+        recs[i].t = &t;
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    }
+    tracker_wait(&t, N);
+    for (uint64_t d = KEEP; d <= 2 * N; d += 97)
+        logged_timestamp(&f, d);
+    CHECK_EQ_INT(store_partition_read_log(f.p, KEEP - 1, &buf), -CELLAR_ENOTFOUND);
+    repl_writer_keep_log_from(w, 0);
+    for (size_t i = 0; i < N; i++)
+        CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
+    tracker_wait(&t, 2 * N);
+    repl_writer_stop(w);
+    CHECK_EQ_INT(store_partition_read_log(f.p, KEEP, &buf), -CELLAR_ENOTFOUND);
+    for (uint64_t d = 3 * N - RETAIN + 1; d <= 3 * N; d++)
+        logged_timestamp(&f, d);
     cellar_buf_fini(&buf);
     free(recs);
     tracker_fini(&t);
