@@ -95,7 +95,7 @@ struct part_row {
     uint32_t index;
     uint64_t queue_depth, committed_decree;
     uint64_t state; /* enum store_health */
-    uint64_t ballot, logged_decree, primary;
+    uint64_t ballot, logged_decree, primary, serving;
     struct store_partition_props props;
 };
 
@@ -134,6 +134,8 @@ static void collect_partition(void *arg, const char *table, uint32_t index, stru
     repl_replica_config(r, &c, &role);
     row->ballot = c.ballot;
     row->primary = role == REPL_ROLE_PRIMARY;
+    struct store_partition *readable;
+    row->serving = repl_replica_read(r, &readable) == 0;
     pr->roles.primaries += role == REPL_ROLE_PRIMARY;
     pr->roles.secondaries += role == REPL_ROLE_SECONDARY;
     struct repl_replication_stats rs;
@@ -194,6 +196,10 @@ static void storage_metrics(struct cellar_buf *b, const struct repl_registry_sta
          "1 when this node holds the partition's primary, 0 when a "
          "secondary.",
          offsetof(struct part_row, primary)},
+        {"cellar_partition_serving",
+         "1 while this replica serves reads: the primary, ready, holding its lease (every "
+         "secondary acked within fd_lease_ms).",
+         offsetof(struct part_row, serving)},
         {"cellar_rocksdb_estimated_keys", "RocksDB's estimate of the cells in the partition.",
          offsetof(struct part_row, props.estimate_keys)},
         {"cellar_rocksdb_sst_bytes", "Size of the partition's SST files.",
@@ -246,6 +252,34 @@ static void storage_metrics(struct cellar_buf *b, const struct repl_registry_sta
     }
     *roles = pr.roles;
     free(pr.rows);
+}
+
+/* Calls to each peer, as three families: <prefix>_requests_total,
+ * <prefix>_errors_total, <prefix>_seconds (a summary). */
+static void peer_figures(struct cellar_buf *b, const char *prefix, const char *calls_help,
+                         const char *errors_help, const char *seconds_help,
+                         struct repl_peer_figures *figures)
+{
+    struct repl_peer_figure peers[REPL_PEER_FIGURES_MAX];
+    size_t n = repl_peer_figures_get(figures, peers, REPL_PEER_FIGURES_MAX);
+    cellar_buf_printf(b, "# HELP %s_requests_total %s\n# TYPE %s_requests_total counter\n", prefix,
+                      calls_help, prefix);
+    for (size_t i = 0; i < n; i++)
+        cellar_buf_printf(b, "%s_requests_total{peer=\"%s\"} %llu\n", prefix, peers[i].addr,
+                          (unsigned long long)peers[i].calls);
+    cellar_buf_printf(b, "# HELP %s_errors_total %s\n# TYPE %s_errors_total counter\n", prefix,
+                      errors_help, prefix);
+    for (size_t i = 0; i < n; i++)
+        cellar_buf_printf(b, "%s_errors_total{peer=\"%s\"} %llu\n", prefix, peers[i].addr,
+                          (unsigned long long)peers[i].errors);
+    cellar_buf_printf(b, "# HELP %s_seconds %s\n# TYPE %s_seconds summary\n", prefix, seconds_help,
+                      prefix);
+    for (size_t i = 0; i < n; i++)
+        cellar_buf_printf(b,
+                          "%s_seconds_sum{peer=\"%s\"} %.6f\n"
+                          "%s_seconds_count{peer=\"%s\"} %llu\n",
+                          prefix, peers[i].addr, (double)peers[i].us_sum / 1e6, prefix,
+                          peers[i].addr, (unsigned long long)peers[i].calls);
 }
 
 /* The node's view of its cluster (nodes by state, replicas here by role)
@@ -320,30 +354,18 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
                       "# TYPE cellar_replication_checkpoint_bytes_total counter\n"
                       "cellar_replication_checkpoint_bytes_total %llu\n",
                       (unsigned long long)copies, (unsigned long long)copied);
-    struct repl_forwarder *fw = req->srv->cluster.forwarder;
-    if (!fw)
-        return;
-    struct repl_forward_peer_stats peers[64];
-    size_t n = repl_forwarder_stats(fw, peers, 64);
-    cellar_buf_printf(b, "# HELP cellar_forward_requests_total Requests relayed to each peer.\n"
-                         "# TYPE cellar_forward_requests_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        cellar_buf_printf(b, "cellar_forward_requests_total{peer=\"%s\"} %llu\n", peers[i].addr,
-                          (unsigned long long)peers[i].requests);
-    cellar_buf_printf(b, "# HELP cellar_forward_errors_total Relayed requests with no answer "
-                         "(the peer not reached, or silent).\n"
-                         "# TYPE cellar_forward_errors_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        cellar_buf_printf(b, "cellar_forward_errors_total{peer=\"%s\"} %llu\n", peers[i].addr,
-                          (unsigned long long)peers[i].errors);
-    cellar_buf_printf(b, "# HELP cellar_forward_seconds Time from relaying a request to its "
-                         "answer, per peer.\n# TYPE cellar_forward_seconds summary\n");
-    for (size_t i = 0; i < n; i++)
-        cellar_buf_printf(b,
-                          "cellar_forward_seconds_sum{peer=\"%s\"} %.6f\n"
-                          "cellar_forward_seconds_count{peer=\"%s\"} %llu\n",
-                          peers[i].addr, (double)peers[i].latency_us_sum / 1e6, peers[i].addr,
-                          (unsigned long long)peers[i].requests);
+    peer_figures(b, "cellar_forward", "Requests relayed to each peer.",
+                 "Relayed requests with no answer (the peer not reached, or silent).",
+                 "Time from relaying a request to its answer, per peer.",
+                 req->srv->cluster.forwarder ? repl_forwarder_figures(req->srv->cluster.forwarder)
+                                             : NULL);
+    peer_figures(b, "cellar_replication_prepare",
+                 "Prepares (groups and heartbeats) this node's primaries sent to each secondary "
+                 "or learner.",
+                 "Prepares with no answer (the peer not reached, or silent).",
+                 "Round trip of a prepare, from sending it to the peer's answer (its log "
+                 "written, and fsynced under durability = fsync).",
+                 req->srv->cluster.prepares);
 }
 
 void api_h_metrics(struct api_request *req)

@@ -68,9 +68,10 @@ struct api_server;
  * cluster of one; borrowed for the server's life). */
 struct api_cluster {
     const struct repl_cluster_config *cfg;
-    struct repl_meta *meta;           /* on the meta server, else NULL */
-    struct repl_forwarder *forwarder; /* client requests to other nodes */
-    struct repl_learning *learning;   /* learners copying checkpoints */
+    struct repl_meta *meta;             /* on the meta server, else NULL */
+    struct repl_forwarder *forwarder;   /* client requests to other nodes */
+    struct repl_learning *learning;     /* learners copying checkpoints */
+    struct repl_peer_figures *prepares; /* this node's primaries' prepares, per peer */
 };
 
 /* Starts listening and serving. Errors: -CELLAR_ESYS (cannot bind: the log

@@ -13,7 +13,7 @@
  * unknown" (the request went out and no answer came).
  *
  * Threads: submit from any thread; the rest on the forwarder thread.
- * `mu` guards queue, stop and the per-peer figures.
+ * `mu` guards queue and stop; the per-peer figures have their own lock.
  */
 #include "replication/forwarder.h"
 
@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PEERS 64
 /* Easy handles kept for reuse: making one and freeing it costs more than
  * resetting it. */
 #define SPARE_HANDLES 256
@@ -37,8 +36,7 @@ struct repl_forwarder {
     struct repl_forward *active; /* in the multi handle (forwarder thread only) */
     CURL *spare[SPARE_HANDLES];  /* reset handles to reuse (forwarder thread only) */
     size_t n_spare;
-    struct repl_forward_peer_stats peers[MAX_PEERS];
-    size_t n_peers;
+    struct repl_peer_figures *figures;
     char auth[REPL_SECRET_MAX + 32];
     char iface[REPL_ADDR_MAX + 8];
 };
@@ -74,26 +72,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-static void note(struct repl_forwarder *fw, const struct repl_forward *f)
-{
-    pthread_mutex_lock(&fw->mu);
-    struct repl_forward_peer_stats *p = NULL;
-    for (size_t i = 0; i < fw->n_peers && !p; i++) {
-        if (strcmp(fw->peers[i].addr, f->addr) == 0)
-            p = &fw->peers[i];
-    }
-    if (!p && fw->n_peers < MAX_PEERS) {
-        p = &fw->peers[fw->n_peers++];
-        snprintf(p->addr, sizeof(p->addr), "%s", f->addr);
-    }
-    if (p) {
-        p->requests++;
-        p->errors += f->error != 0;
-        p->latency_us_sum += f->ended_us - f->started_us;
-    }
-    pthread_mutex_unlock(&fw->mu);
-}
-
 static void finish(struct repl_forwarder *fw, struct repl_forward *f)
 {
     f->ended_us = cellar_mono_us();
@@ -114,7 +92,7 @@ static void finish(struct repl_forwarder *fw, struct repl_forward *f)
         }
         f->next = NULL;
     }
-    note(fw, f);
+    repl_peer_figures_note(fw->figures, f->addr, f->error != 0, f->ended_us - f->started_us);
     f->done(f);
 }
 
@@ -250,10 +228,12 @@ int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_forwar
     snprintf(fw->auth, sizeof(fw->auth), "Authorization: Bearer %s", peer->secret);
     if (peer->bind_host[0])
         snprintf(fw->iface, sizeof(fw->iface), "host!%s", peer->bind_host);
+    fw->figures = repl_peer_figures_new();
     fw->multi = curl_multi_init();
     if (!fw->multi || pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
         if (fw->multi)
             curl_multi_cleanup(fw->multi);
+        repl_peer_figures_free(fw->figures);
         pthread_mutex_destroy(&fw->mu);
         free(fw);
         *out = NULL;
@@ -288,16 +268,12 @@ void repl_forwarder_stop(struct repl_forwarder *fw)
     for (size_t i = 0; i < fw->n_spare; i++)
         curl_easy_cleanup(fw->spare[i]);
     curl_multi_cleanup(fw->multi);
+    repl_peer_figures_free(fw->figures);
     pthread_mutex_destroy(&fw->mu);
     free(fw);
 }
 
-size_t repl_forwarder_stats(struct repl_forwarder *fw, struct repl_forward_peer_stats *out,
-                            size_t max)
+struct repl_peer_figures *repl_forwarder_figures(struct repl_forwarder *fw)
 {
-    pthread_mutex_lock(&fw->mu);
-    size_t n = fw->n_peers < max ? fw->n_peers : max;
-    memcpy(out, fw->peers, n * sizeof(*out));
-    pthread_mutex_unlock(&fw->mu);
-    return n;
+    return fw->figures;
 }

@@ -52,13 +52,6 @@ struct repl_forward {
 /* Frees what repl_forward owns (target, headers, head, body_out). */
 void repl_forward_fini(struct repl_forward *f);
 
-/* Per-peer figures for /metrics. */
-struct repl_forward_peer_stats {
-    char addr[REPL_ADDR_MAX];
-    uint64_t requests, errors;
-    uint64_t latency_us_sum;
-};
-
 struct repl_forwarder;
 
 /* Starts the forwarder thread. peer is borrowed. */
@@ -70,8 +63,8 @@ void repl_forwarder_stop(struct repl_forwarder *fw);
 /* Queues f; f->done runs on the forwarder thread. */
 void repl_forwarder_submit(struct repl_forwarder *fw, struct repl_forward *f);
 
-/* Up to max peers' figures into out; returns how many. */
-size_t repl_forwarder_stats(struct repl_forwarder *fw, struct repl_forward_peer_stats *out,
-                            size_t max);
+/* The relays to each peer (for /metrics): calls, errors (no answer),
+ * and the time from relaying to the answer. */
+struct repl_peer_figures *repl_forwarder_figures(struct repl_forwarder *fw);
 
 #endif

@@ -21,8 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Making a checkpoint flushes the partition's memtables first. */
-#define CHECKPOINT_TIMEOUT_MS 120000
+/* Making a checkpoint flushes the partition's memtables first (and a
+ * node stopping waits for this call at worst). */
+#define CHECKPOINT_TIMEOUT_MS 30000
 #define RELEASE_TIMEOUT_MS 5000
 
 bool repl_checkpoint_name_valid(const char *s)

@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,7 +221,8 @@ void repl_peer_session_free(struct repl_peer_session *s)
 
 void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_ADDR_MAX], size_t n,
                         const char *path, const char *body, size_t len, uint64_t timeout_ms,
-                        int *rcs, long *statuses, struct cellar_buf *replies)
+                        int *rcs, long *statuses, struct cellar_buf *replies,
+                        struct repl_peer_figures *figures)
 {
     if (n > s->n_easy) {
         s->easy = cellar_xrealloc(s->easy, n * sizeof(*s->easy));
@@ -264,6 +266,10 @@ void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_AD
         } else {
             log_debug("peer %s%s: %s", addrs[i], path, curl_easy_strerror(msg->data.result));
         }
+        curl_off_t us = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME_T, &us);
+        if (figures)
+            repl_peer_figures_note(figures, addrs[i], rcs[i] < 0, (uint64_t)us);
     }
     for (size_t i = 0; i < n; i++) {
         if (s->easy[i])
@@ -271,4 +277,56 @@ void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_AD
     }
     free(urls);
     free(ifaces);
+}
+
+struct repl_peer_figures {
+    pthread_mutex_t mu;
+    struct repl_peer_figure peers[REPL_PEER_FIGURES_MAX];
+    size_t n;
+};
+
+struct repl_peer_figures *repl_peer_figures_new(void)
+{
+    struct repl_peer_figures *f = cellar_xcalloc(1, sizeof(*f));
+    pthread_mutex_init(&f->mu, NULL);
+    return f;
+}
+
+void repl_peer_figures_free(struct repl_peer_figures *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+void repl_peer_figures_note(struct repl_peer_figures *f, const char *addr, bool error, uint64_t us)
+{
+    pthread_mutex_lock(&f->mu);
+    struct repl_peer_figure *p = NULL;
+    for (size_t i = 0; i < f->n && !p; i++) {
+        if (strcmp(f->peers[i].addr, addr) == 0)
+            p = &f->peers[i];
+    }
+    if (!p && f->n < REPL_PEER_FIGURES_MAX) {
+        p = &f->peers[f->n++];
+        snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    }
+    if (p) {
+        p->calls++;
+        p->errors += error;
+        p->us_sum += us;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+size_t repl_peer_figures_get(struct repl_peer_figures *f, struct repl_peer_figure *out, size_t max)
+{
+    if (!f)
+        return 0;
+    pthread_mutex_lock(&f->mu);
+    size_t n = f->n < max ? f->n : max;
+    memcpy(out, f->peers, n * sizeof(*out));
+    pthread_mutex_unlock(&f->mu);
+    return n;
 }

@@ -55,6 +55,22 @@ int repl_peer_delete(const struct repl_peer_config *pc, const char *addr, const 
 int repl_peer_download(const struct repl_peer_config *pc, const char *addr, const char *path,
                        FILE *out, const bool *stop, long *status);
 
+/* Calls to each peer, their failures and how long their answers took,
+ * for /metrics: the forwarder's relays, a primary's prepares. Any thread
+ * (a mutex inside). The first REPL_PEER_FIGURES_MAX peers are counted. */
+#define REPL_PEER_FIGURES_MAX 64
+struct repl_peer_figure {
+    char addr[REPL_ADDR_MAX];
+    uint64_t calls, errors;
+    uint64_t us_sum; /* from the call to its answer (or failure) */
+};
+struct repl_peer_figures;
+struct repl_peer_figures *repl_peer_figures_new(void);
+void repl_peer_figures_free(struct repl_peer_figures *f); /* accepts NULL */
+void repl_peer_figures_note(struct repl_peer_figures *f, const char *addr, bool error, uint64_t us);
+/* Up to max peers' figures into out (none for a NULL f); how many. */
+size_t repl_peer_figures_get(struct repl_peer_figures *f, struct repl_peer_figure *out, size_t max);
+
 /* A thread's kept-alive connections to its peers, for calls to several
  * of them at once: a primary's writer thread sends each group to all its
  * secondaries in parallel, on connections it keeps from group to group.
@@ -65,9 +81,11 @@ void repl_peer_session_free(struct repl_peer_session *s); /* accepts NULL */
 
 /* POSTs the same body to path on each of the n addrs at once and waits
  * for every answer, each at most timeout_ms; rcs[i], statuses[i] and
- * replies[i] are what repl_peer_post would give for addrs[i]. */
+ * replies[i] are what repl_peer_post would give for addrs[i]. Each call
+ * is noted in figures (NULL: not counted). */
 void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_ADDR_MAX], size_t n,
                         const char *path, const char *body, size_t len, uint64_t timeout_ms,
-                        int *rcs, long *statuses, struct cellar_buf *replies);
+                        int *rcs, long *statuses, struct cellar_buf *replies,
+                        struct repl_peer_figures *figures);
 
 #endif

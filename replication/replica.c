@@ -242,7 +242,7 @@ static int replicate_group(struct repl_replica *r, struct store_mutation *const 
         r->sent_us = sent;
         repl_peer_post_all(r->session, c.secondaries, c.n_secondaries, "/internal/v1/prepare",
                            body.data, body.len, r->group->prepare_timeout_ms, rcs, statuses,
-                           replies);
+                           replies, r->group->prepares);
         cellar_buf_fini(&body);
         const char *failed = NULL; /* the last secondary that did not log it */
         bool opening = false;      /* one has not opened its replica yet */
@@ -334,7 +334,7 @@ static int learner_post(struct repl_replica *r, const struct repl_config *c,
     long status = 0;
     struct cellar_buf reply = {0};
     repl_peer_post_all(r->session, &c->learner, 1, "/internal/v1/prepare", body.data, body.len,
-                       r->group->prepare_timeout_ms, &rc, &status, &reply);
+                       r->group->prepare_timeout_ms, &rc, &status, &reply, r->group->prepares);
     cellar_buf_fini(&body);
     json_t *doc = rc == 0 && status == 200 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
     cellar_buf_fini(&reply);

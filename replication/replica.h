@@ -58,6 +58,7 @@ struct repl_config {
 };
 
 struct repl_replica;
+struct repl_peer_figures;
 
 /* Opens the replica of partition index of table (id, name) whose RocksDB
  * is in dir, and starts its writer. With tolerate, a partition that cannot
@@ -77,6 +78,7 @@ struct repl_group_config {
     uint64_t beacon_ms;                  /* fd_beacon_ms: a primary sends at least this often */
     uint64_t lease_ms;                   /* fd_lease_ms: a primary's lease, from a send acked */
     uint64_t grace_ms;                   /* fd_grace_ms: a secondary's patience (> lease_ms) */
+    struct repl_peer_figures *prepares;  /* every prepare sent, per peer (/metrics) */
 };
 
 /* Makes r a member of its replica group, with no role until

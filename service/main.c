@@ -81,6 +81,7 @@ struct node {
     struct repl_peer_config peer;
     struct repl_forwarder *forwarder;
     struct repl_learning *learning;
+    struct repl_peer_figures *prepares;
     struct repl_meta *meta;
     struct repl_member *member;
     struct api_cluster cluster_api;
@@ -408,7 +409,7 @@ static int start_cluster(struct node *n)
     }
     if (c->role_data)
         n->learning = repl_learning_new(n->registry, &n->peer);
-    n->cluster_api = (struct api_cluster){c, n->meta, n->forwarder, n->learning};
+    n->cluster_api = (struct api_cluster){c, n->meta, n->forwarder, n->learning, n->prepares};
     log_info("cluster: this node is %s (roles:%s%s), meta %s", c->advertise,
              c->role_meta ? " meta" : "", c->role_data ? " data" : "", c->meta_servers[0]);
     return 0;
@@ -575,6 +576,7 @@ int main(int argc, char **argv)
         g->beacon_ms = n.cfg.cluster.fd_beacon_ms;
         g->lease_ms = n.cfg.cluster.fd_lease_ms;
         g->grace_ms = n.cfg.cluster.fd_grace_ms;
+        g->prepares = n.prepares = repl_peer_figures_new();
     }
     e = repl_registry_open(n.engine, n.cfg.data_dir, &n.cfg.registry, on_progress, &n, &n.registry);
     if (e < 0) {
@@ -638,6 +640,7 @@ out:
     repl_learning_free(n.learning);
     repl_registry_close(n.registry);
     api_server_stop(n.server);
+    repl_peer_figures_free(n.prepares);
     store_engine_free(n.engine);
     svc_watchdog_free(n.watchdog);
     if (rc == 0) {

@@ -88,10 +88,26 @@ def test_three_replicas_on_distinct_nodes_and_every_write_logged_by_all():
     assert sum(p for p, _ in by_role) == 4 and sum(s for _, s in by_role) == 8, by_role
     assert sum(metric(n, "cellar_replication_groups_total") for n in cluster.nodes) >= 90
     assert sum(metric(n, "cellar_replication_failed_groups_total") for n in cluster.nodes) == 0
+    # Each node primary of a partition sent prepares to the two others,
+    # every one answered, each round trip timed.
+    for (primaries, _), n in zip(by_role, cluster.nodes):
+        for m in cluster.nodes:
+            if m is n or not primaries:
+                continue
+            peer = 'peer="%s"' % m.address
+            sent = metric(n, "cellar_replication_prepare_requests_total", peer)
+            took = metric(n, "cellar_replication_prepare_seconds_sum", peer)
+            assert sent >= 1 and metric(n, "cellar_replication_prepare_seconds_count", peer) == sent
+            assert 0 < took < sent * 0.5, (n.address, m.address, sent, took)
+            assert metric(n, "cellar_replication_prepare_errors_total", peer) == 0
     for n in cluster.nodes:
         for p in range(4):
             labels = 'table="r3",partition="%d"' % p
             assert metric(n, "cellar_partition_ballot", labels) == t["partitions"][p]["ballot"]
+            # Only the primary serves reads (it holds its lease: writes
+            # just went through).
+            assert metric(n, "cellar_partition_serving", labels) == \
+                (t["partitions"][p]["primary"] == n.address)
             assert metric(n, "cellar_partition_logged_decree", labels) >= \
                 metric(n, "cellar_partition_committed_decree", labels)
 
