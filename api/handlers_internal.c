@@ -300,8 +300,8 @@ static void checkpoint_done(struct api_request *req)
     }
     json_t *files = NULL;
     char dir[4300];
-    snprintf(dir, sizeof(dir), "%s/checkpoints/%s", repl_registry_data_dir(api_registry(req)),
-             a->name);
+    repl_checkpoint_path(repl_registry_data_dir(api_registry(req)), a->name, NULL, dir,
+                         sizeof(dir));
     if (req->status == 0)
         req->status = repl_checkpoint_files(dir, &files);
     if (req->status < 0) {
@@ -345,8 +345,8 @@ static bool checkpoint_path(struct api_request *req, bool file, char *out, size_
     }
     if (!repl_checkpoint_name_valid(name) || (file && !repl_checkpoint_file_valid(fname)))
         goto missing;
-    snprintf(out, n, "%s/checkpoints/%s%s%s", repl_registry_data_dir(api_registry(req)), name,
-             file ? "/" : "", file ? fname : "");
+    repl_checkpoint_path(repl_registry_data_dir(api_registry(req)), name, file ? fname : NULL, out,
+                         n);
     return true;
 missing:
     api_reply_problem(req, 404, "NOT_FOUND", "no such checkpoint");
@@ -384,7 +384,7 @@ void api_h_internal_checkpoint_delete(struct api_request *req)
     char path[4500];
     if (!checkpoint_path(req, false, path, sizeof(path)))
         return;
-    int rc = repl_remove_tree(path);
+    int rc = cellar_remove_tree(path);
     if (rc < 0)
         api_reply_error(req, rc, "cannot remove the checkpoint");
     else

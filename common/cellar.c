@@ -8,12 +8,15 @@
 #include "cellar.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const err_names[CELLAR_ERR_COUNT] = {
     [CELLAR_OK] = "success",
@@ -338,4 +341,33 @@ uint64_t cellar_hash64(const void *data, size_t len)
     for (size_t i = 0; i < len; i++)
         crc = crc64_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT) {
+        log_err("remove %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cellar_remove_tree(const char *dir)
+{
+    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        return -CELLAR_ESYS;
+    return 0;
+}
+
+int cellar_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -CELLAR_ESYS;
+    int rc = fsync(fd) == 0 ? 0 : -CELLAR_ESYS;
+    close(fd);
+    return rc;
 }

@@ -87,6 +87,12 @@ void *cellar_xrealloc(void *p, size_t n);
 char *cellar_xstrdup(const char *s);
 void *cellar_xmemdup(const void *p, size_t n); /* n == 0 gives a valid 1-byte block */
 
+/* Files. cellar_remove_tree removes dir and everything under it (missing
+ * is success; -CELLAR_ESYS, logged, otherwise). cellar_fsync_dir fsyncs a
+ * directory, so that the names created or renamed in it last. */
+int cellar_remove_tree(const char *dir);
+int cellar_fsync_dir(const char *dir);
+
 /* Clocks. Wall time for timestamps and expiry, monotonic for deadlines. */
 uint64_t cellar_now_ms(void);
 uint64_t cellar_mono_ms(void);

@@ -10,8 +10,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +23,13 @@
  * node stopping waits for this call at worst). */
 #define CHECKPOINT_TIMEOUT_MS 30000
 #define RELEASE_TIMEOUT_MS 5000
+
+void repl_checkpoint_path(const char *data_dir, const char *name, const char *file, char *out,
+                          size_t n)
+{
+    snprintf(out, n, "%s/checkpoints%s%s%s%s", data_dir, name ? "/" : "", name ? name : "",
+             file ? "/" : "", file ? file : "");
+}
 
 bool repl_checkpoint_name_valid(const char *s)
 {
@@ -66,27 +71,10 @@ int repl_checkpoint_files(const char *dir, json_t **out)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT) {
-        log_err("cannot remove %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-int repl_remove_tree(const char *dir)
-{
-    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        return -CELLAR_ESYS;
-    return 0;
-}
-
 void repl_checkpoints_expire(const char *data_dir, uint64_t max_age_s)
 {
     char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/checkpoints", data_dir);
+    repl_checkpoint_path(data_dir, NULL, NULL, dir, sizeof(dir));
     DIR *d = opendir(dir);
     if (!d)
         return;
@@ -100,20 +88,10 @@ void repl_checkpoints_expire(const char *data_dir, uint64_t max_age_s)
             continue;
         if (max_age_s == 0 || now - st.st_mtime > (time_t)max_age_s) {
             log_info("checkpoint %s removed (%s)", de->d_name, max_age_s ? "expired" : "at start");
-            repl_remove_tree(path);
+            cellar_remove_tree(path);
         }
     }
     closedir(d);
-}
-
-static int fsync_path(const char *path, int flags)
-{
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return -CELLAR_ESYS;
-    int rc = fsync(fd) == 0 ? 0 : -CELLAR_ESYS;
-    close(fd);
-    return rc;
 }
 
 /* One file of the checkpoint into dir/name, fsynced. */
@@ -193,7 +171,7 @@ int repl_learn_fetch(const struct repl_peer_config *peer, const char *primary, u
         if (rc == 0)
             *bytes += (uint64_t)json_integer_value(size);
     }
-    if (rc == 0 && fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0)
+    if (rc == 0 && cellar_fsync_dir(dir) != 0)
         rc = -CELLAR_ESYS;
     char url[600];
     snprintf(url, sizeof(url), "/internal/v1/checkpoints/%s", cp);
@@ -236,7 +214,7 @@ static void *learn_main(void *arg)
         log_err("cannot create %s: %s", dir, strerror(errno));
     snprintf(dir, sizeof(dir), "%s/learning/%" PRIu32 ".%" PRIu32, data_dir, job->table_id,
              job->partition);
-    repl_remove_tree(dir);
+    cellar_remove_tree(dir);
     uint64_t bytes = 0;
     int rc = repl_learn_fetch(l->peer, job->primary, job->table_id, job->partition, dir, &l->stop,
                               &bytes);
@@ -245,7 +223,7 @@ static void *learn_main(void *arg)
         rc = repl_registry_install(l->reg, job->table_id, job->partition, dir);
     if (rc == 0)
         __atomic_add_fetch(&l->installed, 1, __ATOMIC_RELAXED);
-    repl_remove_tree(dir);
+    cellar_remove_tree(dir);
     __atomic_store_n(&job->done, true, __ATOMIC_RELEASE);
     return NULL;
 }

@@ -28,6 +28,11 @@
 /* Checkpoints older than this are removed when the next one is made. */
 #define REPL_CHECKPOINT_MAX_AGE_S 3600
 
+/* Where checkpoints are: <data_dir>/checkpoints, then /<name> when name
+ * is not NULL, then /<file> when file is not NULL. */
+void repl_checkpoint_path(const char *data_dir, const char *name, const char *file, char *out,
+                          size_t n);
+
 /* Whether s is a checkpoint's name ("<table id>.<partition>.<n>") or a
  * file in one (RocksDB's names: letters, digits, '.', '_', '-', not
  * starting with '.'). */
@@ -37,9 +42,6 @@ bool repl_checkpoint_file_valid(const char *s);
 /* The files of the checkpoint in dir, as [{"name", "size"}] (a new
  * reference). -CELLAR_ESYS when it cannot be read. */
 int repl_checkpoint_files(const char *dir, json_t **out);
-
-/* Removes dir and everything under it. Missing is success. */
-int repl_remove_tree(const char *dir);
 
 /* Removes the checkpoints under <data_dir>/checkpoints older than
  * max_age_s (0: all of them). */

@@ -148,11 +148,6 @@ static bool in_config(const struct repl_config *c, const char *addr)
     return false;
 }
 
-/* A learner for a partition short of replicas (caller holds mu): a node
- * lately taken out of it, as soon as it is alive again (it has the data up
- * to where it left, and learns the rest from the log); another alive data
- * node, the one with the fewest replicas, once the partition has been
- * short for replace_after_ms. NULL: none yet. */
 /* A node that may take replicas: alive, data, not draining. */
 static bool takes_replicas(const struct meta_node *n)
 {
@@ -193,6 +188,11 @@ static const struct meta_node *least_loaded(struct repl_meta *m, const struct re
     return best;
 }
 
+/* A learner for a partition short of replicas (caller holds mu): a node
+ * lately taken out of it, as soon as it is alive again (it has the data up
+ * to where it left, and learns the rest from the log); another alive data
+ * node, the one with the fewest replicas, once the partition has been
+ * short for replace_after_ms. NULL: none yet. */
 static const struct meta_node *pick_learner(struct repl_meta *m, const struct repl_config *c,
                                             const struct part_state *ps, uint64_t now)
 {
@@ -325,10 +325,11 @@ static void plan_moves(struct repl_meta *m)
                      * learns first when there is none); a secondary goes
                      * once another has joined in its place. */
                     const char *x = draining_member(m, c), *stay = NULL;
+                    if (!x)
+                        continue;
                     bool spare = 1 + c->n_secondaries > t->meta.replica_count;
                     const struct meta_node *to = NULL;
-                    if (!x) {
-                    } else if (strcmp(x, c->primary) == 0 && (stay = staying_secondary(m, c))) {
+                    if (strcmp(x, c->primary) == 0 && (stay = staying_secondary(m, c))) {
                         snprintf(c->want_primary, sizeof(c->want_primary), "%s", stay);
                         moved = true;
                     } else if (strcmp(x, c->primary) == 0 && (to = least_loaded(m, c))) {
@@ -562,8 +563,21 @@ json_t *repl_meta_map(struct repl_meta *m)
     return map;
 }
 
-/* Sends the map to one node, best effort (it gets it with its next
- * beacon anyway). */
+/* Sends the map (its JSON text) to one node, best effort: it gets it with
+ * its next beacon anyway. */
+static void send_map(struct repl_meta *m, const char *addr, const char *text, uint64_t timeout_ms)
+{
+    long status = 0;
+    struct cellar_buf reply = {0};
+    int rc = repl_peer_post(m->cfg.peer, addr, "/internal/v1/map", text, strlen(text), timeout_ms,
+                            &status, &reply);
+    if (rc < 0 || status != 200)
+        log_warn("meta: pushing the map to %s failed (%s); it gets it with its next beacon", addr,
+                 rc < 0 ? cellar_strerror(rc) : "refused");
+    cellar_buf_fini(&reply);
+}
+
+/* Sends the map to the one node a primary handed its role to. */
 static void push_to(struct repl_meta *m, const char *addr)
 {
     if (strcmp(addr, m->cfg.self) == 0)
@@ -571,13 +585,7 @@ static void push_to(struct repl_meta *m, const char *addr)
     json_t *map = repl_meta_map(m);
     char *text = json_dumps(map, JSON_COMPACT);
     json_decref(map);
-    long status = 0;
-    struct cellar_buf reply = {0};
-    if (repl_peer_post(m->cfg.peer, addr, "/internal/v1/map", text, strlen(text),
-                       HANDOVER_PUSH_TIMEOUT_MS, &status, &reply) < 0 ||
-        status != 200)
-        log_warn("meta: pushing the map to %s failed; it gets it with its next beacon", addr);
-    cellar_buf_fini(&reply);
+    send_map(m, addr, text, HANDOVER_PUSH_TIMEOUT_MS);
     free(text);
 }
 
@@ -604,14 +612,7 @@ static void push_map(struct repl_meta *m, bool others)
         const char *state = json_string_value(json_object_get(n, "state"));
         if (!addr || strcmp(addr, m->cfg.self) == 0 || strcmp(state, "alive") != 0)
             continue;
-        long status = 0;
-        struct cellar_buf reply = {0};
-        int rc = repl_peer_post(m->cfg.peer, addr, "/internal/v1/map", text, strlen(text),
-                                PUSH_TIMEOUT_MS, &status, &reply);
-        if (rc < 0 || status != 200)
-            log_warn("meta: pushing the map to %s failed (%s); it gets it with its next beacon",
-                     addr, rc < 0 ? cellar_strerror(rc) : "refused");
-        cellar_buf_fini(&reply);
+        send_map(m, addr, text, PUSH_TIMEOUT_MS);
     }
     free(text);
     json_decref(map);

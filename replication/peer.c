@@ -58,6 +58,34 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* Connections leave from the advertise host; iface is the caller's
+ * buffer, kept until the transfer ends. */
+static void set_interface(CURL *c, const struct repl_peer_config *pc, char *iface, size_t n)
+{
+    if (pc->bind_host[0]) {
+        snprintf(iface, n, "host!%s", pc->bind_host);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+    }
+}
+
+/* Runs one transfer, then frees c and h: 0 with the HTTP status in
+ * *status, or -CELLAR_EUNAVAIL (no answer), logged at level. */
+static int perform(CURL *c, struct curl_slist *h, int level, const char *method, const char *addr,
+                   const char *path, long *status)
+{
+    CURLcode cc = curl_easy_perform(c);
+    int rc = 0;
+    if (cc != CURLE_OK) {
+        cellar_log(level, "peer %s %s%s: %s", method, addr, path, curl_easy_strerror(cc));
+        rc = -CELLAR_EUNAVAIL;
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 /* The options every call shares: the secret, the JSON body, the timeout,
  * the source address. h is the caller's (freed after the transfer). */
 static void set_common(CURL *c, const struct repl_peer_config *pc, const char *url,
@@ -74,10 +102,7 @@ static void set_common(CURL *c, const struct repl_peer_config *pc, const char *u
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-    if (pc->bind_host[0]) {
-        snprintf(iface, iface_len, "host!%s", pc->bind_host);
-        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
-    }
+    set_interface(c, pc, iface, iface_len);
 }
 
 static struct curl_slist *headers(const struct repl_peer_config *pc)
@@ -103,17 +128,7 @@ static int call(const struct repl_peer_config *pc, const char *method, const cha
     set_common(c, pc, url, h, body, len, timeout_ms, reply, iface, sizeof(iface));
     if (strcmp(method, "POST") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode cc = curl_easy_perform(c);
-    int rc = 0;
-    if (cc != CURLE_OK) {
-        log_debug("peer %s %s%s: %s", method, addr, path, curl_easy_strerror(cc));
-        rc = -CELLAR_EUNAVAIL;
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return rc;
+    return perform(c, h, CELLAR_LOG_DEBUG, method, addr, path, status);
 }
 
 int repl_peer_post(const struct repl_peer_config *pc, const char *addr, const char *path,
@@ -153,9 +168,7 @@ int repl_peer_download(const struct repl_peer_config *pc, const char *addr, cons
         return -CELLAR_ENOMEM;
     char url[REPL_ADDR_MAX + 256], iface[REPL_ADDR_MAX + 8];
     snprintf(url, sizeof(url), "http://%s%s", addr, path);
-    char auth[REPL_SECRET_MAX + 32];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", pc->secret);
-    struct curl_slist *h = curl_slist_append(NULL, auth);
+    struct curl_slist *h = headers(pc);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)PEER_DOWNLOAD_STALL_S * 1000);
@@ -168,21 +181,8 @@ int repl_peer_download(const struct repl_peer_config *pc, const char *addr, cons
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
-    if (pc->bind_host[0]) {
-        snprintf(iface, sizeof(iface), "host!%s", pc->bind_host);
-        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
-    }
-    CURLcode cc = curl_easy_perform(c);
-    int rc = 0;
-    if (cc != CURLE_OK) {
-        log_warn("peer GET %s%s: %s", addr, path, curl_easy_strerror(cc));
-        rc = -CELLAR_EUNAVAIL;
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return rc;
+    set_interface(c, pc, iface, sizeof(iface));
+    return perform(c, h, CELLAR_LOG_WARNING, "GET", addr, path, status);
 }
 
 struct repl_peer_session {

@@ -20,7 +20,6 @@
 #include "replication/registry.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -29,7 +28,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "replication/learn.h"
 
@@ -264,7 +262,7 @@ int repl_registry_open(struct store_engine *e, const char *data_dir,
         /* Copies made or fetched for learners are of no use any more. */
         repl_checkpoints_expire(data_dir, 0);
         snprintf(dir, sizeof(dir), "%s/learning", data_dir);
-        repl_remove_tree(dir);
+        cellar_remove_tree(dir);
         /* The map from meta says what to open. */
         log_info("registry: serving as %s; waiting for the cluster's map", r->cfg.self);
         goto out;
@@ -831,6 +829,19 @@ static struct repl_table *find_id(struct repl_registry *r, uint32_t id)
     return NULL;
 }
 
+/* This node's replica of (table id, partition), or NULL; its table in
+ * *t when not NULL. Caller holds lock or admin. */
+static struct repl_replica *hosted(struct repl_registry *r, uint32_t id, uint32_t partition,
+                                   struct repl_table **t)
+{
+    struct repl_table *found = find_id(r, id);
+    if (t)
+        *t = found;
+    return found && found->replicas && partition < found->meta.partition_count
+               ? found->replicas[partition]
+               : NULL;
+}
+
 /* This node's role in partition p of a map table: primary, secondary,
  * learner, or none (INACTIVE: it is not to host it). */
 static enum repl_role role_in(const struct repl_registry *r, const struct map_table *mt, uint32_t p)
@@ -1032,10 +1043,7 @@ int repl_registry_prepare(struct repl_registry *r, const struct repl_prepare_hea
                           struct store_mutation **ms, size_t n, repl_prepared_fn done, void *arg)
 {
     pthread_rwlock_rdlock(&r->lock);
-    struct repl_table *t = find_id(r, h->table_id);
-    struct repl_replica *rep = t && t->replicas && h->partition < t->meta.partition_count
-                                   ? t->replicas[h->partition]
-                                   : NULL;
+    struct repl_replica *rep = hosted(r, h->table_id, h->partition, NULL);
     int rc;
     if (!rep) {
         for (size_t i = 0; i < n; i++)
@@ -1063,7 +1071,7 @@ int repl_registry_checkpoint(struct repl_registry *r, uint32_t table_id, uint32_
 {
     static uint64_t made; /* under admin */
     char dir[4400];
-    snprintf(dir, sizeof(dir), "%s/checkpoints", r->data_dir);
+    repl_checkpoint_path(r->data_dir, NULL, NULL, dir, sizeof(dir));
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         log_err("cannot create %s: %s", dir, strerror(errno));
         return -CELLAR_ESYS;
@@ -1071,14 +1079,12 @@ int repl_registry_checkpoint(struct repl_registry *r, uint32_t table_id, uint32_
     pthread_mutex_lock(&r->admin);
     repl_checkpoints_expire(r->data_dir, REPL_CHECKPOINT_MAX_AGE_S);
     /* Replicas close only under admin: this one stays open meanwhile. */
-    struct repl_table *t = find_id(r, table_id);
-    struct repl_replica *rep =
-        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    struct repl_replica *rep = hosted(r, table_id, partition, NULL);
     int rc = -CELLAR_ENOTFOUND;
     if (rep) {
         snprintf(name, name_len, "%" PRIu32 ".%" PRIu32 ".%llu%03" PRIu64, table_id, partition,
                  (unsigned long long)time(NULL), made++ % 1000);
-        snprintf(dir, sizeof(dir), "%s/checkpoints/%s", r->data_dir, name);
+        repl_checkpoint_path(r->data_dir, name, NULL, dir, sizeof(dir));
         rc = store_partition_checkpoint(repl_replica_partition(rep), dir);
     }
     pthread_mutex_unlock(&r->admin);
@@ -1089,9 +1095,7 @@ int repl_registry_replica_role(struct repl_registry *r, uint32_t table_id, uint3
                                enum repl_role *role)
 {
     pthread_rwlock_rdlock(&r->lock);
-    struct repl_table *t = find_id(r, table_id);
-    struct repl_replica *rep =
-        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    struct repl_replica *rep = hosted(r, table_id, partition, NULL);
     struct repl_config c;
     if (rep)
         repl_replica_config(rep, &c, role);
@@ -1103,9 +1107,8 @@ int repl_registry_install(struct repl_registry *r, uint32_t table_id, uint32_t p
                           const char *copy)
 {
     pthread_mutex_lock(&r->admin);
-    struct repl_table *t = find_id(r, table_id);
-    struct repl_replica *rep =
-        t && t->replicas && partition < t->meta.partition_count ? t->replicas[partition] : NULL;
+    struct repl_table *t;
+    struct repl_replica *rep = hosted(r, table_id, partition, &t);
     struct repl_config c;
     enum repl_role role = REPL_ROLE_INACTIVE;
     if (rep)
@@ -1128,11 +1131,7 @@ int repl_registry_install(struct repl_registry *r, uint32_t table_id, uint32_t p
         log_err("cannot move %s to %s: %s", copy, dir, strerror(errno));
         rc = -CELLAR_ESYS;
     }
-    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    cellar_fsync_dir(parent);
     /* Whatever happened, the replica opens again (a partition that cannot
      * be opened stands in as failed), and keeps learning. */
     struct repl_replica *fresh = NULL;

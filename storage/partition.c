@@ -51,7 +51,6 @@
 #include "storage/partition.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,18 +339,6 @@ void store_partition_close(struct store_partition *p)
     free(p);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT) {
-        log_err("storage: remove %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 int store_partition_destroy(struct store_engine *e, const char *dir)
 {
     char *err = NULL;
@@ -374,10 +361,7 @@ int store_partition_destroy(struct store_engine *e, const char *dir)
         goto out;
     }
     /* DestroyDB leaves files it does not know (and maybe the directory). */
-    if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT) {
-        rc = -CELLAR_ESYS;
-        goto out;
-    }
+    rc = cellar_remove_tree(dir);
 out:
     rocksdb_free(err);
     if (opts)
