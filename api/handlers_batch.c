@@ -561,6 +561,21 @@ static void scan_hop(struct api_request *req, struct scan_page *sp, const char *
     api_fanout(req, subs, 1, scan_hop_done);
 }
 
+/* The length of the shortest prefix of following that sorts after last:
+ * a page resumes at or after that prefix, which no key between the two
+ * (there is none) separates from following. Keys of different rows part
+ * within a few bytes, so the cursor stays short even when the last key
+ * examined is 64 KiB long; only a position inside a row shares that row's
+ * hashkey, and longer sortkeys only as far as they agree. */
+static size_t scan_separator(const struct cellar_buf *last, const struct cellar_buf *following)
+{
+    size_t i = 0;
+    while (i < last->len && i < following->len && last->data[i] == following->data[i])
+        i++;
+    CELLAR_ASSERT(i < following->len); /* following sorts after last */
+    return i + 1;
+}
+
 /* Reads partitions here from sp->part until the page is full, the work
  * bound is reached, the table ends, or a partition is elsewhere. */
 static void scan_run(struct api_request *req)
@@ -570,10 +585,8 @@ static void scan_run(struct api_request *req)
     if (!api_table_begin(req, &t))
         return;
     struct cellar_buf lower = {0};
-    if (sp->has_cur && sp->cur.key_len) {
-        cellar_buf_append(&lower, sp->cur.key, sp->cur.key_len);
-        cellar_buf_append_byte(&lower, 0); /* strictly after the last key examined */
-    }
+    if (sp->has_cur && sp->cur.key_len)
+        cellar_buf_append(&lower, sp->cur.key, sp->cur.key_len); /* at or after it */
     uint32_t now_s = api_now_s();
     const char *next = NULL;
     int rc = 0;
@@ -620,18 +633,18 @@ static void scan_run(struct api_request *req)
             }
         }
         if (stop) {
-            /* The position is the key just examined. */
-            struct cellar_buf key = {0};
-            store_key_encode(&key, item.hk, item.hklen, item.sk, item.sklen);
-            char *k = api_alloc(req, key.len);
-            memcpy(k, key.data, key.len);
-            size_t klen = key.len;
-            cellar_buf_fini(&key);
+            struct cellar_buf last = {0}, following = {0};
+            store_key_encode(&last, item.hk, item.hklen, item.sk, item.sklen);
             rc = store_iter_next(it, &item);
-            if (rc == 1)
-                next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part, k, klen);
-            else if (rc == 0 && sp->part < sp->last_part)
+            if (rc == 1) {
+                store_key_encode(&following, item.hk, item.hklen, item.sk, item.sklen);
+                size_t n = scan_separator(&last, &following);
+                next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part, following.data, n);
+            } else if (rc == 0 && sp->part < sp->last_part) {
                 next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part + 1, NULL, 0);
+            }
+            cellar_buf_fini(&last);
+            cellar_buf_fini(&following);
         }
         store_iter_free(it);
     }

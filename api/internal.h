@@ -456,8 +456,7 @@ int api_cursor_decode(struct api_request *req, const char *text, size_t len,
 int api_cursor_row_range(const struct api_cursor *cur, bool reverse, struct store_row_range *r);
 /* Whether a scan cursor can resume a scan of a table of count partitions
  * (a power of two), restricted to partition only when only >= 0: its
- * partition is in range, and its key, when any, is of a row that lives in
- * that partition. -CELLAR_EINVAL otherwise. */
+ * partition is in range. -CELLAR_EINVAL otherwise. */
 int api_cursor_scan_check(const struct api_cursor *cur, uint32_t count, int64_t only);
 
 /* Handlers (handlers_*.c). */

@@ -4,13 +4,13 @@ is well-formed but names no version, 412), never a crash, and never cells
 from outside what the request names.
 
 Cursors are forged here exactly as the node makes them (api/cursor.c): the
-bytes [1][kind][u32 partition][key], then a u32 check = the low 32 bits of
+bytes [2][kind][u32 partition][key], then a u32 check = the low 32 bits of
 CRC-64/XZ over [u32 len][table name] (+ the row's hashkey for row
 cursors) and those bytes, in base64url. A forged cursor with a valid check
 is accepted only when it is a position a page of this very request could
 have issued: a row cursor's key inside the requested range, a scan
-cursor's partition one of the table's (the one asked for, if any) with a
-key of a row that lives there."""
+cursor's partition one of the table's (the one asked for, if any); a scan
+cursor's key is a position in that partition, whatever its bytes."""
 import base64
 import os
 import random
@@ -35,7 +35,7 @@ assert crc64(b"123456789") == 0x995DC9BBDF1939FA
 
 
 def forge(kind, partition, key, table, hashkey=b""):
-    raw = bytes([1, kind]) + struct.pack(">I", partition) + key
+    raw = bytes([2, kind]) + struct.pack(">I", partition) + key
     t = table.encode()
     scope = struct.pack(">I", len(t)) + t + (hashkey if kind == ROW else b"")
     return b64url(raw + struct.pack(">I", crc64(scope + raw) & 0xFFFFFFFF))
@@ -168,29 +168,32 @@ def test_forged_scan_cursors(api):
     for p in (4, 5, 1023, 1024, 2 ** 32 - 1):
         get(forge(SCAN, p, b"", name)).problem(400, "INVALID_CURSOR")
     get(forge(SCAN, 1, b"", name), partition=2).problem(400, "INVALID_CURSOR")
-    # A key of a row that lives in another partition.
+    # Any bytes are a position in the cursor's partition: a key of a row that
+    # lives in another partition, or bytes that are no key at all, only say
+    # where in that partition the page resumes.
     h = hks[0]
-    get(forge(SCAN, (part[h] + 1) & 3, cell_key(h, b"s"), name)).problem(400, "INVALID_CURSOR")
-    # Keys that are not keys: empty hashkey, a length beyond the bytes, one byte.
-    for key in (b"\x00\x00s", b"\xff\xffabc", b"\x01", struct.pack(">H", 5) + b"ab"):
-        get(forge(SCAN, 0, key, name)).problem(400, "INVALID_CURSOR")
+    q = (part[h] + 1) & 3
+    for key in (cell_key(h, b"s"), b"\x00\x00s", b"\x01", struct.pack(">H", 5) + b"ab"):
+        got = [jbytes(i, "hashkey") for i in get(forge(SCAN, q, key, name)).ok()["items"]]
+        assert all(part[g] >= q for g in got) and {g for g in hks if part[g] > q} <= set(got)
+    # Past every key of partition 0: the page starts with partition 1.
+    got = [jbytes(i, "hashkey") for i in get(forge(SCAN, 0, b"\xff\xffabc", name)).ok()["items"]]
+    assert sorted(got) == sorted(g for g in hks if part[g] > 0)
     # Another table's cursor, and a row cursor.
     other = api.create_table(partition_count=4)
     get(forge(SCAN, 0, b"", other)).problem(400, "INVALID_CURSOR")
     get(forge(ROW, 0, b"", name, b"r1")).problem(400, "INVALID_CURSOR")
-    # A valid position resumes in its partition, after its key, and returns
+    # A position resumes in its partition, at or after its key, and returns
     # only cells of that and later partitions.
     p = part[h]
-    items = get(forge(SCAN, p, cell_key(h, b"s"), name)).ok()["items"]
-    got = [jbytes(i, "hashkey") for i in items]
-    assert h not in got
-    assert all(part[g] >= p for g in got)
-    assert {g for g in hks if part[g] > p} <= set(got)
-    # A long key is a position like any other, in its own partition only.
+    for key, has_h in ((cell_key(h, b"s"), True), (cell_key(h, b"s\x00"), False)):
+        got = [jbytes(i, "hashkey") for i in get(forge(SCAN, p, key, name)).ok()["items"]]
+        assert (h in got) == has_h
+        assert all(part[g] >= p for g in got)
+        assert {g for g in hks if part[g] > p} <= set(got)
+    # A long key is a position like any other.
     big = b"x" * 9000  # its cursor still fits half of the 32K connection memory
-    key = cell_key(big, b"y" * 100)
-    get(forge(SCAN, (crc64(big) + 1) & 3, key, name)).problem(400, "INVALID_CURSOR")
-    get(forge(SCAN, crc64(big) & 3, key, name)).ok()
+    get(forge(SCAN, crc64(big) & 3, cell_key(big, b"y" * 100), name)).ok()
 
 
 def put(api, table, h, body=b"v", **headers):
