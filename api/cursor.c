@@ -2,11 +2,13 @@
  * cursor.c - stateless page cursors. A cursor carries only a position: the
  * client repeats its parameters and adds the cursor, and any node can
  * continue it. Layout before base64url: [u8 version = 2][u8 kind][u32 BE
- * partition][key bytes][u32 BE check] where the key is the last sortkey
- * examined (rows; partition 0: the page goes on strictly past it) or the
- * RocksDB key where the scan goes on, at or after it (scans; empty = start
- * of the partition; the shortest prefix of the next key that sorts after
- * the last one examined, so not always a whole key).
+ * partition][key bytes][u32 BE check] where the key is a boundary between
+ * the last key a page examined and the next one: a sortkey (rows;
+ * partition 0) or a RocksDB key (scans; empty = start of the partition).
+ * Forward pages go on at or after it, reverse row pages strictly before
+ * it. The boundary is the shortest start of the far key that sorts past
+ * the near one (api_cursor_boundary), so a cursor stays short whatever the
+ * keys' lengths, unless the two keys share a long start.
  *
  * The check is the low 32 bits of the partition hash (CRC-64) of what the
  * request reads - [u32 BE length][table name of the path], then for row
@@ -98,10 +100,20 @@ int api_cursor_decode(struct api_request *req, const char *text, size_t len,
     return 0;
 }
 
+size_t api_cursor_boundary(const void *lo, size_t lo_len, const void *hi, size_t hi_len)
+{
+    const unsigned char *a = lo, *b = hi;
+    size_t i = 0;
+    while (i < lo_len && i < hi_len && a[i] == b[i])
+        i++;
+    CELLAR_ASSERT(i < hi_len); /* hi sorts after lo */
+    return i + 1;
+}
+
 int api_cursor_row_range(const struct api_cursor *cur, bool reverse, struct store_row_range *r)
 {
-    /* A page's cursor is the last sortkey it examined, so it lies in the
-     * range; one that does not was not issued for these parameters. */
+    /* A page's cursor lies between two keys of the range, so in it; one
+     * that does not was not issued for these parameters. */
     int lo = cellar_bytes_cmp(cur->key, cur->key_len, r->start, r->start_len);
     if (lo < 0 || (lo == 0 && !r->start_incl))
         return -CELLAR_EINVAL;
@@ -110,11 +122,11 @@ int api_cursor_row_range(const struct api_cursor *cur, bool reverse, struct stor
         if (hi > 0 || (hi == 0 && !r->stop_incl))
             return -CELLAR_EINVAL;
     }
-    /* Continue strictly past the last cell examined. */
+    /* Continue at the boundary, or strictly below it in reverse. */
     if (!reverse) {
         r->start = cur->key;
         r->start_len = cur->key_len;
-        r->start_incl = false;
+        r->start_incl = true;
     } else {
         r->stop = cur->key;
         r->stop_len = cur->key_len;

@@ -561,21 +561,6 @@ static void scan_hop(struct api_request *req, struct scan_page *sp, const char *
     api_fanout(req, subs, 1, scan_hop_done);
 }
 
-/* The length of the shortest prefix of following that sorts after last:
- * a page resumes at or after that prefix, which no key between the two
- * (there is none) separates from following. Keys of different rows part
- * within a few bytes, so the cursor stays short even when the last key
- * examined is 64 KiB long; only a position inside a row shares that row's
- * hashkey, and longer sortkeys only as far as they agree. */
-static size_t scan_separator(const struct cellar_buf *last, const struct cellar_buf *following)
-{
-    size_t i = 0;
-    while (i < last->len && i < following->len && last->data[i] == following->data[i])
-        i++;
-    CELLAR_ASSERT(i < following->len); /* following sorts after last */
-    return i + 1;
-}
-
 /* Reads partitions here from sp->part until the page is full, the work
  * bound is reached, the table ends, or a partition is elsewhere. */
 static void scan_run(struct api_request *req)
@@ -638,7 +623,7 @@ static void scan_run(struct api_request *req)
             rc = store_iter_next(it, &item);
             if (rc == 1) {
                 store_key_encode(&following, item.hk, item.hklen, item.sk, item.sklen);
-                size_t n = scan_separator(&last, &following);
+                size_t n = api_cursor_boundary(last.data, last.len, following.data, following.len);
                 next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part, following.data, n);
             } else if (rc == 0 && sp->part < sp->last_part) {
                 next = api_cursor_encode(req, API_CURSOR_SCAN, sp->part + 1, NULL, 0);

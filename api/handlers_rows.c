@@ -186,16 +186,16 @@ static int keys_cmp(const void *a, const void *b)
 }
 
 /* ?cursor= of a row page, narrowing the range r (or, for a sortkey list,
- * setting *after to the key the page follows). Replies 400 and returns
- * false when the cursor is not one of this table's and row's, or is not a
- * position in r. */
+ * setting *from to the boundary the page goes on at). Replies 400 and
+ * returns false when the cursor is not one of this table's and row's, or
+ * is not a position in r. */
 static bool row_cursor(struct api_request *req, bool reverse, struct store_row_range *r,
-                       struct api_bytes *after, bool *has_after)
+                       struct api_bytes *from, bool *has_from)
 {
     struct api_bytes ctext;
     struct api_cursor cur = {0};
     int crc = api_query(req, "cursor", &ctext);
-    *has_after = false;
+    *has_from = false;
     if (crc == 0)
         return true;
     if (crc < 0 || api_cursor_decode(req, ctext.data, ctext.len, API_CURSOR_ROW, &cur) < 0) {
@@ -206,11 +206,23 @@ static bool row_cursor(struct api_request *req, bool reverse, struct store_row_r
         api_reply_problem(req, 400, "INVALID_CURSOR", "the cursor is not a position in this range");
         return false;
     }
-    if (after) {
-        *after = (struct api_bytes){cur.key, cur.key_len};
-        *has_after = true;
+    if (from) {
+        *from = (struct api_bytes){cur.key, cur.key_len};
+        *has_from = true;
     }
     return true;
+}
+
+/* The cursor of a page that stopped between sortkeys near (the last it
+ * examined) and far (the next one), in the page's direction. */
+static char *row_boundary_cursor(struct api_request *req, bool reverse, const void *near,
+                                 size_t near_len, const void *far, size_t far_len)
+{
+    if (reverse) /* a start of near that sorts after far */
+        return api_cursor_encode(req, API_CURSOR_ROW, 0, near,
+                                 api_cursor_boundary(far, far_len, near, near_len));
+    return api_cursor_encode(req, API_CURSOR_ROW, 0, far,
+                             api_cursor_boundary(near, near_len, far, far_len));
 }
 
 /* A page's bounds: cells returned, value bytes returned, and the work done
@@ -235,21 +247,23 @@ static bool page_full(struct api_request *req, struct page_bounds *pb, bool retu
            api_page_exhausted(req, pb->examined, pb->deadline_ms);
 }
 
-/* A full page stopped at item: the cursor of its sortkey when the
- * iterator has more, else NULL (the row's end). *rc takes the iterator's
- * status. */
-static const char *next_row_cursor(struct api_request *req, struct store_iter *it,
+/* A full page stopped at item: the cursor between its sortkey and the
+ * next one when the iterator has more, else NULL (the row's end). *rc
+ * takes the iterator's status. */
+static const char *next_row_cursor(struct api_request *req, struct store_iter *it, bool reverse,
                                    struct store_item *item, int *rc)
 {
     char *last = api_alloc(req, item->sklen + 1);
     memcpy(last, item->sk, item->sklen);
     size_t last_len = item->sklen;
     *rc = store_iter_next(it, item);
-    return *rc == 1 ? api_cursor_encode(req, API_CURSOR_ROW, 0, last, last_len) : NULL;
+    return *rc == 1 ? row_boundary_cursor(req, reverse, last, last_len, item->sk, item->sklen)
+                    : NULL;
 }
 
 /* GET by an explicit sortkey list: the listed cells that exist, sorted by
- * sortkey, paged like a range (the cursor is the last sortkey examined). */
+ * sortkey, paged like a range (the cursor is a boundary before the next
+ * listed sortkey). */
 static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool values,
                            bool force_b64, struct page_bounds *pb)
 {
@@ -272,16 +286,16 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
         if (!api_key_valid(req, &l->keys[i], false))
             return;
     }
-    struct api_bytes after;
-    bool has_after;
-    if (!row_cursor(req, false, NULL, &after, &has_after))
+    struct api_bytes from;
+    bool has_from;
+    if (!row_cursor(req, false, NULL, &from, &has_from))
         return;
     qsort(l->keys, l->n, sizeof(*l->keys), keys_cmp);
-    /* Each key once, and only those after the cursor. */
+    /* Each key once, and only those at or after the cursor. */
     size_t n = 0;
     for (size_t i = 0; i < l->n; i++) {
         if ((n > 0 && keys_cmp(&l->keys[n - 1], &l->keys[i]) == 0) ||
-            (has_after && keys_cmp(&l->keys[i], &after) <= 0))
+            (has_from && keys_cmp(&l->keys[i], &from) < 0))
             continue;
         l->keys[n++] = l->keys[i];
     }
@@ -314,7 +328,8 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
         }
         if (page_full(req, pb, found, vbytes)) {
             if (i + 1 < n)
-                next = api_cursor_encode(req, API_CURSOR_ROW, 0, l->keys[i].data, l->keys[i].len);
+                next = row_boundary_cursor(req, false, l->keys[i].data, l->keys[i].len,
+                                           l->keys[i + 1].data, l->keys[i + 1].len);
             break;
         }
     }
@@ -395,7 +410,7 @@ void api_h_row_get(struct api_request *req)
             cell_write(&page, pb.returned == 0, item.sk, item.sklen, item.value, item.value_len,
                        &item.hdr, values, force_b64);
         if (page_full(req, &pb, keep, keep && values ? item.value_len : 0)) {
-            next = next_row_cursor(req, it, &item, &rc);
+            next = next_row_cursor(req, it, reverse, &item, &rc);
             break;
         }
     }
@@ -430,7 +445,7 @@ void api_h_row_count(struct api_request *req)
     struct store_item item;
     while (rc >= 0 && (rc = store_iter_next(it, &item)) == 1) {
         if (page_full(req, &pb, !item.expired, 0)) {
-            next = next_row_cursor(req, it, &item, &rc);
+            next = next_row_cursor(req, it, false, &item, &rc);
             break;
         }
     }

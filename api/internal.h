@@ -432,8 +432,8 @@ uint32_t api_now_s(void);
 
 /* Page cursors (cursor.c). */
 enum api_cursor_kind {
-    API_CURSOR_ROW = 1,  /* key: the last sortkey examined */
-    API_CURSOR_SCAN = 2, /* key: the last storage key examined, or empty */
+    API_CURSOR_ROW = 1,  /* key: a sortkey boundary */
+    API_CURSOR_SCAN = 2, /* key: a storage key boundary, or empty */
 };
 struct api_cursor {
     uint32_t partition;
@@ -449,8 +449,11 @@ char *api_cursor_encode(struct api_request *req, enum api_cursor_kind kind, uint
  * this table (and row). The key is request-owned. */
 int api_cursor_decode(struct api_request *req, const char *text, size_t len,
                       enum api_cursor_kind kind, struct api_cursor *out);
-/* Narrows the row range r to what follows a row cursor (strictly after its
- * key, or before it when reverse). -CELLAR_EINVAL, r unchanged, when the
+/* The length of the shortest start of hi that sorts after lo (lo < hi): a
+ * boundary that no key between the two separates from hi. */
+size_t api_cursor_boundary(const void *lo, size_t lo_len, const void *hi, size_t hi_len);
+/* Narrows the row range r to what follows a row cursor (at or after its
+ * key, or strictly before it when reverse). -CELLAR_EINVAL, r unchanged, when the
  * key lies outside r: no page of this range can have issued it. r then
  * borrows the cursor's key. */
 int api_cursor_row_range(const struct api_cursor *cur, bool reverse, struct store_row_range *r);

@@ -74,7 +74,8 @@ struct repl_meta {
     struct meta_table *tables;
     size_t n_tables;
     uint32_t next_id;
-    uint64_t version; /* epoch << 32 | changes */
+    uint64_t version;   /* epoch << 32 | changes */
+    uint64_t judged_ms; /* when judge_nodes last ran */
 };
 
 static const char *state_name(enum node_state s)
@@ -107,11 +108,21 @@ static struct meta_node *node_add(struct repl_meta *m, const char *addr)
 }
 
 /* Judges every node by the time since its last beacon; a change of state
- * is a change of the map. */
+ * is a change of the map. Time in which meta itself could not hear is not
+ * the nodes' silence: when this runs late (mu held by a slow synced save,
+ * the process descheduled or stopped), beacons were waiting too, so every
+ * node's silence is shortened by the delay. */
 static void judge_nodes(struct repl_meta *m, uint64_t now)
 {
+    uint64_t period = m->cfg.fd_beacon_ms;
+    uint64_t late =
+        m->judged_ms && now > m->judged_ms + 2 * period ? now - m->judged_ms - period : 0;
+    m->judged_ms = now;
+    if (late)
+        log_warn("meta: liveness ran %" PRIu64 " ms late; not counted as silence", late);
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct meta_node *n = &m->nodes[i];
+        n->last_beacon_ms = n->last_beacon_ms + late < now ? n->last_beacon_ms + late : now;
         uint64_t silent = now > n->last_beacon_ms ? now - n->last_beacon_ms : 0;
         enum node_state s = silent >= m->cfg.replace_after_ms ? NODE_DEAD
                             : silent >= m->cfg.fd_grace_ms    ? NODE_UNREACHABLE

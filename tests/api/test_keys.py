@@ -147,6 +147,34 @@ def test_json_request_forms(api, table):
         api.post("/v1/tables/%s/batch-write" % table, {"set": [item]}).problem(400)
 
 
+def test_row_cursors_stay_short_after_long_sortkeys(api, table):
+    """A page that stops on a 64 KiB sortkey hands out a cursor that fits in
+    a URL, forward and in reverse: a cursor is where the next sortkey parts
+    from the last one."""
+    h = unique("h")
+    longest = "k" * 65535
+    keys = ["a" + "x" * 9000, "a" + "x" * 9000 + "y", "j", longest, "m"]
+    for k in keys:
+        api.patch(row(table, h), {"set": [{"sortkey": k, "value": "v"}]}).ok()
+    path = row(table, h)
+    for query, want in (({}, sorted(keys)), ({"reverse": "true"}, sorted(keys, reverse=True))):
+        got, cursor, lengths = [], None, []
+        for _ in range(len(keys) + 1):
+            q = dict(query, limit=1, values="false")
+            if cursor:
+                q["cursor"] = cursor
+            doc = api.get(path, query=q).ok()
+            got += [jbytes(c, "sortkey").decode() for c in doc["cells"]]
+            cursor = doc["next_cursor"]
+            if cursor is None:
+                break
+            lengths.append(len(cursor))
+        assert got == want, query
+        # Only the two sortkeys sharing 9001 bytes give a long cursor.
+        assert len(lengths) == 4 and sorted(lengths)[2] < 40 and 12000 < max(lengths) < 12100, \
+            (query, lengths)
+
+
 def test_response_forms_follow_the_bytes(api, table):
     """Plain when valid UTF-8 without NUL, _base64 otherwise (helpers check
     this on every response); encoding=base64 forces _base64 everywhere."""

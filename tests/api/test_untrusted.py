@@ -65,8 +65,8 @@ def test_forged_row_cursor_round_trip_matches_the_node(api, table):
     equals the forged one for the same position."""
     h = make_row(api, table)
     doc = api.get(row(table, h), query={"limit": 5}).ok()
-    assert doc["next_cursor"] == forge(ROW, 0, b"k04", table, h)
-    page = api.get(row(table, h), query={"limit": 5, "cursor": forge(ROW, 0, b"k04", table, h)}).ok()
+    assert doc["next_cursor"] == forge(ROW, 0, b"k05", table, h)  # k04 examined, k05 next
+    page = api.get(row(table, h), query={"limit": 5, "cursor": forge(ROW, 0, b"k05", table, h)}).ok()
     assert keys_of(page["cells"]) == [b"k%02d" % i for i in range(5, 10)]
 
 
@@ -118,13 +118,13 @@ def test_valid_check_row_cursor_must_lie_in_the_range(api, table):
     # A row cursor names partition 0 only, valid check or not.
     get(forge(ROW, 1, b"k12", table, h)).problem(400, "INVALID_CURSOR")
     get(forge(ROW, 2 ** 32 - 1, b"k12", table, h)).problem(400, "INVALID_CURSOR")
-    # Inside: strictly after it (before it in reverse), never outside the range.
+    # Inside: at or after it (strictly before it in reverse), never outside the range.
     doc = get(forge(ROW, 0, b"k12", table, h)).ok()
-    assert keys_of(doc["cells"]) == [b"k%02d" % i for i in range(13, 20)]
+    assert keys_of(doc["cells"]) == [b"k%02d" % i for i in range(12, 20)]
     doc = get(forge(ROW, 0, b"k12", table, h), reverse="true").ok()
     assert keys_of(doc["cells"]) == [b"k11", b"k10"]
     doc = get(forge(ROW, 0, b"k10", table, h)).ok()
-    assert keys_of(doc["cells"]) == [b"k%02d" % i for i in range(11, 20)]
+    assert keys_of(doc["cells"]) == [b"k%02d" % i for i in range(10, 20)]
     # Not a key of the row, but inside the range: a position like any other.
     doc = get(forge(ROW, 0, b"k15\x00", table, h)).ok()
     assert keys_of(doc["cells"]) == [b"k%02d" % i for i in range(16, 20)]

@@ -305,6 +305,29 @@ def test_a_primary_that_is_down_or_frozen():
     assert status == 200 and body in (b"warm", b'{"x": 1}'), (status, body)
 
 
+def test_a_frozen_meta_judges_no_node_by_its_own_silence():
+    """Meta frozen past fd_grace_ms (SIGSTOP here; a synced save that holds
+    its lock that long does the same) heard no beacon meanwhile: woken, it
+    does not count that time as the nodes' silence, so no node is judged
+    unreachable and the map does not change."""
+    meta = node(1)
+    seen = len(meta.log_text())
+    before = meta.json("GET", "/v1/cluster")[2]
+    meta.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(3.5)  # the fault's length: past the 2 s grace period
+    finally:
+        meta.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: "liveness ran" in meta.log_text()[seen:], 10, "meta to see it ran late")
+    # A few beacon periods after waking, still nobody was judged.
+    late = time.monotonic()
+    wait_for(lambda: time.monotonic() - late > 1.5 and
+             all(n["state"] == "alive" for n in meta.json("GET", "/v1/cluster")[2]["nodes"]),
+             10, "a second and a half of beacons after waking")
+    assert "is unreachable" not in meta.log_text()[seen:], meta.log_text()[seen:]
+    assert before["nodes"] == meta.json("GET", "/v1/cluster")[2]["nodes"]
+
+
 def test_meta_down_and_restarted():
     """With the meta server down, the other nodes keep serving the
     partitions they hold (beacons fail; nothing else needs meta) and table

@@ -16,7 +16,7 @@
  * Properties: a cursor that decodes re-encodes to the same text; a row
  * cursor names partition 0 and a key of at most 65535 bytes; a row cursor
  * is accepted exactly when its key lies inside the requested range, and the
- * range it leaves is the part of the old one strictly after (reverse:
+ * range it leaves is the part of the old one at or after (reverse: strictly
  * before) it; a scan cursor is accepted exactly when its partition is one
  * of the table's (and the one asked for), whatever its key (a position in
  * that partition's keys); no cursor decodes as both kinds.
@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rrc < 0) {
                 FUZZ_CHECK(memcmp(&r, &old, sizeof(r)) == 0);
             } else if (!reverse) {
-                FUZZ_CHECK(r.start == cur.key && r.start_len == cur.key_len && !r.start_incl);
+                FUZZ_CHECK(r.start == cur.key && r.start_len == cur.key_len && r.start_incl);
                 FUZZ_CHECK(r.stop == old.stop && r.stop_len == old.stop_len &&
                            r.stop_incl == old.stop_incl && r.stop_end == old.stop_end);
             } else {
