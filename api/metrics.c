@@ -429,28 +429,32 @@ void api_h_metrics(struct api_request *req)
 
     struct repl_registry_stats st;
     repl_registry_stats(api_registry(req), &st);
-    cellar_buf_printf(&b,
-                      "# HELP cellar_tables Tables being served.\n# TYPE cellar_tables gauge\n"
-                      "cellar_tables %zu\n"
-                      "# HELP cellar_partitions Partitions open on this node.\n"
-                      "# TYPE cellar_partitions gauge\ncellar_partitions %zu\n"
-                      "# HELP cellar_write_batches_total Group commits.\n"
-                      "# TYPE cellar_write_batches_total counter\n"
-                      "cellar_write_batches_total %llu\n"
-                      "# HELP cellar_write_batch_failures_total Group commits that failed.\n"
-                      "# TYPE cellar_write_batch_failures_total counter\n"
-                      "cellar_write_batch_failures_total %llu\n"
-                      "# HELP cellar_write_mutations_total Mutations committed.\n"
-                      "# TYPE cellar_write_mutations_total counter\n"
-                      "cellar_write_mutations_total %llu\n"
-                      "# HELP cellar_write_queue_depth Mutations waiting in write queues.\n"
-                      "# TYPE cellar_write_queue_depth gauge\ncellar_write_queue_depth %llu\n"
-                      "# HELP cellar_write_batch_size Mutations per group commit.\n"
-                      "# TYPE cellar_write_batch_size histogram\n",
-                      st.tables, st.partitions, (unsigned long long)st.writers.batches,
-                      (unsigned long long)st.writers.failed_batches,
-                      (unsigned long long)st.writers.mutations,
-                      (unsigned long long)st.writers.queue_depth);
+    cellar_buf_printf(
+        &b,
+        "# HELP cellar_tables Tables being served.\n# TYPE cellar_tables gauge\n"
+        "cellar_tables %zu\n"
+        "# HELP cellar_partitions Partitions open on this node.\n"
+        "# TYPE cellar_partitions gauge\ncellar_partitions %zu\n"
+        "# HELP cellar_write_batches_total Group commits.\n"
+        "# TYPE cellar_write_batches_total counter\n"
+        "cellar_write_batches_total %llu\n"
+        "# HELP cellar_write_batch_failures_total Group commits that failed.\n"
+        "# TYPE cellar_write_batch_failures_total counter\n"
+        "cellar_write_batch_failures_total %llu\n"
+        "# HELP cellar_write_mutations_total Mutations committed.\n"
+        "# TYPE cellar_write_mutations_total counter\n"
+        "cellar_write_mutations_total %llu\n"
+        "# HELP cellar_write_gathers_total Replicated groups that waited for "
+        "more writes before they went out (prepare_gather_us).\n"
+        "# TYPE cellar_write_gathers_total counter\n"
+        "cellar_write_gathers_total %llu\n"
+        "# HELP cellar_write_queue_depth Mutations waiting in write queues.\n"
+        "# TYPE cellar_write_queue_depth gauge\ncellar_write_queue_depth %llu\n"
+        "# HELP cellar_write_batch_size Mutations per group commit.\n"
+        "# TYPE cellar_write_batch_size histogram\n",
+        st.tables, st.partitions, (unsigned long long)st.writers.batches,
+        (unsigned long long)st.writers.failed_batches, (unsigned long long)st.writers.mutations,
+        (unsigned long long)st.writers.gathers, (unsigned long long)st.writers.queue_depth);
     size_t nb = sizeof(st.writers.batch_size_buckets) / sizeof(st.writers.batch_size_buckets[0]);
     uint64_t cum = 0;
     for (size_t k = 0; k < nb; k++) {

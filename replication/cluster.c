@@ -18,6 +18,7 @@ void repl_cluster_config_defaults(struct repl_cluster_config *c)
     c->balance_moves_max = 4;
     c->forward_wait_ms = 8000;
     c->prepare_timeout_ms = 1000;
+    c->prepare_gather_us = 10000;
 }
 
 int repl_addr_valid(const char *addr)

@@ -33,6 +33,7 @@ struct repl_cluster_config {
     uint64_t balance_moves_max;       /* replica moves under way at once */
     uint64_t forward_wait_ms;         /* a request for a partition without a primary waits */
     uint64_t prepare_timeout_ms;      /* a primary waits this long for a secondary to log */
+    uint64_t prepare_gather_us;       /* a busy primary waits this long for more writes */
 };
 
 void repl_cluster_config_defaults(struct repl_cluster_config *c);

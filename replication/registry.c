@@ -715,6 +715,7 @@ void repl_registry_stats(struct repl_registry *r, struct repl_registry_stats *ou
             out->writers.mutations += s.mutations;
             out->writers.queue_depth += s.queue_depth;
             out->writers.failed_batches += s.failed_batches;
+            out->writers.gathers += s.gathers;
             for (size_t b = 0; b < sizeof(s.batch_size_buckets) / sizeof(s.batch_size_buckets[0]);
                  b++)
                 out->writers.batch_size_buckets[b] += s.batch_size_buckets[b];

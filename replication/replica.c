@@ -302,6 +302,7 @@ static int replicate(void *arg, struct store_mutation *const *ms, size_t n, uint
         return -CELLAR_ENOTPRIMARY;
     if (secondaries == 0)
         return 0;
+    repl_writer_gather_next(r->writer, r->group->gather_us);
     uint64_t t0 = cellar_mono_us();
     int rc = replicate_group(r, ms, n, committed);
     __atomic_add_fetch(&r->st.groups, 1, __ATOMIC_RELAXED);

@@ -78,7 +78,8 @@ struct repl_group_config {
     uint64_t beacon_ms;                  /* fd_beacon_ms: a primary sends at least this often */
     uint64_t lease_ms;                   /* fd_lease_ms: a primary's lease, from a send acked */
     uint64_t grace_ms;                   /* fd_grace_ms: a secondary's patience (> lease_ms) */
-    struct repl_peer_figures *prepares;  /* every prepare sent, per peer (/metrics) */
+    uint64_t gather_us; /* prepare_gather_us: a busy primary's wait for more writes */
+    struct repl_peer_figures *prepares; /* every prepare sent, per peer (/metrics) */
 };
 
 /* Makes r a member of its replica group, with no role until

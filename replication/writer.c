@@ -62,6 +62,20 @@
  * writer thread always commits: an HTTP worker must not wait for a disk,
  * and queued writes are what make the groups grow.
  *
+ * Gathering (a primary with secondaries). Such a group costs a round trip
+ * to every secondary and an fsync on each of them besides its own, so
+ * when writes arrive faster than groups end, larger groups are cheaper
+ * than prompt ones: the CPU a group saves is what the next writes wait
+ * for. So when the writer comes back from a group and finds writes
+ * already queued (it did not have to wait for the first one), and its
+ * last group went to secondaries, it waits up to gather_us for the writes
+ * it expects: those queued meanwhile plus one from each writer of the
+ * last group, whose answers just went out (closed-loop clients send
+ * again), at most batch_max. It stops as soon as they are there. A writer
+ * that was idle when a write came never waits: a lone client pays
+ * nothing. (On a lone node, where a group is one local fsync, gathering
+ * measured slower, so it is left to replicated groups.)
+ *
  * Liveness: the thread stamps a heartbeat (monotonic ms) every time it goes
  * round its loop, and while idle it waits with a timeout of
  * cfg.heartbeat_ms, so an idle writer keeps beating and only a writer stuck
@@ -73,8 +87,9 @@
  * Threads and locks:
  * - mu protects head, tail, depth, stopping, idle and wedged. Producers take it in
  *   repl_submit_take; the writer takes it to wait and to unlink a group.
- * - batch, outcomes, next_decree, last_ts, trimmed_below, taken_us and
- *   committed_us belong to whoever runs the current group: the writer
+ * - batch, outcomes, next_decree, last_ts, trimmed_below, taken_us,
+ *   committed_us, last_group and gather_us belong to whoever runs the
+ *   current group: the writer
  *   thread, or an inline caller while it holds `busy` (set and cleared
  *   under mu, which orders the hand-over).
  * - the stats fields are written with relaxed atomics (by producers and the
@@ -135,6 +150,7 @@ struct repl_writer {
     pthread_cond_t wake; /* CLOCK_MONOTONIC; the writer waits here; one waiter only */
     struct repl_entry *head, *tail;
     size_t depth;
+    size_t gather_want; /* gathering: the writer waits for this depth */
     bool stopping;
     bool idle;                   /* the writer is waiting on wake: producers signal it */
     bool wedged;                 /* the test-only wedge has happened (it happens once) */
@@ -159,6 +175,8 @@ struct repl_writer {
     uint64_t started_ms;    /* cellar_mono_ms() at start, for the test wedge */
     uint64_t taken_us;      /* the current group: taken off the queue */
     uint64_t committed_us;  /* the current group: its commit returned */
+    size_t last_group;      /* mutations in the last group run */
+    uint64_t gather_us;     /* the last group went to secondaries: gather this long */
     bool short_of_space;    /* the last commit failed with -CELLAR_ENOSPC */
     uint64_t probed_ms;     /* cellar_mono_ms() of the last no-space probe */
 
@@ -169,6 +187,7 @@ struct repl_writer {
     uint64_t st_mutations;
     uint64_t st_queue_depth;
     uint64_t st_failed_batches;
+    uint64_t st_gathers;
     uint64_t st_buckets[N_BUCKETS];
     uint64_t st_commit_buckets[REPL_COMMIT_BUCKETS];
     uint64_t st_commit_us_sum;
@@ -333,6 +352,8 @@ static void keep_as_tail(struct repl_writer *w, struct repl_entry *group, uint64
 static void run_group(struct repl_writer *w, struct repl_entry *group, size_t n,
                       const struct repl_entry *inline_entry)
 {
+    w->last_group = n;
+    w->gather_us = 0; /* until the replication hook says this group went out */
     if (n > w->outcomes_cap) {
         w->outcomes = cellar_xrealloc(w->outcomes, n * sizeof(*w->outcomes));
         w->outcomes_cap = n;
@@ -606,12 +627,34 @@ static void maybe_wedge(struct repl_writer *w)
     log_warn("writer %s: wedge released by stop", w->name);
 }
 
+/* Gathering (see the top): caller holds mu, the queue is not empty and the
+ * writer found it so without waiting. */
+static void gather(struct repl_writer *w)
+{
+    size_t want = w->depth + w->last_group;
+    if (want > w->cfg.batch_max)
+        want = w->cfg.batch_max;
+    if (!w->gather_us || w->head->prep || w->depth >= want || w->stopping)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    uint64_t ns = (uint64_t)until.tv_nsec + w->gather_us * 1000u;
+    until.tv_sec += (time_t)(ns / 1000000000u);
+    until.tv_nsec = (long)(ns % 1000000000u);
+    w->gather_want = want;
+    while (w->depth < want && !w->stopping &&
+           pthread_cond_timedwait(&w->wake, &w->mu, &until) == 0) {
+    }
+    w->gather_want = 0;
+    stat_add(&w->st_gathers, 1);
+}
+
 static void *writer_main(void *arg)
 {
     struct repl_writer *w = arg;
     pthread_setname_np(pthread_self(), w->thread_name);
     for (;;) {
-        bool probe = false, tick = false;
+        bool probe = false, tick = false, waited = false;
         pthread_mutex_lock(&w->mu);
         for (;;) {
             beat(w);
@@ -620,6 +663,7 @@ static void *writer_main(void *arg)
                 ((tick = tick_due(w)) || w->head || w->stopping || (probe = probe_due(w))))
                 break;
             w->idle = true;
+            waited = true;
             wait_one_beat(w);
             w->idle = false;
         }
@@ -648,6 +692,8 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&w->mu);
             break;
         }
+        if (!waited)
+            gather(w);
         size_t n = 0;
         struct repl_entry *group = take_group(w, &n);
         w->busy = true;
@@ -786,7 +832,7 @@ static int enqueue(struct repl_writer *w, struct repl_entry *e)
         w->tail = e;
         w->depth++;
         stat_set(&w->st_queue_depth, w->depth);
-        if (w->idle)
+        if (w->idle || w->depth == w->gather_want)
             pthread_cond_signal(&w->wake);
     }
     pthread_mutex_unlock(&w->mu);
@@ -811,6 +857,11 @@ int repl_submit_take(struct repl_writer *w, struct store_mutation *m, repl_done_
         store_mutation_free(m);
     }
     return rc;
+}
+
+void repl_writer_gather_next(struct repl_writer *w, uint64_t us)
+{
+    w->gather_us = us;
 }
 
 void repl_writer_set_replicate(struct repl_writer *w, repl_replicate_fn fn, void *arg)
@@ -913,6 +964,7 @@ void repl_writer_stats(const struct repl_writer *w, struct repl_writer_stats *ou
     out->mutations = stat_get(&w->st_mutations);
     out->queue_depth = stat_get(&w->st_queue_depth);
     out->failed_batches = stat_get(&w->st_failed_batches);
+    out->gathers = stat_get(&w->st_gathers);
     for (size_t i = 0; i < N_BUCKETS; i++)
         out->batch_size_buckets[i] = stat_get(&w->st_buckets[i]);
     for (size_t i = 0; i < REPL_COMMIT_BUCKETS; i++)

@@ -89,6 +89,12 @@ int repl_writer_start(struct store_partition *sp, const struct repl_writer_confi
  * frees w. Accepts NULL. */
 void repl_writer_stop(struct repl_writer *w);
 
+/* From the replication hook, on the writer thread: the group being run
+ * went to secondaries, so when writes are already queued as it ends, the
+ * next group may wait up to us microseconds for the writes expected
+ * (writer.c, "Gathering"). Each group starts at 0. */
+void repl_writer_gather_next(struct repl_writer *w, uint64_t us);
+
 /* Sets (fn non-NULL) or clears the replication of this writer's groups.
  * Groups already queued are replicated when they run. Any thread. */
 void repl_writer_set_replicate(struct repl_writer *w, repl_replicate_fn fn, void *arg);
@@ -146,6 +152,7 @@ struct repl_writer_stats {
     uint64_t mutations;        /* mutations committed */
     uint64_t queue_depth;      /* mutations waiting now */
     uint64_t failed_batches;   /* group commits that failed */
+    uint64_t gathers;          /* groups that waited for more writes (Gathering) */
     /* histogram of group sizes: bucket i counts groups of size <= 2^i */
     uint64_t batch_size_buckets[12];
     /* histogram of group commit times (the RocksDB write and, under

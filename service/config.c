@@ -56,6 +56,7 @@ static const struct key keys[] = {
     {"balance_moves_max", K_UINT, 1, 1024, F(cluster.balance_moves_max)},
     {"forward_wait_ms", K_UINT, 0, 600000, F(cluster.forward_wait_ms)},
     {"prepare_timeout_ms", K_UINT, 10, 600000, F(cluster.prepare_timeout_ms)},
+    {"prepare_gather_us", K_UINT, 0, 1000000, F(cluster.prepare_gather_us)},
     {"tls_cert_file", K_STRING, 0, 0, 0, 0, false},
     {"tls_key_file", K_STRING, 0, 0, 0, 0, false},
     {"insecure", K_BOOL, 0, 1, F(api.insecure)},

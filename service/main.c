@@ -573,6 +573,7 @@ int main(int argc, char **argv)
         g->peer = &n.peer;
         snprintf(g->self, sizeof(g->self), "%s", n.cfg.cluster.advertise);
         g->prepare_timeout_ms = n.cfg.cluster.prepare_timeout_ms;
+        g->gather_us = n.cfg.cluster.prepare_gather_us;
         g->beacon_ms = n.cfg.cluster.fd_beacon_ms;
         g->lease_ms = n.cfg.cluster.fd_lease_ms;
         g->grace_ms = n.cfg.cluster.fd_grace_ms;

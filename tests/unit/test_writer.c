@@ -146,6 +146,14 @@ static void on_done(void *arg, int status, const struct store_outcome *out)
     }
 }
 
+/* Clears n records and ties them to t. */
+static void recs_init(struct rec *recs, size_t n, struct tracker *t)
+{
+    memset(recs, 0, n * sizeof(*recs));
+    for (size_t i = 0; i < n; i++)
+        recs[i].t = t;
+}
+
 static void tracker_wait(struct tracker *t, size_t target)
 {
     struct timespec dl;
@@ -485,11 +493,7 @@ TEST(queue_limit)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[6];
-    memset(recs, 0, sizeof(recs));
-    for (size_t i = 0; i < 6; i++) {
-        recs[i].t = &t;
-        recs[i].producer = 0;
-    }
+    recs_init(recs, 6, &t);
     recs[0].block = true;
 
     struct repl_writer_config cfg;
@@ -539,11 +543,7 @@ TEST(group_limits)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[16];
-    memset(recs, 0, sizeof(recs));
-    for (size_t i = 0; i < 16; i++) {
-        recs[i].t = &t;
-        recs[i].producer = 0;
-    }
+    recs_init(recs, 16, &t);
 
     /* batch_max = 3: seven queued mutations form groups of 3, 3, 1. */
     struct repl_writer_config cfg;
@@ -664,9 +664,7 @@ TEST(stop_refuses_new_and_commits_queued)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[6];
-    memset(recs, 0, sizeof(recs));
-    for (size_t i = 0; i < 6; i++)
-        recs[i].t = &t;
+    recs_init(recs, 6, &t);
     recs[0].block = true;
 
     struct repl_writer_config cfg;
@@ -721,9 +719,7 @@ TEST(decrees_continue_after_reopen)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[N + 2];
-    memset(recs, 0, sizeof(recs));
-    for (size_t i = 0; i < N + 2; i++)
-        recs[i].t = &t;
+    recs_init(recs, N + 2, &t);
 
     struct repl_writer_config cfg;
     repl_writer_config_defaults(&cfg);
@@ -853,9 +849,7 @@ TEST(failed_group_reuses_decrees)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[5];
-    memset(recs, 0, sizeof(recs));
-    for (size_t i = 0; i < 5; i++)
-        recs[i].t = &t;
+    recs_init(recs, 5, &t);
 
     struct repl_writer_config cfg;
     repl_writer_config_defaults(&cfg);
@@ -923,8 +917,7 @@ TEST(no_space_probe_clears_health_when_idle)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[2];
-    memset(recs, 0, sizeof(recs));
-    recs[0].t = recs[1].t = &t;
+    recs_init(recs, 2, &t);
 
     struct repl_writer_config cfg;
     repl_writer_config_defaults(&cfg);
@@ -957,9 +950,7 @@ TEST(corruption_fails_the_partition)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[3];
-    memset(recs, 0, sizeof(recs));
-    for (size_t i = 0; i < 3; i++)
-        recs[i].t = &t;
+    recs_init(recs, 3, &t);
 
     struct repl_writer_config cfg;
     repl_writer_config_defaults(&cfg);
@@ -1035,9 +1026,7 @@ TEST(inline_commit)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[5];
-    memset(recs, 0, sizeof(recs));
-    for (size_t i = 0; i < 5; i++)
-        recs[i].t = &t;
+    recs_init(recs, 5, &t);
     recs[1].block = true;
     pthread_setname_np(pthread_self(), "inline-caller");
 
@@ -1250,8 +1239,7 @@ TEST(primary_commits_only_what_replication_accepts)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[2];
-    memset(recs, 0, sizeof(recs));
-    recs[0].t = recs[1].t = &t;
+    recs_init(recs, 2, &t);
     struct repl_writer_config cfg;
     repl_writer_config_defaults(&cfg);
     cfg.sync = false;
@@ -1286,8 +1274,7 @@ TEST(group_that_went_out_stays_as_the_tail_and_commits_first)
     struct tracker t;
     tracker_init(&t);
     struct rec recs[2];
-    memset(recs, 0, sizeof(recs));
-    recs[0].t = recs[1].t = &t;
+    recs_init(recs, 2, &t);
     struct repl_writer_config cfg;
     repl_writer_config_defaults(&cfg);
     cfg.sync = false;
@@ -1321,6 +1308,86 @@ TEST(group_that_went_out_stays_as_the_tail_and_commits_first)
     fx_close(&f);
 }
 
+/* A replication hook for gathering: every group "went to secondaries"
+ * (it sets the writer's gather time), its size is recorded, and the group
+ * numbered hold (1-based) waits on t->release after posting t->entered. */
+struct gather_hook {
+    struct repl_writer *w;
+    struct tracker *t;
+    uint64_t gather_us;
+    int hold;
+    int calls;
+    size_t sizes[8];
+};
+
+static int gathering(void *arg, struct store_mutation *const *ms, size_t n, uint64_t committed)
+{
+    struct gather_hook *h = arg;
+    (void)ms;
+    (void)committed;
+    repl_writer_gather_next(h->w, h->gather_us);
+    if (h->calls < 8)
+        h->sizes[h->calls] = n;
+    if (++h->calls == h->hold) {
+        sem_post(&h->t->entered);
+        sem_wait(&h->t->release);
+    }
+    return 0;
+}
+
+TEST(replicated_groups_gather_the_writes_expected)
+{
+    struct fixture f = {0};
+    fx_open(&f);
+    struct tracker t;
+    tracker_init(&t);
+    struct rec recs[8];
+    recs_init(recs, 8, &t);
+    struct repl_writer_config cfg;
+    repl_writer_config_defaults(&cfg);
+    cfg.sync = false;
+    struct repl_writer *w = NULL;
+    CHECK_OK(repl_writer_start(f.p, &cfg, "pri", &w));
+    /* Long enough that only a missing write ends a gathering by time. */
+    struct gather_hook h = {.w = w, .t = &t, .gather_us = 2000000, .hold = 1};
+    repl_writer_set_replicate(w, gathering, &h);
+    /* Group 1 is held while writes 2 and 3 queue behind it. */
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 0), on_done, &recs[0]));
+    wait_entered(&t);
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 1), on_done, &recs[1]));
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 2), on_done, &recs[2]));
+    sem_post(&t.release);
+    /* The writer of group 1 writes again once answered, as a client
+     * does: the writer found 2 and 3 queued, so it waits for that one
+     * too, and the next group holds all three. */
+    tracker_wait(&t, 1);
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 3), on_done, &recs[3]));
+    tracker_wait(&t, 4);
+    CHECK_EQ_INT(h.calls, 2);
+    CHECK_EQ_U64(h.sizes[0], 1);
+    CHECK_EQ_U64(h.sizes[1], 3);
+    struct repl_writer_stats st;
+    repl_writer_stats(w, &st);
+    CHECK_EQ_U64(st.gathers, 1);
+    /* Stopping ends a gathering: group 5 is held while 6 queues, so the
+     * writer then waits for a seventh write that never comes; stop
+     * commits 6 and returns. */
+    h.gather_us = 600ull * 1000000; /* a stop that did not end it would hang here */
+    h.hold = 3;
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 4), on_done, &recs[4]));
+    wait_entered(&t);
+    CHECK_OK(repl_submit_take(w, build_mutation(0, 5), on_done, &recs[5]));
+    sem_post(&t.release);
+    tracker_wait(&t, 5);
+    repl_writer_stop(w);
+    CHECK_EQ_INT(t.completed, 6);
+    for (size_t i = 0; i < 6; i++)
+        CHECK_OK(recs[i].status);
+    CHECK_EQ_U64(store_partition_applied_decree(f.p), 6);
+    tracker_fini(&t);
+    fx_close(&f);
+}
+
 TEST_MAIN(config_defaults_and_bad_config, group_commit_many_producers,
           sync_durability_survives_kill, queue_limit, group_limits, stop_drains_queue,
           stop_refuses_new_and_commits_queued, decrees_continue_after_reopen, log_retention,
@@ -1328,4 +1395,5 @@ TEST_MAIN(config_defaults_and_bad_config, group_commit_many_producers,
           corruption_fails_the_partition, writer_on_a_partition_that_could_not_open, inline_commit,
           secondary_logs_then_applies_what_is_committed,
           primary_commits_only_what_replication_accepts,
-          group_that_went_out_stays_as_the_tail_and_commits_first)
+          group_that_went_out_stays_as_the_tail_and_commits_first,
+          replicated_groups_gather_the_writes_expected)
