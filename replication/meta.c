@@ -265,27 +265,16 @@ static bool move_secondary(struct repl_meta *m, struct repl_config *c, const cha
  * draining node's primaries are handed to a secondary that stays, then
  * its secondaries are replaced by learners on other nodes; then replicas,
  * and then primaries, go from the node that holds the most to the one
- * that holds the fewest while they differ by two or more. A move whose
- * learner's node died is given up. Changes are saved and make a new map
- * version. */
+ * that holds the fewest while they differ by two or more. Changes are
+ * saved and make a new map version. */
 static void plan_moves(struct repl_meta *m)
 {
     size_t pending = 0;
     for (size_t k = 0; k < m->n_tables; k++) {
-        struct meta_table *t = &m->tables[k];
-        bool changed = false;
+        const struct meta_table *t = &m->tables[k];
         for (uint32_t p = 0; t->meta.status == REPL_TABLE_AVAILABLE && p < t->meta.partition_count;
-             p++) {
-            struct repl_config *c = &t->configs[p];
-            const struct meta_node *ln = node_find(m, c->learner);
-            if (c->learner[0] && !(ln && ln->state == NODE_ALIVE)) {
-                c->learner[0] = c->leaving[0] = '\0';
-                changed = true;
-            }
-            pending += move_pending(c);
-        }
-        if (changed)
-            configs_changed(m, t);
+             p++)
+            pending += move_pending(&t->configs[p]);
     }
     size_t budget = pending < m->cfg.balance_moves_max ? m->cfg.balance_moves_max - pending : 0;
     /* Balance only a healthy cluster: every data node alive, every
@@ -381,11 +370,36 @@ static void plan_moves(struct repl_meta *m)
     }
 }
 
+/* A learner whose node is not alive is given up, and with it the move it
+ * was learning for, if any (caller holds mu): repair then picks another
+ * node, and balance plans again. The one place where learners are let go
+ * for their node, so that a repair never inherits a move's leaving node. */
+static void drop_gone_learners(struct repl_meta *m)
+{
+    for (size_t k = 0; k < m->n_tables; k++) {
+        struct meta_table *t = &m->tables[k];
+        bool changed = false;
+        for (uint32_t p = 0; t->meta.status == REPL_TABLE_AVAILABLE && p < t->meta.partition_count;
+             p++) {
+            struct repl_config *c = &t->configs[p];
+            const struct meta_node *ln = node_find(m, c->learner);
+            if (!c->learner[0] || (ln && ln->state == NODE_ALIVE))
+                continue;
+            log_notice("meta: table %s partition %" PRIu32 ": learner %s gone%s", t->meta.name, p,
+                       c->learner, c->leaving[0] ? "; its move is given up" : "");
+            c->learner[0] = c->leaving[0] = '\0';
+            changed = true;
+        }
+        if (changed)
+            configs_changed(m, t);
+    }
+}
+
 /* Repair (caller holds mu): every partition short of replicas gets a
  * learner; its primary brings it up to date and has meta make it a
- * secondary (repl_meta_propose, ADD_SECONDARY). A learner whose node is no
- * longer alive is given up. Changes are saved and make a new map version;
- * nodes learn of them from their beacons. */
+ * secondary (repl_meta_propose, ADD_SECONDARY); drop_gone_learners has
+ * let go of the ones whose node died. Changes are saved and make a new
+ * map version; nodes learn of them from their beacons. */
 static void plan_learners(struct repl_meta *m, uint64_t now)
 {
     for (size_t k = 0; k < m->n_tables; k++) {
@@ -403,15 +417,8 @@ static void plan_learners(struct repl_meta *m, uint64_t now)
             }
             if (!ps->under_since_ms)
                 ps->under_since_ms = now;
-            if (c->learner[0]) {
-                const struct meta_node *ln = node_find(m, c->learner);
-                if (ln && ln->state == NODE_ALIVE)
-                    continue;
-                log_notice("meta: table %s partition %" PRIu32 ": learner %s gone", t->meta.name, p,
-                           c->learner);
-                c->learner[0] = '\0';
-                changed = true;
-            }
+            if (c->learner[0])
+                continue; /* alive: drop_gone_learners ran first */
             const struct meta_node *pick = pick_learner(m, c, ps, now);
             if (!pick)
                 continue;
@@ -432,6 +439,7 @@ static void *liveness_main(void *arg)
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         judge_nodes(m, cellar_mono_ms());
+        drop_gone_learners(m);
         plan_learners(m, cellar_mono_ms());
         plan_moves(m);
         struct timespec until;
