@@ -138,13 +138,7 @@ static void *reaper_main(void *arg)
     pthread_setname_np(pthread_self(), "api-deadline");
     pthread_mutex_lock(&d->lock);
     while (!d->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += REAP_EVERY_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = cellar_deadline_us(CLOCK_MONOTONIC, REAP_EVERY_MS * 1000u);
         pthread_cond_timedwait(&d->wake, &d->lock, &ts);
         if (!d->stop)
             reap(d);

@@ -569,9 +569,6 @@ static void scan_run(struct api_request *req)
     struct api_table t;
     if (!api_table_begin(req, &t))
         return;
-    struct cellar_buf lower = {0};
-    if (sp->has_cur && sp->cur.key_len)
-        cellar_buf_append(&lower, sp->cur.key, sp->cur.key_len); /* at or after it */
     uint32_t now_s = api_now_s();
     const char *next = NULL;
     int rc = 0;
@@ -585,18 +582,17 @@ static void scan_run(struct api_request *req)
         repl_route(t.table, sp->part, &route);
         if (route.kind == REPL_ROUTE_REMOTE && req->srv->cluster.cfg && !req->forwarded) {
             api_table_end(&t);
-            cellar_buf_fini(&lower);
             scan_hop(req, sp, route.primary);
             return;
         }
         struct store_partition *p = api_read_gate(req, &t, sp->part, false);
-        if (!p) {
-            cellar_buf_fini(&lower);
+        if (!p)
             return;
-        }
         struct store_iter *it = NULL;
-        rc = store_iter_partition(p, lower.len ? lower.data : NULL, lower.len, NULL, 0, now_s, &it);
-        cellar_buf_reset(&lower);
+        /* The client's cursor, in its partition only: at or after its key. */
+        bool from = sp->has_cur && sp->cur.key_len;
+        rc = store_iter_partition(p, from ? sp->cur.key : NULL, from ? sp->cur.key_len : 0, NULL, 0,
+                                  now_s, &it);
         sp->has_cur = false;
         struct store_item item;
         bool stop = false;
@@ -633,7 +629,6 @@ static void scan_run(struct api_request *req)
         }
         store_iter_free(it);
     }
-    cellar_buf_fini(&lower);
     api_table_end(&t);
     if (rc < 0) {
         api_reply_error(req, rc, "cannot scan: %s", cellar_strerror(rc));

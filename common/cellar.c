@@ -171,6 +171,16 @@ uint64_t cellar_mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+struct timespec cellar_deadline_us(clockid_t id, uint64_t us)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + us * 1000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return ts;
+}
+
 void cellar_buf_reserve(struct cellar_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1; /* room for the courtesy NUL */

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CELLAR_VERSION "0.1.0"
 
@@ -97,6 +98,9 @@ int cellar_fsync_dir(const char *dir);
 uint64_t cellar_now_ms(void);
 uint64_t cellar_mono_ms(void);
 uint64_t cellar_mono_us(void);
+/* The time us microseconds from now on clock id: the deadline of a
+ * pthread_cond_timedwait on a condition using that clock. */
+struct timespec cellar_deadline_us(clockid_t id, uint64_t us);
 
 /* A growable byte buffer. Zero-initialise it ({0}) before first use;
  * cellar_buf_fini() frees it. data is NUL-terminated when len > 0 is

@@ -127,11 +127,7 @@ static void wait_for_next(struct repl_member *m, uint64_t next_beacon_ms)
     uint64_t now = cellar_mono_ms();
     if (until <= now)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (until - now) * 1000000ull;
-    ts.tv_sec += (time_t)(ns / 1000000000ull);
-    ts.tv_nsec = (long)(ns % 1000000000ull);
+    struct timespec ts = cellar_deadline_us(CLOCK_REALTIME, (until - now) * 1000u);
     pthread_cond_timedwait(&m->wake, &m->mu, &ts);
 }
 

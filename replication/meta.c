@@ -442,11 +442,7 @@ static void *liveness_main(void *arg)
         drop_gone_learners(m);
         plan_learners(m, cellar_mono_ms());
         plan_moves(m);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + m->cfg.fd_beacon_ms * 1000000ull;
-        until.tv_sec += (time_t)(ns / 1000000000ull);
-        until.tv_nsec = (long)(ns % 1000000000ull);
+        struct timespec until = cellar_deadline_us(CLOCK_REALTIME, m->cfg.fd_beacon_ms * 1000u);
         pthread_cond_timedwait(&m->wake, &m->mu, &until);
     }
     pthread_mutex_unlock(&m->mu);

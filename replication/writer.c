@@ -85,13 +85,13 @@
  * until stop.
  *
  * Threads and locks:
- * - mu protects head, tail, depth, stopping, idle and wedged. Producers take it in
- *   repl_submit_take; the writer takes it to wait and to unlink a group.
+ * - mu protects head, tail, depth, gather_want, stopping, idle and wedged.
+ *   Producers take it in repl_submit_take; the writer takes it to wait and
+ *   to unlink a group.
  * - batch, outcomes, next_decree, last_ts, trimmed_below, taken_us,
  *   committed_us, last_group and gather_us belong to whoever runs the
- *   current group: the writer
- *   thread, or an inline caller while it holds `busy` (set and cleared
- *   under mu, which orders the hand-over).
+ *   current group: the writer thread, or an inline caller while it holds
+ *   `busy` (set and cleared under mu, which orders the hand-over).
  * - the stats fields are written with relaxed atomics (by producers and the
  *   writer) and read without the lock by repl_writer_stats; the copy is not a
  *   consistent snapshot across fields.
@@ -604,11 +604,7 @@ static void wait_one_beat(struct repl_writer *w)
         if (left < ms)
             ms = left;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (ms % 1000u) * 1000000u;
-    ts.tv_sec += (time_t)(ms / 1000u + ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec ts = cellar_deadline_us(CLOCK_MONOTONIC, ms * 1000u);
     pthread_cond_timedwait(&w->wake, &w->mu, &ts);
 }
 
@@ -636,11 +632,7 @@ static void gather(struct repl_writer *w)
         want = w->cfg.batch_max;
     if (!w->gather_us || w->head->prep || w->depth >= want || w->stopping)
         return;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    uint64_t ns = (uint64_t)until.tv_nsec + w->gather_us * 1000u;
-    until.tv_sec += (time_t)(ns / 1000000000u);
-    until.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec until = cellar_deadline_us(CLOCK_MONOTONIC, w->gather_us);
     w->gather_want = want;
     while (w->depth < want && !w->stopping &&
            pthread_cond_timedwait(&w->wake, &w->mu, &until) == 0) {

@@ -81,6 +81,30 @@ TEST(strerror_names_every_code)
     CHECK(strcmp(cellar_strerror(-CELLAR_ERR_COUNT), "unknown error") == 0);
 }
 
+static uint64_t ts_us(struct timespec ts)
+{
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A deadline lies us after the moment it was asked, on the clock asked
+ * for, with whole seconds carried out of tv_nsec. */
+TEST(deadline_is_now_plus_the_wait)
+{
+    static const clockid_t clocks[] = {CLOCK_MONOTONIC, CLOCK_REALTIME};
+    static const uint64_t waits[] = {0, 1, 999999, 1000000, 1500000, 3600000000ull};
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+            struct timespec before, after;
+            clock_gettime(clocks[c], &before);
+            struct timespec d = cellar_deadline_us(clocks[c], waits[i]);
+            clock_gettime(clocks[c], &after);
+            CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+            CHECK(ts_us(d) >= ts_us(before) + waits[i]);
+            CHECK(ts_us(d) <= ts_us(after) + waits[i]);
+        }
+    }
+}
+
 TEST_MAIN(parse_i64_accepts_strict_decimal, parse_i64_rejects_everything_else,
           format_i64_round_trips, hash64_is_crc64_xz, buf_grows_and_steals,
-          strerror_names_every_code)
+          strerror_names_every_code, deadline_is_now_plus_the_wait)
