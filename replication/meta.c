@@ -604,8 +604,25 @@ static void push_to(struct repl_meta *m, const char *addr)
     free(text);
 }
 
-/* Sends the map to this node's registry and, with others, to every data
- * node that is alive, so that a table change is in force everywhere when
+/* The addresses of the nodes other than this one that beacon (alive,
+ * draining and drained alike: they all still hear from meta); n set to
+ * their count. The caller frees the array. */
+static char (*peers_alive(struct repl_meta *m, size_t *n))[REPL_ADDR_MAX]
+{
+    pthread_mutex_lock(&m->mu);
+    char(*addrs)[REPL_ADDR_MAX] = cellar_xcalloc(m->n_nodes + 1, sizeof(*addrs));
+    *n = 0;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        const struct meta_node *nd = &m->nodes[i];
+        if (nd->state == NODE_ALIVE && strcmp(nd->addr, m->cfg.self) != 0)
+            memcpy(addrs[(*n)++], nd->addr, REPL_ADDR_MAX);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return addrs;
+}
+
+/* Sends the map to this node's registry and, with others, to every other
+ * node that beacons, so that a table change is in force everywhere when
  * the call that made it returns. A node that misses it gets it with its
  * next beacon. */
 static void push_map(struct repl_meta *m, bool others)
@@ -613,51 +630,37 @@ static void push_map(struct repl_meta *m, bool others)
     json_t *map = repl_meta_map(m);
     if (m->cfg.local)
         repl_registry_apply_map(m->cfg.local, map);
-    if (!others) {
-        json_decref(map);
-        return;
+    if (others) {
+        char *text = json_dumps(map, JSON_COMPACT);
+        size_t n;
+        char(*addrs)[REPL_ADDR_MAX] = peers_alive(m, &n);
+        for (size_t i = 0; i < n; i++)
+            send_map(m, addrs[i], text, PUSH_TIMEOUT_MS);
+        free(addrs);
+        free(text);
     }
-    char *text = json_dumps(map, JSON_COMPACT);
-    json_t *nodes = json_object_get(map, "nodes");
-    size_t i;
-    json_t *n;
-    json_array_foreach(nodes, i, n)
-    {
-        const char *addr = json_string_value(json_object_get(n, "address"));
-        const char *state = json_string_value(json_object_get(n, "state"));
-        if (!addr || strcmp(addr, m->cfg.self) == 0 || strcmp(state, "alive") != 0)
-            continue;
-        send_map(m, addr, text, PUSH_TIMEOUT_MS);
-    }
-    free(text);
     json_decref(map);
 }
 
 void repl_meta_compact_everywhere(struct repl_meta *m, const char *name)
 {
-    json_t *map = repl_meta_map(m);
     json_t *req = json_pack("{s:s}", "table", name);
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(map, "nodes"), i, n)
-    {
-        const char *addr = json_string_value(json_object_get(n, "address"));
-        const char *state = json_string_value(json_object_get(n, "state"));
-        if (!addr || strcmp(addr, m->cfg.self) == 0 || strcmp(state, "alive") != 0)
-            continue;
+    size_t n;
+    char(*addrs)[REPL_ADDR_MAX] = peers_alive(m, &n);
+    for (size_t i = 0; i < n; i++) {
         long status = 0;
         struct cellar_buf reply = {0};
         /* Compaction takes as long as it takes: a generous bound. */
-        if (repl_peer_post(m->cfg.peer, addr, "/internal/v1/compact", text, strlen(text), 600000,
-                           &status, &reply) < 0 ||
+        if (repl_peer_post(m->cfg.peer, addrs[i], "/internal/v1/compact", text, strlen(text),
+                           600000, &status, &reply) < 0 ||
             status != 202)
-            log_warn("meta: %s did not compact table %s", addr, name);
+            log_warn("meta: %s did not compact table %s", addrs[i], name);
         cellar_buf_fini(&reply);
     }
+    free(addrs);
     free(text);
-    json_decref(map);
 }
 
 /* --- Beacons ------------------------------------------------------------- */

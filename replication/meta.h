@@ -103,8 +103,9 @@ int repl_meta_drain(struct repl_meta *m, const char *addr, json_t **node);
  * names it: it holds data), -CELLAR_EBUSY (alive and not drained). */
 int repl_meta_forget(struct repl_meta *m, const char *addr);
 
-/* Asks every other alive data node to compact its replicas of the table
- * (POST /internal/v1/compact); blocking, one node at a time. */
+/* Asks every other node that beacons (draining ones too) to compact its
+ * replicas of the table (POST /internal/v1/compact); blocking, one node
+ * at a time. */
 void repl_meta_compact_everywhere(struct repl_meta *m, const char *name);
 
 #endif

@@ -146,6 +146,13 @@ def test_a_node_added_then_one_drained_and_forgotten():
         status, _, body = meta.json("POST", "/v1/cluster/nodes/%s/drain" % victim.address)
         assert status == 202 and body["state"] in ("draining", "drained"), (status, body)
         t0 = time.monotonic()
+        # A draining node still hears of table changes when they are made
+        # (meta pushes the map to it), not a beacon later.
+        for name in ("while-draining", "while-draining-2"):
+            status, _, body = meta.json("PUT", "/v1/tables/" + name, {"partition_count": 2})
+            assert status == 201, body
+            status, _, body = victim.json("GET", "/v1/tables/" + name)
+            assert status == 200, (status, body)
 
         def drained():
             return any(n["address"] == victim.address and n["state"] == "drained"
@@ -160,6 +167,7 @@ def test_a_node_added_then_one_drained_and_forgotten():
         assert status == 201, body
         assert all(victim.address not in [p["primary"]] + p["secondaries"]
                    for p in partitions("after-drain"))
+        assert victim.json("GET", "/v1/tables/after-drain")[0] == 200
         victim.stop()
         status, _, body = meta.json("DELETE", "/v1/cluster/nodes/%s" % victim.address)
         assert status == 200, (status, body)

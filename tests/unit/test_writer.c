@@ -796,7 +796,9 @@ TEST(log_retention)
 
     /* Held for a learner from decree KEEP on: trimming stops short of it,
      * then goes on once let go. (Above N - RETAIN, so whatever the groups
-     * were, the first writer has left it.) */
+     * were, the first writer has left it.) How far below KEEP the held
+     * trim reaches depends on the groups (trims go in steps of 1024 from
+     * the first one), so only what is held and what is let go are checked. */
     enum { KEEP = N - RETAIN / 2 };
     memset(recs, 0, N * sizeof(*recs));
     tracker_fini(&t);
@@ -810,7 +812,6 @@ TEST(log_retention)
     tracker_wait(&t, N);
     for (uint64_t d = KEEP; d <= 2 * N; d += 97)
         logged_timestamp(&f, d);
-    CHECK_EQ_INT(store_partition_read_log(f.p, KEEP - 1, &buf), -CELLAR_ENOTFOUND);
     repl_writer_keep_log_from(w, 0);
     for (size_t i = 0; i < N; i++)
         CHECK_OK(repl_submit_take(w, build_mutation(0, i), on_done, &recs[i]));
