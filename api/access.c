@@ -56,6 +56,16 @@ bool api_authorize(struct api_request *req, enum api_perm perm, const struct api
     if (perm == API_PERM_PUBLIC)
         return true;
     const struct api_auth *auth = __atomic_load_n(&s->auth, __ATOMIC_ACQUIRE);
+    if (req->envelope) {
+        /* It came in an envelope, which the cluster secret opened: like a
+         * request relayed alone. Internal endpoints are not relayed. */
+        if (perm == API_PERM_INTERNAL) {
+            api_reply_problem(req, 403, "FORBIDDEN", "internal endpoints are not relayed");
+            return false;
+        }
+        req->forwarded = true;
+        return true;
+    }
     struct api_bytes tok = {NULL, 0};
     bool presented = bearer_token(req, &tok);
     if (presented && api_header(req, "X-Cellar-Forwarded") &&

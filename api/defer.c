@@ -14,6 +14,10 @@
  * calls back exactly once per accepted mutation; a refused submit counts
  * down at once); no reply is sent while the table is held.
  *
+ * A request that came in an envelope (relay.c) has no connection: its
+ * suspension counts in its envelope's pending, and the last of them to
+ * resume resumes the envelope's connection instead.
+ *
  * Threads: handlers call in on MHD workers; writer threads and the admin
  * thread only store results and resume. The admin queue has its own mutex
  * (admin_lock); writes_pending and state are atomics.
@@ -24,20 +28,35 @@
 
 #include "api/internal.h"
 
+/* Suspends the request's connection; for one that came in an envelope
+ * (no connection of its own), counts it among those its envelope waits
+ * for. */
+static void hand_on(struct api_request *req)
+{
+    if (req->envelope)
+        __atomic_add_fetch(&req->envelope->relay->pending, 1, __ATOMIC_ACQ_REL);
+    else
+        MHD_suspend_connection(req->conn);
+}
+
 void api_suspend(struct api_request *req, api_handler_fn complete)
 {
     req->complete = complete;
     req->state = API_REQ_WAITING;
     req->deferred = true; /* this call of the handler (or completion) handed it on */
     req->deferred_us = cellar_mono_us();
-    MHD_suspend_connection(req->conn);
+    hand_on(req);
 }
 
 void api_resume(struct api_request *req)
 {
     req->resumed_us = cellar_mono_us();
+    struct api_request *envelope = req->envelope;
     __atomic_store_n(&req->state, API_REQ_RESUMED, __ATOMIC_RELEASE);
-    MHD_resume_connection(req->conn);
+    if (!envelope)
+        MHD_resume_connection(req->conn);
+    else if (__atomic_sub_fetch(&envelope->relay->pending, 1, __ATOMIC_ACQ_REL) == 0)
+        api_resume(envelope); /* the last of its requests to end: the envelope goes on */
 }
 
 /* One deferred mutation: where its result goes. */
@@ -109,7 +128,7 @@ void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
         }
     }
     /* Suspend before publishing: a writer may call back at once. */
-    MHD_suspend_connection(req->conn);
+    hand_on(req);
     for (size_t i = 0; i < n; i++) {
         slots[i] = (struct write_slot){req, i, NULL};
         int rc = writer_of(t, partitions[i], &slots[i].writer);

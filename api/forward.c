@@ -59,7 +59,7 @@ char *api_request_target_with(struct api_request *req, const char *const *drop, 
 {
     struct cellar_buf q = {0};
     struct query_filter qf = {&q, drop};
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_kept_arg, &qf);
+    api_query_each(req, add_kept_arg, &qf);
     if (extra && *extra) {
         cellar_buf_append_byte(&q, q.len ? '&' : '?');
         cellar_buf_append(&q, extra, strlen(extra));
@@ -106,6 +106,7 @@ struct repl_forward *api_sub_new(struct api_request *req, const char *addr, char
     f->timeout_ms = req->srv->cluster.cfg->forward_wait_ms;
     f->done = on_sub_answer;
     f->arg = req;
+    f->batchable = true;
     return f;
 }
 
@@ -140,9 +141,8 @@ bool api_sub_failed(struct api_request *req, const struct repl_forward *f)
         /* The node's own refusal, as it gave it. */
         size_t len = 0;
         char *body = cellar_buf_steal(&((struct repl_forward *)f)->body_out, &len);
-        struct MHD_Response *resp =
-            body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-                 : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp = body ? api_response(req, len, body, MHD_RESPMEM_MUST_FREE)
+                                         : api_response(req, 0, "", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
         if (f->status == 503 || f->status == 429)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
@@ -221,9 +221,8 @@ static void relay_answer(struct api_request *req)
     struct repl_forward *f = req->forward;
     size_t len = 0;
     char *body = cellar_buf_steal(&f->body_out, &len);
-    struct MHD_Response *resp =
-        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-             : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = body ? api_response(req, len, body, MHD_RESPMEM_MUST_FREE)
+                                     : api_response(req, 0, "", MHD_RESPMEM_PERSISTENT);
     for_each_header(f, add_relayed, resp);
     api_reply_response(req, (unsigned)f->status, resp);
 }
@@ -303,6 +302,9 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
     f->timeout_ms = timeout_ms;
     f->done = on_answer;
     f->arg = req;
+    /* A request for a partition's primary may share an envelope; table
+     * changes for the meta server go alone (they take their time). */
+    f->batchable = strcmp(unreached_code, "NO_PRIMARY") == 0;
     req->scratch = (void *)unreached_code;
     req->forward = f;
     api_suspend(req, forward_done);

@@ -550,7 +550,8 @@ static void scan_hop(struct api_request *req, struct scan_page *sp, const char *
     cellar_buf_printf(&extra, "partition=%" PRIu32 "&limit=%lld", sp->part,
                       (long long)(sp->limit - (int64_t)sp->returned));
     if (sp->has_cur) {
-        const char *c = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "cursor");
+        bool present;
+        const char *c = api_query_raw(req, "cursor", &present);
         cellar_buf_printf(&extra, "&cursor=%s", c ? c : "");
     }
     cellar_buf_append_byte(&extra, 0);

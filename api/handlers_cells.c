@@ -118,7 +118,7 @@ void api_h_cell_get(struct api_request *req)
         return;
     }
     if (inm && if_none_match(inm, cell.hdr.version, &not_modified) == 0 && not_modified) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp = api_response(req, 0, "", MHD_RESPMEM_PERSISTENT);
         set_etag(resp, cell.hdr.version);
         store_cell_release(&cell);
         api_reply_response(req, 304, resp);
@@ -134,7 +134,7 @@ void api_h_cell_get(struct api_request *req)
         json_object_set_new(doc, "etag", json_sprintf("%" PRIu64, cell.hdr.version));
         char *text = json_dumps(doc, JSON_COMPACT);
         json_decref(doc);
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        resp = api_response(req, strlen(text), text, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         set_etag(resp, cell.hdr.version);
         store_cell_release(&cell);
@@ -145,8 +145,8 @@ void api_h_cell_get(struct api_request *req)
             memcpy(ctype, cell.hdr.ctype, cell.hdr.ctype_len);
             ctype[cell.hdr.ctype_len] = '\0';
         }
-        resp = MHD_create_response_from_buffer_with_free_callback_cls(
-            cell.value_len, (void *)cell.value, store_pin_free, cell.pin);
+        resp = api_response_with_free(req, cell.value_len, (void *)cell.value, store_pin_free,
+                                      cell.pin);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
         set_etag(resp, cell.hdr.version);
@@ -199,7 +199,7 @@ static void write_done(struct api_request *req, bool is_put)
                                           : "the precondition does not hold for this cell");
         return;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = api_response(req, 0, "", MHD_RESPMEM_PERSISTENT);
     unsigned status = 204;
     if (is_put) {
         set_etag(resp, o->decree);
@@ -284,7 +284,7 @@ static void incr_done(struct api_request *req)
     struct MHD_Response *resp = NULL;
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    resp = api_response(req, strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     set_etag(resp, w->outcome.decree);
     api_reply_response(req, 200, resp);

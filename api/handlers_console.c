@@ -93,9 +93,8 @@ void api_h_console(struct api_request *req)
     const char *inm = api_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
     bool fresh = inm && etag_matches(inm, a->etag);
     struct MHD_Response *resp =
-        fresh ? MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT)
-              : MHD_create_response_from_buffer((size_t)a->len, (void *)a->data,
-                                                MHD_RESPMEM_PERSISTENT);
+        fresh ? api_response(req, 0, "", MHD_RESPMEM_PERSISTENT)
+              : api_response(req, (size_t)a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
     CELLAR_ASSERT(resp);
     if (!fresh)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->ctype);

@@ -388,6 +388,5 @@ void api_h_internal_checkpoint_delete(struct api_request *req)
     if (rc < 0)
         api_reply_error(req, rc, "cannot remove the checkpoint");
     else
-        api_reply_response(req, 204,
-                           MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT));
+        api_reply_response(req, 204, api_response(req, 0, "", MHD_RESPMEM_PERSISTENT));
 }

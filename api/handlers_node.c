@@ -103,7 +103,7 @@ void api_h_openapi(struct api_request *req)
 {
     size_t len = (size_t)api_openapi_yaml_len;
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)api_openapi_yaml, MHD_RESPMEM_PERSISTENT);
+        api_response(req, len, (void *)api_openapi_yaml, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
     api_reply_response(req, 200, resp);
 }

@@ -271,7 +271,8 @@ static void multi_get_list(struct api_request *req, struct sortkey_list *l, bool
                                             "stop_inclusive", "filter_type", "filter",
                                             "reverse",        NULL};
     for (size_t i = 0; exclusive[i]; i++) {
-        if (MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, exclusive[i])) {
+        bool present;
+        if (api_query_raw(req, exclusive[i], &present)) {
             api_reply_problem(req, 400, "INVALID_ARGUMENT",
                               "sortkey lists cannot be combined with %s", exclusive[i]);
             return;
@@ -357,7 +358,7 @@ void api_h_row_get(struct api_request *req)
         return;
     }
     struct sortkey_list list = {.req = req};
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_sortkey, &list);
+    api_query_each(req, collect_sortkey, &list);
     if (list.bad) {
         api_reply_problem(req, 400, "INVALID_ARGUMENT", "a sortkey parameter is malformed");
         return;

@@ -231,8 +231,7 @@ static void create_done(struct api_request *req)
     json_t *doc = api_table_json(&adm(req)->table);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = api_response(req, strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     char loc[200];
     snprintf(loc, sizeof(loc), "/v1/tables/%s", adm(req)->table.name);

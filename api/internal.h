@@ -166,6 +166,35 @@ struct api_request {
     uint64_t resumed_us;  /* the completion runs */
     uint64_t answered_us; /* a response was queued */
     int64_t partition;    /* the row's partition, -1 when none or several */
+
+    /* Requests that came in an envelope (relay.c): each has no connection
+     * of its own; envelope is the POST /internal/v1/relay that carried
+     * it, relayed its headers, query and captured answer. The envelope's
+     * own request keeps them in relay. */
+    struct api_request *envelope;
+    struct api_relayed *relayed;
+    struct api_relay *relay;
+};
+
+/* A request that came in an envelope: what MHD keeps for a request with a
+ * connection, and its answer as the envelope carries it back (relay.c). */
+struct api_relayed {
+    char **header_names, **header_values; /* n_headers each (api_alloc'ed) */
+    size_t n_headers;
+    char **query_names, **query_values; /* n_query each; a value is NULL for "?name" */
+    size_t n_query;
+    struct cellar_buf head; /* the answer's header lines, "Name: value\r\n" each */
+    struct cellar_buf body; /* the answer's body */
+};
+
+/* The envelope's own request: the requests it carries. pending counts one
+ * for each of them handed on (suspended) and not yet resumed, plus one
+ * while the envelope's worker is running them: the last to end resumes
+ * the envelope (relay.c, defer.c). */
+struct api_relay {
+    struct api_request **subs;
+    size_t n_subs;
+    size_t pending; /* atomic */
 };
 
 /* The request's Origin when cors_origins allows it, else NULL (request.c). */
@@ -256,6 +285,15 @@ void *api_alloc(struct api_request *req, size_t n);
 struct repl_registry *api_registry(struct api_request *req);
 const struct api_config *api_config(struct api_request *req);
 
+/* Responses: every reply's body is made by one of these (a request that
+ * came in an envelope keeps a copy for the envelope's answer). mode as
+ * MHD_create_response_from_buffer's; with_free: free_fn(cls) once the
+ * body is no longer needed. */
+struct MHD_Response *api_response(struct api_request *req, size_t len, void *data,
+                                  enum MHD_ResponseMemoryMode mode);
+struct MHD_Response *api_response_with_free(struct api_request *req, size_t len, void *data,
+                                            MHD_ContentReaderFreeCallback free_fn, void *cls);
+
 /* Replies. Each queues exactly one response; later replies are ignored with
  * a log line (a bug). json is stolen. */
 void api_reply_json(struct api_request *req, unsigned status, json_t *json);
@@ -297,6 +335,12 @@ int api_split_path(struct api_request *req);
  * parameters when ?key_encoding=base64url). Returns 1 and sets *out when
  * present, 0 when absent, -CELLAR_EINVAL when malformed. */
 int api_query(struct api_request *req, const char *name, struct api_bytes *out);
+/* A query parameter as it came (not decoded): NULL when absent; "?name"
+ * without '=' is present (*present true) with a NULL value. */
+const char *api_query_raw(struct api_request *req, const char *name, bool *present);
+/* Calls fn(cls, MHD_GET_ARGUMENT_KIND, name, raw value) for each query
+ * parameter in order, until it returns MHD_NO. */
+void api_query_each(struct api_request *req, MHD_KeyValueIterator fn, void *cls);
 /* Decodes one raw query value (a key parameter when is_key). */
 int api_query_value_decode(struct api_request *req, const char *raw, size_t len, bool is_key,
                            struct api_bytes *out);
@@ -544,6 +588,15 @@ bool api_parse_incr(struct api_request *req, json_t *doc, int64_t *by, int64_t *
 
 /* Route the request: sets req->route, replies 404/405 or calls a handler. */
 void api_route(struct api_request *req);
+/* A whole request (headers and body read): checks what applies to every
+ * route (path, key_encoding, shutting down, body size, CORS preflight),
+ * then routes it (server.c). */
+void api_dispatch(struct api_request *req);
+/* The method's enum api_method, 0 for one this API does not know. */
+enum api_method api_parse_method(const char *name);
+/* POST /internal/v1/relay (relay.c): the requests of an envelope, each
+ * served as if it had come alone, answered in one envelope. */
+void api_h_internal_relay(struct api_request *req);
 size_t api_route_count(void);
 const char *api_route_name(int route);
 

@@ -359,6 +359,19 @@ static void cluster_metrics(struct api_request *req, struct cellar_buf *b,
                  "Time from relaying a request to its answer, per peer.",
                  req->srv->cluster.forwarder ? repl_forwarder_figures(req->srv->cluster.forwarder)
                                              : NULL);
+    uint64_t envelopes = 0, carried = 0;
+    if (req->srv->cluster.forwarder)
+        repl_forwarder_envelopes(req->srv->cluster.forwarder, &envelopes, &carried);
+    cellar_buf_printf(b,
+                      "# HELP cellar_forward_envelopes_total Envelopes sent: requests queued "
+                      "for one peer at the same moment, relayed in one exchange.\n"
+                      "# TYPE cellar_forward_envelopes_total counter\n"
+                      "cellar_forward_envelopes_total %llu\n"
+                      "# HELP cellar_forward_enveloped_requests_total Relayed requests that "
+                      "went in envelopes.\n"
+                      "# TYPE cellar_forward_enveloped_requests_total counter\n"
+                      "cellar_forward_enveloped_requests_total %llu\n",
+                      (unsigned long long)envelopes, (unsigned long long)carried);
     peer_figures(b, "cellar_replication_prepare",
                  "Prepares (groups and heartbeats) this node's primaries sent to each secondary "
                  "or learner.",
@@ -474,7 +487,7 @@ void api_h_metrics(struct api_request *req)
     cluster_metrics(req, &b, &roles);
     size_t len = 0;
     char *text = cellar_buf_steal(&b, &len);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = api_response(req, len, text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
     api_reply_response(req, 200, resp);
 }

@@ -49,7 +49,82 @@ void *api_alloc(struct api_request *req, size_t n)
 
 const char *api_header(struct api_request *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    const struct api_relayed *r = req->relayed;
+    if (!r)
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->header_names[i], name) == 0)
+            return r->header_values[i];
+    }
+    return NULL;
+}
+
+const char *api_query_raw(struct api_request *req, const char *name, bool *present)
+{
+    const struct api_relayed *r = req->relayed;
+    if (!r) {
+        const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+        *present = v || MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name,
+                                                      strlen(name), NULL, NULL) == MHD_YES;
+        return v;
+    }
+    for (size_t i = 0; i < r->n_query; i++) {
+        if (strcmp(r->query_names[i], name) == 0) {
+            *present = true;
+            return r->query_values[i];
+        }
+    }
+    *present = false;
+    return NULL;
+}
+
+void api_query_each(struct api_request *req, MHD_KeyValueIterator fn, void *cls)
+{
+    const struct api_relayed *r = req->relayed;
+    if (!r) {
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, fn, cls);
+        return;
+    }
+    for (size_t i = 0; i < r->n_query; i++) {
+        if (fn(cls, MHD_GET_ARGUMENT_KIND, r->query_names[i], r->query_values[i]) != MHD_YES)
+            return;
+    }
+}
+
+/* --- Responses ---------------------------------------------------------- */
+
+struct MHD_Response *api_response(struct api_request *req, size_t len, void *data,
+                                  enum MHD_ResponseMemoryMode mode)
+{
+    if (!req->relayed)
+        return MHD_create_response_from_buffer(len, data, mode);
+    cellar_buf_append(&req->relayed->body, data, len);
+    if (mode == MHD_RESPMEM_MUST_FREE)
+        free(data);
+    return MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+}
+
+struct MHD_Response *api_response_with_free(struct api_request *req, size_t len, void *data,
+                                            MHD_ContentReaderFreeCallback free_fn, void *cls)
+{
+    if (!req->relayed)
+        return MHD_create_response_from_buffer_with_free_callback_cls(len, data, free_fn, cls);
+    cellar_buf_append(&req->relayed->body, data, len);
+    free_fn(cls);
+    return MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+}
+
+/* Keeps a response header of a request that came in an envelope. */
+static enum MHD_Result keep_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct cellar_buf *head = cls;
+    cellar_buf_append(head, key, strlen(key));
+    cellar_buf_append(head, ": ", 2);
+    if (value)
+        cellar_buf_append(head, value, strlen(value));
+    cellar_buf_append(head, "\r\n", 2);
+    return MHD_YES;
 }
 
 /* --- Replies ------------------------------------------------------------ */
@@ -99,16 +174,18 @@ void api_reply_response(struct api_request *req, unsigned status, struct MHD_Res
     }
     req->http_status = status;
     req->answered_us = cellar_mono_us();
-    if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
+    if (req->relayed)
+        MHD_get_response_headers(resp, keep_header, &req->relayed->head);
+    else if (MHD_queue_response(req->conn, status, resp) != MHD_YES)
         log_warn("could not queue a %u response to %s %s", status, req->method_name, req->url);
     MHD_destroy_response(resp);
     req->state = API_REQ_ANSWERED;
 }
 
-static struct MHD_Response *text_response(const char *text, size_t len, const char *ctype)
+static struct MHD_Response *text_response(struct api_request *req, char *text, size_t len,
+                                          const char *ctype)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = api_response(req, len, text, MHD_RESPMEM_MUST_FREE);
     CELLAR_ASSERT(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     return resp;
@@ -119,7 +196,7 @@ void api_reply_json(struct api_request *req, unsigned status, json_t *json)
     char *text = json_dumps(json, JSON_COMPACT);
     json_decref(json);
     CELLAR_ASSERT(text);
-    api_reply_response(req, status, text_response(text, strlen(text), "application/json"));
+    api_reply_response(req, status, text_response(req, text, strlen(text), "application/json"));
 }
 
 void api_reply_json_text(struct api_request *req, unsigned status, struct cellar_buf *b)
@@ -128,7 +205,7 @@ void api_reply_json_text(struct api_request *req, unsigned status, struct cellar
     char *text = cellar_buf_steal(b, &len);
     if (!text)
         text = cellar_xmemdup("", 1);
-    api_reply_response(req, status, text_response(text, len, "application/json"));
+    api_reply_response(req, status, text_response(req, text, len, "application/json"));
 }
 
 static const char *status_title(unsigned status)
@@ -190,7 +267,7 @@ struct MHD_Response *api_problem_response(struct api_request *req, unsigned stat
             json_sprintf("%llu", (unsigned long long)req->writes[0].outcome.check_version));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    struct MHD_Response *resp = text_response(text, strlen(text), "application/problem+json");
+    struct MHD_Response *resp = text_response(req, text, strlen(text), "application/problem+json");
     if (status == 503 || status == 429)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     return resp;
@@ -363,14 +440,12 @@ int api_query_value_decode(struct api_request *req, const char *raw, size_t len,
 
 int api_query(struct api_request *req, const char *name, struct api_bytes *out)
 {
-    const char *raw = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-    if (!raw) {
-        /* "?name" with no '=' is present with an empty value. */
-        if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
-                                          NULL, NULL) != MHD_YES)
-            return 0;
-        raw = "";
-    }
+    bool present;
+    const char *raw = api_query_raw(req, name, &present);
+    if (!present)
+        return 0;
+    if (!raw)
+        raw = ""; /* "?name" with no '=' is present with an empty value */
     bool is_key = false;
     for (size_t i = 0; key_params[i]; i++)
         is_key |= strcmp(key_params[i], name) == 0;
@@ -583,6 +658,16 @@ void api_request_fini(struct api_request *req)
     for (size_t i = 0; i < req->n_writes; i++)
         store_outcome_fini(&req->writes[i].outcome);
     free(req->writes);
+    if (req->relayed) {
+        cellar_buf_fini(&req->relayed->head);
+        cellar_buf_fini(&req->relayed->body);
+    }
+    if (req->relay) {
+        for (size_t i = 0; i < req->relay->n_subs; i++) {
+            api_request_fini(req->relay->subs[i]);
+            free(req->relay->subs[i]);
+        }
+    }
     for (size_t i = 0; i < req->n_allocs; i++)
         free(req->allocs[i]);
     free(req->allocs);

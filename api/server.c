@@ -172,7 +172,7 @@ out:
 
 /* --- MHD callbacks ------------------------------------------------------ */
 
-static enum api_method parse_method(const char *m)
+enum api_method api_parse_method(const char *m)
 {
     static const struct {
         const char *name;
@@ -188,7 +188,7 @@ static enum api_method parse_method(const char *m)
     return 0;
 }
 
-static void dispatch(struct api_request *req)
+void api_dispatch(struct api_request *req)
 {
     int rc = api_split_path(req);
     if (rc == -CELLAR_ETOOMANY) {
@@ -221,7 +221,7 @@ static void dispatch(struct api_request *req)
     }
     if (req->method == API_OPTIONS) {
         /* CORS preflight: answered for any path, before routing and auth. */
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp = api_response(req, 0, "", MHD_RESPMEM_PERSISTENT);
         if (api_cors_origin(req)) {
             MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                                     "GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS");
@@ -267,7 +267,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->conn = conn;
         req->url = url;
         req->method_name = method;
-        req->method = parse_method(method);
+        req->method = api_parse_method(method);
         req->start_us = cellar_mono_us();
         req->route = -1;
         req->partition = -1;
@@ -313,7 +313,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         api_tracked_busy(api_deadlines_of(conn));
         req->dispatch_us = cellar_mono_us();
         req->deferred = false;
-        dispatch(req);
+        api_dispatch(req);
         return MHD_YES;
     case API_REQ_WAITING:
         return MHD_YES; /* spurious call while suspended */

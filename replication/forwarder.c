@@ -12,6 +12,11 @@
  * "not reached" (nothing was sent: a connect failure) and "outcome
  * unknown" (the request went out and no answer came).
  *
+ * Requests queued for one peer at the same moment, when batchable, go in
+ * envelopes (start_queued): under load the queue fills while the thread
+ * is busy, so one exchange carries what arrived meanwhile, and an idle
+ * forwarder sends a lone request at once as it always did.
+ *
  * Threads: submit from any thread; the rest on the forwarder thread.
  * `mu` guards queue and stop; the per-peer figures have their own lock.
  */
@@ -22,9 +27,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replication/envelope.h"
+
 /* Easy handles kept for reuse: making one and freeing it costs more than
  * resetting it. */
 #define SPARE_HANDLES 256
+
+/* Envelopes: a request whose body is larger goes alone; an envelope holds
+ * at most ENVELOPE_MEMBERS requests and ENVELOPE_BYTES of their bodies
+ * (well under any node's max_body_bytes default; a peer that refuses one
+ * as too large gets its requests one by one). */
+#define ENVELOPE_MEMBER_BYTES 16384
+#define ENVELOPE_BYTES 65536
+#define ENVELOPE_MEMBERS 64
 
 struct repl_forwarder {
     const struct repl_peer_config *peer;
@@ -37,6 +52,7 @@ struct repl_forwarder {
     CURL *spare[SPARE_HANDLES];  /* reset handles to reuse (forwarder thread only) */
     size_t n_spare;
     struct repl_peer_figures *figures;
+    uint64_t envelopes, carried; /* atomic: written by the forwarder thread */
     char auth[REPL_SECRET_MAX + 32];
     char iface[REPL_ADDR_MAX + 8];
 };
@@ -92,7 +108,8 @@ static void finish(struct repl_forwarder *fw, struct repl_forward *f)
         }
         f->next = NULL;
     }
-    repl_peer_figures_note(fw->figures, f->addr, f->error != 0, f->ended_us - f->started_us);
+    if (!f->carrier)
+        repl_peer_figures_note(fw->figures, f->addr, f->error != 0, f->ended_us - f->started_us);
     f->done(f);
 }
 
@@ -177,6 +194,191 @@ static void complete(struct repl_forwarder *fw, CURL *c, CURLcode cc)
     finish(fw, f);
 }
 
+/* --- Envelopes ------------------------------------------------------------ */
+
+struct envelope {
+    struct repl_forward carrier; /* POST /internal/v1/relay */
+    struct repl_forwarder *fw;
+    struct repl_forward *members[ENVELOPE_MEMBERS];
+    size_t n;
+    size_t bytes; /* of the members' bodies */
+    struct cellar_buf body;
+};
+
+static bool is_read(const struct repl_forward *f)
+{
+    return strcmp(f->method, "GET") == 0 || strcmp(f->method, "HEAD") == 0;
+}
+
+static bool may_join(const struct envelope *e, const struct repl_forward *f)
+{
+    const struct repl_forward *first = e->members[0];
+    return f->batchable && f->body_len <= ENVELOPE_MEMBER_BYTES && e->n < ENVELOPE_MEMBERS &&
+           e->bytes + f->body_len <= ENVELOPE_BYTES && strcmp(f->addr, first->addr) == 0 &&
+           is_read(f) == is_read(first);
+}
+
+/* Appends a request's four fields. Header lines without a value (those
+ * that tell libcurl to leave a header out) are left out. */
+static void pack(struct envelope *e, struct repl_forward *f)
+{
+    struct cellar_buf head = {0};
+    for (const struct curl_slist *h = f->headers; h; h = h->next) {
+        const char *colon = strchr(h->data, ':');
+        if (!colon || !colon[1])
+            continue;
+        cellar_buf_append(&head, h->data, strlen(h->data));
+        cellar_buf_append(&head, "\r\n", 2);
+    }
+    repl_envelope_put(&e->body, f->method, strlen(f->method));
+    repl_envelope_put(&e->body, f->target, strlen(f->target));
+    repl_envelope_put(&e->body, head.data, head.len);
+    repl_envelope_put(&e->body, f->body, f->body_len);
+    cellar_buf_fini(&head);
+    e->members[e->n++] = f;
+    e->bytes += f->body_len;
+    if (f->timeout_ms > e->carrier.timeout_ms)
+        e->carrier.timeout_ms = f->timeout_ms;
+}
+
+static void envelope_free(struct envelope *e)
+{
+    repl_forward_fini(&e->carrier);
+    cellar_buf_fini(&e->body);
+    free(e);
+}
+
+/* The answers, in order, into the members; false (members untouched)
+ * when the envelope's answer is not one whole answer for each. */
+static bool unpack(struct envelope *e)
+{
+    const struct repl_forward *c = &e->carrier;
+    struct repl_envelope_reader r;
+    const char *f;
+    size_t len, fields = 0;
+    bool bad = false;
+    repl_envelope_reader_init(&r, c->body_out.data, c->body_out.len);
+    while (repl_envelope_get(&r, &f, &len, &bad)) {
+        if (fields % REPL_ENVELOPE_ANSWER_FIELDS == 0 &&
+            (len != 3 || f[0] < '1' || f[0] > '5' || f[1] < '0' || f[1] > '9' || f[2] < '0' ||
+             f[2] > '9'))
+            bad = true;
+        fields++;
+    }
+    if (bad || fields != e->n * REPL_ENVELOPE_ANSWER_FIELDS)
+        return false;
+    repl_envelope_reader_init(&r, c->body_out.data, c->body_out.len);
+    for (size_t i = 0; i < e->n; i++) {
+        struct repl_forward *m = e->members[i];
+        repl_envelope_get(&r, &f, &len, &bad);
+        m->status = (f[0] - '0') * 100 + (f[1] - '0') * 10 + (f[2] - '0');
+        repl_envelope_get(&r, &f, &len, &bad);
+        cellar_buf_append(&m->head, f, len);
+        repl_envelope_get(&r, &f, &len, &bad);
+        cellar_buf_append(&m->body_out, f, len);
+        m->error = 0;
+    }
+    return true;
+}
+
+static void start_one(struct repl_forwarder *fw, struct repl_forward *f);
+
+/* Forwarder thread: the envelope's exchange ended; each member ends with
+ * its own answer, or with what became of the envelope. */
+static void envelope_done(struct repl_forward *c)
+{
+    struct envelope *e = c->arg;
+    struct repl_forwarder *fw = e->fw;
+    if (c->error == 0 && (c->status == 404 || c->status == 405 || c->status == 413)) {
+        /* The peer takes no envelopes (an older version), or not one this
+         * large: none of them ran there. Each goes alone. */
+        for (size_t i = 0; i < e->n; i++) {
+            e->members[i]->batchable = false;
+            start_one(fw, e->members[i]);
+        }
+        envelope_free(e);
+        return;
+    }
+    /* An answer that is not one for each member: they went out and their
+     * fate is unknown. */
+    bool unpacked = c->error == 0 && c->status == 200 && unpack(e);
+    for (size_t i = 0; i < e->n; i++) {
+        struct repl_forward *m = e->members[i];
+        m->sent = c->sent;
+        m->started_us = c->started_us;
+        if (c->error) {
+            m->error = c->error;
+        } else if (c->status != 200) {
+            /* The peer refused the envelope (shutting down, the secret):
+             * as it would have refused each. */
+            m->error = 0;
+            m->status = c->status;
+            cellar_buf_append(&m->head, c->head.data, c->head.len);
+            cellar_buf_append(&m->body_out, c->body_out.data, c->body_out.len);
+        } else if (!unpacked) {
+            m->error = -CELLAR_EOUTCOME;
+        }
+        finish(fw, m);
+    }
+    envelope_free(e);
+}
+
+static struct envelope *envelope_new(struct repl_forwarder *fw, struct repl_forward *first)
+{
+    struct envelope *e = cellar_xcalloc(1, sizeof(*e));
+    e->fw = fw;
+    struct repl_forward *c = &e->carrier;
+    snprintf(c->method, sizeof(c->method), "POST");
+    snprintf(c->addr, sizeof(c->addr), "%s", first->addr);
+    c->target = cellar_xstrdup("/internal/v1/relay");
+    c->headers = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+    c->done = envelope_done;
+    c->arg = e;
+    c->carrier = true;
+    pack(e, first);
+    return e;
+}
+
+/* Forwarder thread: starts what was queued, those for one peer that may
+ * travel together in envelopes, the others alone. */
+static void start_queued(struct repl_forwarder *fw, struct repl_forward *q)
+{
+    while (q) {
+        struct repl_forward *f = q;
+        q = q->next;
+        f->next = NULL;
+        if (!f->batchable || f->body_len > ENVELOPE_MEMBER_BYTES) {
+            start_one(fw, f);
+            continue;
+        }
+        struct envelope *e = NULL;
+        struct repl_forward **pp = &q;
+        while (*pp) {
+            struct repl_forward *g = *pp;
+            if (!e)
+                e = envelope_new(fw, f);
+            if (!may_join(e, g)) {
+                pp = &g->next;
+                continue;
+            }
+            *pp = g->next;
+            g->next = NULL;
+            pack(e, g);
+        }
+        if (e && e->n > 1) {
+            e->carrier.body = e->body.data;
+            e->carrier.body_len = e->body.len;
+            __atomic_add_fetch(&fw->envelopes, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&fw->carried, e->n, __ATOMIC_RELAXED);
+            start_one(fw, &e->carrier);
+        } else {
+            if (e)
+                envelope_free(e);
+            start_one(fw, f);
+        }
+    }
+}
+
 static void *forwarder_main(void *arg)
 {
     struct repl_forwarder *fw = arg;
@@ -187,16 +389,16 @@ static void *forwarder_main(void *arg)
         fw->queue = fw->queue_tail = NULL;
         bool stop = fw->stop;
         pthread_mutex_unlock(&fw->mu);
+        if (!stop) {
+            start_queued(fw, q);
+            q = NULL;
+        }
         while (q) {
             struct repl_forward *next = q->next;
             q->next = NULL;
-            if (stop) {
-                q->error = -CELLAR_EUNAVAIL;
-                q->started_us = cellar_mono_us();
-                finish(fw, q);
-            } else {
-                start_one(fw, q);
-            }
+            q->error = -CELLAR_EUNAVAIL;
+            q->started_us = cellar_mono_us();
+            finish(fw, q);
             q = next;
         }
         if (stop)
@@ -276,4 +478,10 @@ void repl_forwarder_stop(struct repl_forwarder *fw)
 struct repl_peer_figures *repl_forwarder_figures(struct repl_forwarder *fw)
 {
     return fw->figures;
+}
+
+void repl_forwarder_envelopes(struct repl_forwarder *fw, uint64_t *envelopes, uint64_t *carried)
+{
+    *envelopes = __atomic_load_n(&fw->envelopes, __ATOMIC_RELAXED);
+    *carried = __atomic_load_n(&fw->carried, __ATOMIC_RELAXED);
 }

@@ -5,6 +5,10 @@
  * suspended meanwhile, api/forward.c). Connections to a peer are kept
  * alive and reused; they leave from the advertise host, and every request
  * carries the cluster secret and X-Cellar-Forwarded (one hop at most).
+ * Batchable requests queued for one peer at the same moment (two or more,
+ * all reads or all writes) travel together in one envelope
+ * (envelope.h), one HTTP exchange for them all; each still gets its own
+ * answer and done call.
  *
  * Ownership: a submitted request belongs to the forwarder until its done
  * callback runs (on the forwarder thread, exactly once); the callback may
@@ -36,6 +40,7 @@ struct repl_forward {
     uint64_t timeout_ms;
     repl_forward_fn done;
     void *arg;
+    bool batchable; /* may share an envelope with others for the same peer (a data request) */
     /* Filled by the forwarder before done. */
     int error; /* 0 (an answer came), -CELLAR_EUNAVAIL (the peer was not reached: nothing
                   was sent), -CELLAR_EOUTCOME (sent, but no answer) */
@@ -45,7 +50,8 @@ struct repl_forward {
     uint64_t started_us, ended_us;
     /* The forwarder's own. */
     CURL *easy;
-    bool sent; /* a connection was ready for the request: it may have left */
+    bool sent;    /* a connection was ready for the request: it may have left */
+    bool carrier; /* an envelope's own POST, not a relayed request */
     struct repl_forward *next;
 };
 
@@ -66,5 +72,7 @@ void repl_forwarder_submit(struct repl_forwarder *fw, struct repl_forward *f);
 /* The relays to each peer (for /metrics): calls, errors (no answer),
  * and the time from relaying to the answer. */
 struct repl_peer_figures *repl_forwarder_figures(struct repl_forwarder *fw);
+/* The envelopes sent, and the requests they carried (any thread). */
+void repl_forwarder_envelopes(struct repl_forwarder *fw, uint64_t *envelopes, uint64_t *carried);
 
 #endif

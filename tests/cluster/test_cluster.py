@@ -162,6 +162,94 @@ def test_every_route_is_forwarded_and_relayed_unchanged():
     assert "cellar_forward_seconds_count{peer=" in text
 
 
+def metric(node_, name):
+    status, _, body = node_.request("GET", "/metrics")
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_concurrent_relays_share_envelopes_and_each_gets_its_own_answer():
+    """Many clients at once on node 3, every key's primary elsewhere: the
+    forwarder packs what is queued for one peer into envelopes, and each
+    client still gets its own answer (status, body, Content-Type, ETag, a
+    412's current_etag, a 404's problem). Rounds go on until node 3 has
+    sent envelopes, within a bound."""
+    create("env", partition_count=8)
+    keys = remote_hashkeys("env", 3, 24)
+    deadline = time.monotonic() + 60
+    for rnd in range(30):
+        start = threading.Barrier(len(keys))
+        results = {}
+
+        def client(i, h):
+            c = node(3).conn()
+            try:
+                start.wait(10)
+                value = ("value %d of round %d " % (i, rnd)).encode() * (i + 1)
+                ctype = "text/x-%d" % i
+                put = node(3).request("PUT", cell("env", h, "s"), value,
+                                      {"Content-Type": ctype}, conn=c)
+                got = node(3).request("GET", cell("env", h, "s"), conn=c)
+                stale = node(3).request("PUT", cell("env", h, "s"), b"no",
+                                        {"If-Match": '"999999999"'}, conn=c)
+                missing = node(3).request("GET", cell("env", h, "absent"), conn=c)
+                results[i] = (value, ctype, put, got, stale, missing)
+            finally:
+                c.close()
+        threads = [threading.Thread(target=client, args=(i, h)) for i, h in enumerate(keys)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == len(keys), "clients did not finish"
+        for i, (value, ctype, put, got, stale, missing) in results.items():
+            assert put[0] in (201, 204), (i, put)
+            assert got[0] == 200 and got[2] == value, (i, got[0], got[2][:40])
+            assert got[1]["content-type"] == ctype and got[1]["etag"] == put[1]["etag"], got[1]
+            assert stale[0] == 412, (i, stale)
+            assert json.loads(stale[2])["current_etag"] == put[1]["etag"].strip('"'), stale
+            assert missing[0] == 404 and json.loads(missing[2])["code"] == "CELL_NOT_FOUND"
+        if metric(node(3), "cellar_forward_enveloped_requests_total") > 0:
+            break
+        assert time.monotonic() < deadline, "no envelope formed"
+    else:
+        raise AssertionError("no envelope formed in 30 rounds")
+    assert metric(node(3), "cellar_forward_envelopes_total") > 0
+
+
+def test_an_envelope_is_refused_when_malformed_and_carries_no_internal_call():
+    """POST /internal/v1/relay as another node would send it: a body that
+    is not whole requests is 400; a carried call to /internal/ is 403
+    inside the answer, next to a carried GET answered as usual."""
+    import struct
+
+    def field(b):
+        return struct.pack("<I", len(b)) + b
+
+    def envelope(*reqs):
+        return b"".join(field(m) + field(t) + field(h) + field(b) for m, t, h, b in reqs)
+    with open(cluster.secret) as f:
+        hdr = {"Authorization": "Bearer " + f.read().strip(),
+               "Content-Type": "application/octet-stream"}
+    status, _, _ = node(1).request("POST", "/internal/v1/relay", b"\x05\x00\x00\x00ab", hdr)
+    assert status == 400
+    status, _, _ = node(1).request("POST", "/internal/v1/relay", field(b"GET"), hdr)
+    assert status == 400
+    body = envelope((b"GET", b"/internal/v1/node", b"", b""),
+                    (b"GET", b"/healthz?x=1&y", b"Accept: */*\r\n", b""))
+    status, _, data = node(1).request("POST", "/internal/v1/relay", body, hdr)
+    assert status == 200, (status, data)
+    out, at = [], 0
+    while at < len(data):
+        n = struct.unpack_from("<I", data, at)[0]
+        out.append(data[at + 4:at + 4 + n])
+        at += 4 + n
+    assert len(out) == 6 and out[0] == b"403" and out[3] == b"200", out
+
+
 def test_table_changes_on_any_node_go_to_meta():
     create("ddl", via=3, partition_count=2)
     status, _, body = node(2).json("PATCH", "/v1/tables/ddl", {"default_ttl": 60,

@@ -206,6 +206,17 @@ def main():
                            b"\x02" + b"\x00" * 13, b"\x01\x02" + b"\x00" * 12]):
         write("valcodec", "%02d" % i, v)
 
+    # envelope: relay envelopes (and answers), whole and cut short.
+    def fields(*fs):
+        return b"".join(struct.pack("<I", len(f)) + f for f in fs)
+    envs = [fields(b"GET", b"/v1/tables/t/rows/a/cells/b?x=1", b"Accept: */*\r\n", b""),
+            fields(b"PUT", b"/v1/tables/t/rows/a/cells/b", b"Content-Type: text/plain\r\n",
+                   b"hello", b"GET", b"/healthz", b"", b""),
+            fields(b"200", b"ETag: \"3\"\r\n", b"{}"), b"", b"\x05\x00\x00\x00abc",
+            b"\x01\x00"]
+    for i, e in enumerate(envs):
+        write("envelope", "%02d" % i, e)
+
     # mutation: encoded mutations.
     muts = [
         mutation(b"alice", [put(b"email", b"alice@example.com", b"text/plain", 60)]),
