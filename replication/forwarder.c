@@ -3,7 +3,8 @@
  * (forwarder.h).
  *
  * Design: submitters append to `queue` under `mu` and wake the thread
- * with curl_multi_wakeup; the thread moves queued requests into the multi
+ * with curl_multi_wakeup when it waits (`polling`; a busy thread looks at
+ * the queue before it waits); the thread moves queued requests into the multi
  * handle, runs curl_multi_poll/perform, and completes each finished
  * transfer. The multi handle keeps a connection cache, so consecutive
  * requests to a peer reuse a kept-alive connection.
@@ -18,7 +19,7 @@
  * forwarder sends a lone request at once as it always did.
  *
  * Threads: submit from any thread; the rest on the forwarder thread.
- * `mu` guards queue and stop; the per-peer figures have their own lock.
+ * `mu` guards queue, stop and polling; the per-peer figures have their own lock.
  */
 #include "replication/forwarder.h"
 
@@ -48,6 +49,7 @@ struct repl_forwarder {
     pthread_mutex_t mu;
     struct repl_forward *queue, *queue_tail;
     bool stop;
+    bool polling;                /* the thread waits (or is about to) in curl_multi_poll */
     struct repl_forward *active; /* in the multi handle (forwarder thread only) */
     CURL *spare[SPARE_HANDLES];  /* reset handles to reuse (forwarder thread only) */
     size_t n_spare;
@@ -388,6 +390,7 @@ static void *forwarder_main(void *arg)
         struct repl_forward *q = fw->queue;
         fw->queue = fw->queue_tail = NULL;
         bool stop = fw->stop;
+        fw->polling = false;
         pthread_mutex_unlock(&fw->mu);
         if (!stop) {
             start_queued(fw, q);
@@ -411,7 +414,14 @@ static void *forwarder_main(void *arg)
             if (msg->msg == CURLMSG_DONE)
                 complete(fw, msg->easy_handle, msg->data.result);
         }
-        curl_multi_poll(fw->multi, NULL, 0, 1000, NULL);
+        /* Requests queued meanwhile are taken at once; otherwise wait,
+         * saying so, for a submitter to wake the thread. */
+        pthread_mutex_lock(&fw->mu);
+        bool more = fw->queue || fw->stop;
+        fw->polling = !more;
+        pthread_mutex_unlock(&fw->mu);
+        if (!more)
+            curl_multi_poll(fw->multi, NULL, 0, 1000, NULL);
     }
     /* Stopping: what is still in flight ends without an answer. */
     while (fw->active) {
@@ -454,8 +464,11 @@ void repl_forwarder_submit(struct repl_forwarder *fw, struct repl_forward *f)
     else
         fw->queue = f;
     fw->queue_tail = f;
+    bool wake = fw->polling; /* a busy thread takes the queue before it waits */
+    fw->polling = false;
     pthread_mutex_unlock(&fw->mu);
-    curl_multi_wakeup(fw->multi);
+    if (wake)
+        curl_multi_wakeup(fw->multi);
 }
 
 void repl_forwarder_stop(struct repl_forwarder *fw)
