@@ -160,42 +160,19 @@ static bool relayed(const char *name)
     return true;
 }
 
-/* Calls fn(name, value, arg) for each header line of the peer's answer
- * ("Name: value\r\n"), until fn returns false. */
-static void for_each_header(const struct repl_forward *f,
-                            bool (*fn)(const char *name, const char *value, void *arg), void *arg)
+/* A header line of the peer's answer onto the reply (a line too long
+ * for these buffers is not relayed). */
+static bool add_relayed(const char *name, size_t nlen, const char *value, size_t vlen, void *arg)
 {
-    const char *p = f->head.data, *end = p + f->head.len;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon) {
-            char name[128], value[1024];
-            size_t nlen = (size_t)(colon - p);
-            const char *v = colon + 1;
-            while (v < line_end && (*v == ' ' || *v == '\t'))
-                v++;
-            size_t vlen = (size_t)(line_end - v);
-            while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
-                vlen--;
-            if (nlen < sizeof(name) && vlen < sizeof(value)) {
-                memcpy(name, p, nlen);
-                name[nlen] = '\0';
-                memcpy(value, v, vlen);
-                value[vlen] = '\0';
-                if (!fn(name, value, arg))
-                    return;
-            }
-        }
-        p = eol ? eol + 1 : end;
-    }
-}
-
-static bool add_relayed(const char *name, const char *value, void *arg)
-{
-    if (relayed(name))
-        MHD_add_response_header(arg, name, value);
+    char n[128], v[1024];
+    if (nlen >= sizeof(n) || vlen >= sizeof(v))
+        return true;
+    memcpy(n, name, nlen);
+    n[nlen] = '\0';
+    memcpy(v, value, vlen);
+    v[vlen] = '\0';
+    if (relayed(n))
+        MHD_add_response_header(arg, n, v);
     return true;
 }
 
@@ -205,12 +182,14 @@ struct header_lookup {
     bool found;
 };
 
-static bool find_header(const char *name, const char *value, void *arg)
+static bool find_header(const char *name, size_t nlen, const char *value, size_t vlen, void *arg)
 {
     struct header_lookup *h = arg;
-    if (strcasecmp(name, h->name) != 0)
+    if (nlen != strlen(h->name) || strncasecmp(name, h->name, nlen) != 0 ||
+        vlen >= sizeof(h->value))
         return true;
-    snprintf(h->value, sizeof(h->value), "%s", value);
+    memcpy(h->value, value, vlen);
+    h->value[vlen] = '\0';
     h->found = true;
     return false;
 }
@@ -223,7 +202,7 @@ static void relay_answer(struct api_request *req)
     char *body = cellar_buf_steal(&f->body_out, &len);
     struct MHD_Response *resp = body ? api_response(req, len, body, MHD_RESPMEM_MUST_FREE)
                                      : api_response(req, 0, "", MHD_RESPMEM_PERSISTENT);
-    for_each_header(f, add_relayed, resp);
+    api_header_lines(f->head.data, f->head.len, add_relayed, resp);
     api_reply_response(req, (unsigned)f->status, resp);
 }
 
@@ -266,7 +245,7 @@ static void forward_done(struct api_request *req)
     /* A table change the meta server made: answered once it is in force
      * here too. */
     struct header_lookup h = {.name = API_MAP_VERSION_HEADER};
-    for_each_header(f, find_header, &h);
+    api_header_lines(f->head.data, f->head.len, find_header, &h);
     api_wait_map_version(req, h.found ? strtoull(h.value, NULL, 10) : 0, relay_answer);
 }
 

@@ -370,6 +370,12 @@ bool api_json_only_fields(struct api_request *req, json_t *obj, const char *cons
 
 /* A request header, or NULL. */
 const char *api_header(struct api_request *req, const char *name);
+/* Calls fn for each "Name: value" line of a header block (lines end in
+ * "\r\n" or "\n"; blanks around the value left out; lines without ':'
+ * skipped), until it returns false. The pointers are into the block. */
+typedef bool (*api_header_line_fn)(const char *name, size_t name_len, const char *value,
+                                   size_t value_len, void *arg);
+void api_header_lines(const char *p, size_t len, api_header_line_fn fn, void *arg);
 
 /* Path key segment i decoded per key_encoding. -CELLAR_EINVAL when bad. */
 int api_path_key(struct api_request *req, size_t i, struct api_bytes *out);

@@ -29,33 +29,26 @@ static char *copy_str(struct api_request *req, const char *p, size_t len)
     return s;
 }
 
-/* Splits "Name: value\r\n" lines into the request's headers. */
+static bool keep_header(const char *name, size_t nlen, const char *value, size_t vlen, void *arg)
+{
+    struct api_request *sub = arg;
+    struct api_relayed *r = sub->relayed;
+    r->header_names[r->n_headers] = copy_str(sub, name, nlen);
+    r->header_values[r->n_headers] = copy_str(sub, value, vlen);
+    r->n_headers++;
+    return true;
+}
+
+/* The carried header lines, "Name: value\r\n" each, as the request's. */
 static void parse_headers(struct api_request *sub, const char *p, size_t len)
 {
     struct api_relayed *r = sub->relayed;
-    size_t cap = 0;
+    size_t lines = 1;
     for (size_t i = 0; i < len; i++)
-        cap += p[i] == '\n';
-    r->header_names = api_alloc(sub, (cap + 1) * sizeof(char *));
-    r->header_values = api_alloc(sub, (cap + 1) * sizeof(char *));
-    const char *end = p + len;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon && r->n_headers < cap + 1) {
-            const char *v = colon + 1;
-            while (v < line_end && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *v_end = line_end;
-            while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' '))
-                v_end--;
-            r->header_names[r->n_headers] = copy_str(sub, p, (size_t)(colon - p));
-            r->header_values[r->n_headers] = copy_str(sub, v, (size_t)(v_end - v));
-            r->n_headers++;
-        }
-        p = eol ? eol + 1 : end;
-    }
+        lines += p[i] == '\n';
+    r->header_names = api_alloc(sub, lines * sizeof(char *));
+    r->header_values = api_alloc(sub, lines * sizeof(char *));
+    api_header_lines(p, len, keep_header, sub);
 }
 
 /* Splits a query string ("a=1&b&c=") into the request's parameters, left

@@ -91,6 +91,27 @@ void api_query_each(struct api_request *req, MHD_KeyValueIterator fn, void *cls)
     }
 }
 
+void api_header_lines(const char *p, size_t len, api_header_line_fn fn, void *arg)
+{
+    const char *end = p + len;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon) {
+            const char *v = colon + 1;
+            while (v < line_end && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *v_end = line_end;
+            while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' '))
+                v_end--;
+            if (!fn(p, (size_t)(colon - p), v, (size_t)(v_end - v), arg))
+                return;
+        }
+        p = eol ? eol + 1 : end;
+    }
+}
+
 /* --- Responses ---------------------------------------------------------- */
 
 struct MHD_Response *api_response(struct api_request *req, size_t len, void *data,
