@@ -493,9 +493,7 @@ int repl_writer_commit_tail(struct repl_writer *w)
             rc = -CELLAR_ECORRUPT;
             break;
         }
-        struct store_outcome out;
-        rc = store_apply(w->batch, ms[i], &out);
-        store_outcome_fini(&out);
+        rc = store_replay(w->batch, ms[i]);
     }
     pthread_mutex_lock(&w->mu);
     repl_replicate_fn replicate = w->replicate;
@@ -548,9 +546,7 @@ static void run_prepare(struct repl_writer *w, struct repl_entry *e)
         struct store_mutation *m = logged_at(w, p, d, &owned);
         if (!m)
             break; /* not logged here: applied up to the gap */
-        struct store_outcome out;
-        rc = store_apply(w->batch, m, &out);
-        store_outcome_fini(&out);
+        rc = store_replay(w->batch, m);
         if (owned)
             store_mutation_free(m);
     }

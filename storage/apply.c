@@ -41,6 +41,7 @@ struct apply_ctx {
     const struct store_mutation *m;
     uint32_t now_s;
     struct store_outcome *out;
+    bool replay; /* nobody reads the outcome: skip reads that only fill it */
 };
 
 static uint32_t now_from_ms(uint64_t ms)
@@ -201,18 +202,20 @@ static void do_put(struct apply_ctx *c, const struct store_op *op)
                     op->value.data, op->value.len);
 }
 
-/* *live: whether the cell was live before. */
+/* *live: whether the cell was live before (not looked up in a replay). */
 static int do_delete(struct apply_ctx *c, const struct store_op *op, bool *live)
 {
     const struct store_mutation *m = c->m;
-    struct store_value v;
-    int rc = get_cell(c, &op->sortkey, &v);
-    store_value_fini(&v);
-    if (rc < 0)
-        return rc;
-    *live = rc == 1;
-    if (*live)
-        c->out->deleted++;
+    if (!c->replay) {
+        struct store_value v;
+        int rc = get_cell(c, &op->sortkey, &v);
+        store_value_fini(&v);
+        if (rc < 0)
+            return rc;
+        *live = rc == 1;
+        if (*live)
+            c->out->deleted++;
+    }
     store_batch_delete(c->b, m->hashkey.data, m->hashkey.len, op->sortkey.data, op->sortkey.len);
     return 0;
 }
@@ -323,13 +326,15 @@ out:
     return rc;
 }
 
-int store_apply(struct store_batch *b, const struct store_mutation *m, struct store_outcome *out)
+/* store_apply and store_replay: out is zeroed by the caller. */
+static int apply(struct store_batch *b, const struct store_mutation *m, struct store_outcome *out,
+                 bool replay)
 {
-    struct apply_ctx c = {.b = b, .m = m, .now_s = now_from_ms(m->timestamp_ms), .out = out};
+    struct apply_ctx c = {
+        .b = b, .m = m, .now_s = now_from_ms(m->timestamp_ms), .out = out, .replay = replay};
     bool same_as_check = false;
     int rc = 0;
 
-    memset(out, 0, sizeof(*out));
     out->decree = m->decree;
 
     if (m->check.present) {
@@ -362,7 +367,7 @@ int store_apply(struct store_batch *b, const struct store_mutation *m, struct st
         case STORE_OP_PUT:
             if (i == 0 && same_as_check) {
                 live = out->check_exists;
-            } else if (i == 0) {
+            } else if (i == 0 && !replay) {
                 struct store_value v;
                 rc = get_cell(&c, &op->sortkey, &v);
                 store_value_fini(&v);
@@ -403,6 +408,20 @@ int store_apply(struct store_batch *b, const struct store_mutation *m, struct st
 done:
     rc = 0;
 out:
+    return rc;
+}
+
+int store_apply(struct store_batch *b, const struct store_mutation *m, struct store_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    return apply(b, m, out, false);
+}
+
+int store_replay(struct store_batch *b, const struct store_mutation *m)
+{
+    struct store_outcome out = {0};
+    int rc = apply(b, m, &out, true);
+    store_outcome_fini(&out);
     return rc;
 }
 

@@ -27,6 +27,14 @@
  * could not be read: the batch must then be abandoned. */
 int store_apply(struct store_batch *b, const struct store_mutation *m, struct store_outcome *out);
 
+/* Applies m into b like store_apply, for a caller that does not want the
+ * outcome (a secondary, a log's tail committed again): the cells written
+ * are the same, but writes whose result does not depend on the cell before
+ * (a PUT without a check, a DELETE) do not read it, since that read only
+ * tells the outcome whether the cell existed. Returns what store_apply
+ * returns. */
+int store_replay(struct store_batch *b, const struct store_mutation *m);
+
 /* Writes m's log entry (its encoding, under m->decree) into b. */
 void store_log(struct store_batch *b, const struct store_mutation *m);
 

@@ -2,7 +2,8 @@
  * test_apply.c - store_apply() against a real engine and partition: every
  * op, every check type passing and failing, return_value, all-or-nothing,
  * read-your-writes inside one batch, delete-range counting, version
- * stamping, the log entry of every decree and the applied decree.
+ * stamping, the log entry of every decree and the applied decree, and
+ * store_replay leaving the same cells as store_apply.
  *
  * Time never passes on its own: each mutation carries the fixture's
  * timestamp, and reads use the same "now", so expiry is exercised by moving
@@ -1081,10 +1082,107 @@ TEST(other_rows_are_untouched)
     fx_close(&f);
 }
 
+/* --- Replay ------------------------------------------------------------- */
+
+/* The mutations of replay_matches_apply, built afresh for each side: one
+ * of every kind whose replay skips a read (PUT over a live cell and over a
+ * missing one, DELETE of a live and of a missing cell) and of every kind
+ * that cannot (INCR, a checked PUT passing and failing, DELETE_RANGE, a
+ * refused INCR). */
+static struct store_mutation *replay_case(int i)
+{
+    struct store_mutation *m = mut();
+    switch (i) {
+    case 0:
+        store_mutation_put(m, "a", 1, "1", 1, NULL, 0, 0);
+        store_mutation_put(m, "b", 1, "2", 1, "text/plain", 10, 0);
+        store_mutation_put(m, "n", 1, "5", 1, NULL, 0, 0);
+        store_mutation_put(m, "r1", 2, "x", 1, NULL, 0, 0);
+        store_mutation_put(m, "r2", 2, "y", 1, NULL, 0, 0);
+        break;
+    case 1:
+        store_mutation_put(m, "a", 1, "again", 5, NULL, 0, 60);
+        break;
+    case 2:
+        store_mutation_delete(m, "b", 1);
+        break;
+    case 3:
+        store_mutation_delete(m, "never", 5);
+        break;
+    case 4:
+        store_mutation_incr(m, "n", 1, 7, 0);
+        break;
+    case 5:
+        store_mutation_set_check(m, STORE_CHECK_VALUE_NOT_EXIST, "c", 1, NULL, 0, false);
+        store_mutation_put(m, "c", 1, "created", 7, NULL, 0, 0);
+        break;
+    case 6:
+        store_mutation_set_check(m, STORE_CHECK_VALUE_NOT_EXIST, "a", 1, NULL, 0, false);
+        store_mutation_put(m, "a", 1, "refused", 7, NULL, 0, 0);
+        break;
+    case 7:
+        store_mutation_delete_range(m, "r", 1, true, "s", 1, false, false);
+        break;
+    case 8:
+        store_mutation_incr(m, "a", 1, 1, 0); /* "again" is no integer: refused */
+        store_mutation_put(m, "z", 1, "not written", 11, NULL, 0, 0);
+        break;
+    default:
+        store_mutation_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+TEST(replay_matches_apply)
+{
+    struct fx a, r;
+    fx_open(&a);
+    fx_open(&r);
+    struct store_mutation *m;
+    for (int i = 0; (m = replay_case(i)) != NULL; i++) {
+        struct store_outcome o;
+        apply(&a, m, &o);
+        store_outcome_fini(&o);
+        m = replay_case(i);
+        m->decree = ++r.decree;
+        m->timestamp_ms = r.now_ms;
+        store_log(r.b, m);
+        CHECK_OK(store_replay(r.b, m));
+        commit(&r);
+        store_mutation_free(m);
+    }
+    CHECK_EQ_U64(store_partition_applied_decree(r.p), store_partition_applied_decree(a.p));
+    static const char *const keys[] = {"a", "b", "c", "n", "never", "r1", "r2", "z"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        struct store_cell ca, cr;
+        int rca = get(&a, keys[i], &ca), rcr = get(&r, keys[i], &cr);
+        CHECK_EQ_INT(rcr, rca);
+        if (rca != 0)
+            continue;
+        CHECK_EQ_U64(cr.value_len, ca.value_len);
+        CHECK(memcmp(cr.value, ca.value, ca.value_len) == 0);
+        CHECK_EQ_U64(cr.hdr.version, ca.hdr.version);
+        CHECK_EQ_U64(cr.hdr.expiry, ca.hdr.expiry);
+        CHECK_EQ_U64(cr.hdr.ctype_len, ca.hdr.ctype_len);
+        store_cell_release(&ca);
+        store_cell_release(&cr);
+    }
+    expect_value(&r, "a", "again");
+    expect_value(&r, "n", "12");
+    expect_missing(&r, "b");
+    expect_missing(&r, "r1");
+    expect_missing(&r, "z");
+    int expired;
+    CHECK_EQ_INT(row_entries(&r, &expired), row_entries(&a, &expired));
+    fx_close(&a);
+    fx_close(&r);
+}
+
 TEST_MAIN(put_writes_value_version_ctype_and_expiry, put_on_expired_cell_did_not_exist,
           delete_counts_live_cells_only, delete_range_counts_live_and_removes_expired,
           delete_range_sees_the_batch, ops_apply_in_order, versions_are_the_decree,
           every_check_type_passes_and_fails, version_check, return_value, pure_check_writes_nothing,
           check_on_the_written_cell_gives_existed, all_or_nothing, failed_check_writes_nothing,
           mutations_in_one_batch_see_each_other, log_entry_for_every_decree,
-          applied_decree_survives_reopen, other_rows_are_untouched)
+          applied_decree_survives_reopen, other_rows_are_untouched, replay_matches_apply)
