@@ -3,11 +3,19 @@
  * (forwarder.h).
  *
  * Design: submitters append to `queue` under `mu` and wake the thread
- * with curl_multi_wakeup when it waits (`polling`; a busy thread looks at
- * the queue before it waits); the thread moves queued requests into the multi
- * handle, runs curl_multi_poll/perform, and completes each finished
- * transfer. The multi handle keeps a connection cache, so consecutive
- * requests to a peer reuse a kept-alive connection.
+ * through an eventfd when it waits (`polling`; a busy thread looks at the
+ * queue before it waits); the thread moves queued requests into the multi
+ * handle and completes each finished transfer. The multi handle keeps a
+ * connection cache, so consecutive requests to a peer reuse a kept-alive
+ * connection.
+ *
+ * Events: the thread drives libcurl through its socket interface
+ * (curl_multi_socket_action), with an epoll set of its own: libcurl says
+ * which sockets to watch (on_socket) and when its next timeout is due
+ * (on_timer), and the thread hands it only the sockets epoll found ready.
+ * A wakeup then costs what is ready, not a look at every transfer in
+ * flight (curl_multi_perform checks each one's socket, one poll call per
+ * transfer, however many are waiting for a slow primary's answer).
  *
  * Whether a failed request may have reached the peer decides between
  * "not reached" (nothing was sent: a connect failure) and "outcome
@@ -23,10 +31,14 @@
  */
 #include "replication/forwarder.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "replication/envelope.h"
 
@@ -42,6 +54,11 @@
 #define ENVELOPE_BYTES 65536
 #define ENVELOPE_MEMBERS 64
 
+/* Events taken from epoll per wait, and the longest wait when libcurl has
+ * no timeout due (a stop or a submit wakes the thread anyway). */
+#define EVENTS_MAX 64
+#define IDLE_WAIT_MS 1000
+
 struct repl_forwarder {
     const struct repl_peer_config *peer;
     CURLM *multi;
@@ -49,7 +66,10 @@ struct repl_forwarder {
     pthread_mutex_t mu;
     struct repl_forward *queue, *queue_tail;
     bool stop;
-    bool polling;                /* the thread waits (or is about to) in curl_multi_poll */
+    bool polling;                /* the thread waits (or is about to) in epoll_wait */
+    int epfd;                    /* the sockets libcurl watches, and wakefd */
+    int wakefd;                  /* eventfd: submitters and stop wake the thread */
+    uint64_t timer_due_us;       /* libcurl's next timeout (0: none; forwarder thread only) */
     struct repl_forward *active; /* in the multi handle (forwarder thread only) */
     CURL *spare[SPARE_HANDLES];  /* reset handles to reuse (forwarder thread only) */
     size_t n_spare;
@@ -381,10 +401,72 @@ static void start_queued(struct repl_forwarder *fw, struct repl_forward *q)
     }
 }
 
+/* libcurl (forwarder thread): watch s for what, or stop watching it.
+ * socketp is set once s is in the epoll set. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *socketp)
+{
+    struct repl_forwarder *fw = arg;
+    if (what == CURL_POLL_REMOVE) {
+        /* libcurl may already have closed it: then epoll forgot it too. */
+        epoll_ctl(fw->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(fw->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.data.fd = s};
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLOUT;
+    if (socketp) {
+        if (epoll_ctl(fw->epfd, EPOLL_CTL_MOD, s, &ev) == 0)
+            return 0;
+        if (errno != ENOENT) /* ENOENT: a new socket with a reused number */
+            return -1;
+    }
+    if (epoll_ctl(fw->epfd, EPOLL_CTL_ADD, s, &ev) != 0 &&
+        (errno != EEXIST || epoll_ctl(fw->epfd, EPOLL_CTL_MOD, s, &ev) != 0)) {
+        log_warn("forwarder: watching a socket failed: %s", strerror(errno));
+        return -1;
+    }
+    curl_multi_assign(fw->multi, s, fw);
+    return 0;
+}
+
+/* libcurl (forwarder thread): its next timeout, in ms from now (-1: none). */
+static int on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+    struct repl_forwarder *fw = arg;
+    fw->timer_due_us = timeout_ms < 0 ? 0 : cellar_mono_us() + (uint64_t)timeout_ms * 1000;
+    return 0;
+}
+
+/* How long the thread may wait for events: until libcurl's timeout. */
+static int wait_ms(const struct repl_forwarder *fw)
+{
+    if (!fw->timer_due_us)
+        return IDLE_WAIT_MS;
+    uint64_t now = cellar_mono_us();
+    if (fw->timer_due_us <= now)
+        return 0;
+    uint64_t ms = (fw->timer_due_us - now + 999) / 1000;
+    return ms < IDLE_WAIT_MS ? (int)ms : IDLE_WAIT_MS;
+}
+
+static void complete_finished(struct repl_forwarder *fw)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(fw->multi, &left))) {
+        if (msg->msg == CURLMSG_DONE)
+            complete(fw, msg->easy_handle, msg->data.result);
+    }
+}
+
 static void *forwarder_main(void *arg)
 {
     struct repl_forwarder *fw = arg;
     pthread_setname_np(pthread_self(), "forwarder");
+    struct epoll_event evs[EVENTS_MAX];
     for (;;) {
         pthread_mutex_lock(&fw->mu);
         struct repl_forward *q = fw->queue;
@@ -407,12 +489,10 @@ static void *forwarder_main(void *arg)
         if (stop)
             break;
         int running = 0;
-        curl_multi_perform(fw->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(fw->multi, &left))) {
-            if (msg->msg == CURLMSG_DONE)
-                complete(fw, msg->easy_handle, msg->data.result);
+        if (fw->timer_due_us && fw->timer_due_us <= cellar_mono_us()) {
+            fw->timer_due_us = 0;
+            curl_multi_socket_action(fw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            complete_finished(fw);
         }
         /* Requests queued meanwhile are taken at once; otherwise wait,
          * saying so, for a submitter to wake the thread. */
@@ -420,8 +500,23 @@ static void *forwarder_main(void *arg)
         bool more = fw->queue || fw->stop;
         fw->polling = !more;
         pthread_mutex_unlock(&fw->mu);
-        if (!more)
-            curl_multi_poll(fw->multi, NULL, 0, 1000, NULL);
+        int n = epoll_wait(fw->epfd, evs, EVENTS_MAX, more ? 0 : wait_ms(fw));
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == fw->wakefd) {
+                uint64_t v;
+                (void)!read(fw->wakefd, &v, sizeof(v));
+                continue;
+            }
+            int flags = 0;
+            if (evs[i].events & EPOLLIN)
+                flags |= CURL_CSELECT_IN;
+            if (evs[i].events & EPOLLOUT)
+                flags |= CURL_CSELECT_OUT;
+            if (evs[i].events & (EPOLLERR | EPOLLHUP))
+                flags |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(fw->multi, evs[i].data.fd, flags, &running);
+        }
+        complete_finished(fw);
     }
     /* Stopping: what is still in flight ends without an answer. */
     while (fw->active) {
@@ -430,6 +525,12 @@ static void *forwarder_main(void *arg)
         finish(fw, f);
     }
     return NULL;
+}
+
+static void wake(struct repl_forwarder *fw)
+{
+    uint64_t one = 1;
+    (void)!write(fw->wakefd, &one, sizeof(one));
 }
 
 int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_forwarder **out)
@@ -442,9 +543,24 @@ int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_forwar
         snprintf(fw->iface, sizeof(fw->iface), "host!%s", peer->bind_host);
     fw->figures = repl_peer_figures_new();
     fw->multi = curl_multi_init();
-    if (!fw->multi || pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
+    fw->epfd = epoll_create1(EPOLL_CLOEXEC);
+    fw->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fw->wakefd};
+    bool ready = fw->multi && fw->epfd >= 0 && fw->wakefd >= 0 &&
+                 epoll_ctl(fw->epfd, EPOLL_CTL_ADD, fw->wakefd, &ev) == 0;
+    if (ready) {
+        curl_multi_setopt(fw->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(fw->multi, CURLMOPT_SOCKETDATA, fw);
+        curl_multi_setopt(fw->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(fw->multi, CURLMOPT_TIMERDATA, fw);
+    }
+    if (!ready || pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
         if (fw->multi)
             curl_multi_cleanup(fw->multi);
+        if (fw->epfd >= 0)
+            close(fw->epfd);
+        if (fw->wakefd >= 0)
+            close(fw->wakefd);
         repl_peer_figures_free(fw->figures);
         pthread_mutex_destroy(&fw->mu);
         free(fw);
@@ -464,11 +580,11 @@ void repl_forwarder_submit(struct repl_forwarder *fw, struct repl_forward *f)
     else
         fw->queue = f;
     fw->queue_tail = f;
-    bool wake = fw->polling; /* a busy thread takes the queue before it waits */
+    bool wake_it = fw->polling; /* a busy thread takes the queue before it waits */
     fw->polling = false;
     pthread_mutex_unlock(&fw->mu);
-    if (wake)
-        curl_multi_wakeup(fw->multi);
+    if (wake_it)
+        wake(fw);
 }
 
 void repl_forwarder_stop(struct repl_forwarder *fw)
@@ -478,11 +594,13 @@ void repl_forwarder_stop(struct repl_forwarder *fw)
     pthread_mutex_lock(&fw->mu);
     fw->stop = true;
     pthread_mutex_unlock(&fw->mu);
-    curl_multi_wakeup(fw->multi);
+    wake(fw);
     pthread_join(fw->thread, NULL);
     for (size_t i = 0; i < fw->n_spare; i++)
         curl_easy_cleanup(fw->spare[i]);
     curl_multi_cleanup(fw->multi);
+    close(fw->epfd);
+    close(fw->wakefd);
     repl_peer_figures_free(fw->figures);
     pthread_mutex_destroy(&fw->mu);
     free(fw);

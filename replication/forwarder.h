@@ -15,7 +15,7 @@
  * then keep or free it. The body is borrowed until then.
  *
  * Threads: repl_forwarder_submit from any thread (a mutex-guarded queue
- * and curl_multi_wakeup); everything else on the forwarder thread.
+ * and an eventfd); everything else on the forwarder thread.
  */
 #ifndef REPL_FORWARDER_H
 #define REPL_FORWARDER_H
