@@ -117,7 +117,16 @@ def test_metrics_per_partition_cache_and_commit_times():
         assert status == 200 and doc["results"][0]["status"] == 200, doc
         assert node.request("PUT", cell_path("m", "row", "extra"), b"v")[0] == 201
         assert node.request("GET", cell_path("m", "row", "extra"))[0] == 200
-        text = node.request("GET", "/metrics")[2].decode()
+
+        # A request is counted when libmicrohttpd reports it complete, which
+        # may come just after the client has read the whole answer.
+        def counted():
+            text = node.request("GET", "/metrics")[2].decode()
+            done = all(metric(text, "cellar_http_request_duration_seconds_count",
+                              {"route": "cell", "method": m}) for m in ("GET", "PUT"))
+            return text if done else None
+
+        text = wait_for(counted, 10, "the cell GET and PUT in the request histogram")
         keys = [metric(text, "cellar_rocksdb_estimated_keys", {"table": "m", "partition": str(p)})
                 for p in range(4)]
         assert sorted(keys)[-1] == 21 and sum(keys) == 21, keys
