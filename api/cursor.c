@@ -34,7 +34,6 @@
 #define CURSOR_HEADER 6
 #define CURSOR_CHECK 4
 #define CURSOR_KEY_MAX (2 + STORE_HASHKEY_MAX + STORE_SORTKEY_MAX)
-#define SEG_TABLE 2
 #define SEG_HASHKEY 4
 
 /* The check of raw[0..n) for this request and kind into *out. -CELLAR_EINVAL
@@ -43,8 +42,8 @@ static int cursor_check(struct api_request *req, enum api_cursor_kind kind, cons
                         size_t n, uint32_t *out)
 {
     struct api_bytes table = {"", 0}, hk = {"", 0};
-    if (req->n_segs > SEG_TABLE)
-        table = req->segs[SEG_TABLE];
+    if (req->n_segs > API_SEG_TABLE)
+        table = req->segs[API_SEG_TABLE];
     if (kind == API_CURSOR_ROW && api_path_key(req, SEG_HASHKEY, &hk) < 0)
         return -CELLAR_EINVAL;
     struct cellar_buf b = {0};

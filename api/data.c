@@ -13,7 +13,6 @@
 #include "api/internal.h"
 #include "storage/keycodec.h"
 
-#define SEG_TABLE 2
 #define SEG_HASHKEY 4
 
 bool api_key_valid(struct api_request *req, const struct api_bytes *k, bool hashkey)
@@ -33,7 +32,7 @@ bool api_table_begin(struct api_request *req, struct api_table *t)
 {
     memset(t, 0, sizeof(*t));
     t->reg = api_registry(req);
-    const struct api_bytes *seg = &req->segs[SEG_TABLE];
+    const struct api_bytes *seg = &req->segs[API_SEG_TABLE];
     char name[REPL_TABLE_NAME_MAX + 1];
     if (!repl_table_name_valid(seg->data, seg->len)) {
         api_reply_problem(req, 404, "TABLE_NOT_FOUND", "no such table");
@@ -73,6 +72,11 @@ static void route_again(struct api_request *req)
                           (unsigned long long)req->srv->cluster.cfg->forward_wait_ms);
         return;
     }
+    api_route_again(req);
+}
+
+void api_route_again(struct api_request *req)
+{
     if (req->forward) {
         repl_forward_fini(req->forward);
         free(req->forward);
@@ -170,8 +174,7 @@ static void elsewhere(struct api_request *req, struct api_table *t, uint32_t par
     }
     if (whole && req->srv->cluster.cfg) {
         if (route->kind == REPL_ROUTE_REMOTE)
-            api_forward_to(req, route->primary, "NO_PRIMARY",
-                           req->srv->cluster.cfg->forward_wait_ms);
+            api_forward_to_primary(req, route->primary, part);
         else
             api_hold_for_map(req);
         return;

@@ -216,6 +216,13 @@ static void forward_done(struct api_request *req)
         api_hold_for_map(req);
         return;
     }
+    if (f->stale && (f->error == -CELLAR_EUNAVAIL || (req->method & (API_GET | API_HEAD)))) {
+        /* Its partition's primary changed while it was out, and a read,
+         * or a write surely not sent, may go again: routed on the newer
+         * map. A sent write is of unknown outcome, below. */
+        api_route_again(req);
+        return;
+    }
     if (f->error == 0 && f->status == 421) {
         api_reply_problem(req, 503, "NO_PRIMARY",
                           "%s is no longer the partition's primary and no newer map names "
@@ -249,8 +256,10 @@ static void forward_done(struct api_request *req)
     api_wait_map_version(req, h.found ? strtoull(h.value, NULL, 10) : 0, relay_answer);
 }
 
-void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code,
-                    uint64_t timeout_ms)
+/* api_forward_to and api_forward_to_primary; table (NULL: not a data
+ * request) and part say which partition's primary addr is. */
+static void relay(struct api_request *req, const char *addr, const char *unreached_code,
+                  uint64_t timeout_ms, const struct api_bytes *table, uint32_t part)
 {
     struct api_server *s = req->srv;
     if (!s->cluster.forwarder) {
@@ -284,8 +293,25 @@ void api_forward_to(struct api_request *req, const char *addr, const char *unrea
     /* A request for a partition's primary may share an envelope; table
      * changes for the meta server go alone (they take their time). */
     f->batchable = strcmp(unreached_code, "NO_PRIMARY") == 0;
+    if (table && table->len < sizeof(f->table)) {
+        memcpy(f->table, table->data, table->len);
+        f->table[table->len] = '\0';
+        f->partition = part;
+    }
     req->scratch = (void *)unreached_code;
     req->forward = f;
     api_suspend(req, forward_done);
     repl_forwarder_submit(s->cluster.forwarder, f);
+}
+
+void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code,
+                    uint64_t timeout_ms)
+{
+    relay(req, addr, unreached_code, timeout_ms, NULL, 0);
+}
+
+void api_forward_to_primary(struct api_request *req, const char *addr, uint32_t part)
+{
+    relay(req, addr, "NO_PRIMARY", req->srv->cluster.cfg->forward_wait_ms,
+          &req->segs[API_SEG_TABLE], part);
 }

@@ -14,8 +14,6 @@
 
 #include "api/internal.h"
 
-#define SEG_TABLE 2
-
 json_t *api_table_json(const struct repl_table_meta *m)
 {
     json_t *envs = json_object();
@@ -46,7 +44,7 @@ static struct api_admin_args *adm(struct api_request *req)
 
 static bool table_name(struct api_request *req, char *dst)
 {
-    const struct api_bytes *seg = &req->segs[SEG_TABLE];
+    const struct api_bytes *seg = &req->segs[API_SEG_TABLE];
     if (!repl_table_name_valid(seg->data, seg->len)) {
         api_reply_problem(req, 400, "INVALID_TABLE_NAME",
                           "a table name is 1 to 128 characters of A-Z a-z 0-9 _ . -");

@@ -76,6 +76,8 @@ enum api_method {
 };
 
 #define API_MAX_SEGMENTS 8
+/* The table's name in /v1/tables/{table}/...: segment 2. */
+#define API_SEG_TABLE 2
 
 /* A decoded path segment (or query value): owned by the request. */
 struct api_bytes {
@@ -220,6 +222,17 @@ void api_resume(struct api_request *req);
  * retried blindly), 503 for a read. Nothing may be held. */
 void api_forward_to(struct api_request *req, const char *addr, const char *unreached_code,
                     uint64_t timeout_ms);
+/* api_forward_to for a request about partition part of the table its path
+ * names, sent to that partition's primary addr (NO_PRIMARY, within
+ * forward_wait_ms). Should this node's map name another primary, or none,
+ * while it is out, it is not waited for: a read, or a write that surely
+ * did not leave, is routed again on the newer map; a write that left is
+ * 504 OUTCOME_UNKNOWN. */
+void api_forward_to_primary(struct api_request *req, const char *addr, uint32_t part);
+
+/* Routes the request again as if it had just come (a relay it made is
+ * dropped first). */
+void api_route_again(struct api_request *req);
 /* How long a relayed table change may take: opening or closing a table's
  * every replica on every node. */
 #define API_TABLE_CHANGE_TIMEOUT_MS 300000

@@ -21,6 +21,15 @@
  * "not reached" (nothing was sent: a connect failure) and "outcome
  * unknown" (the request went out and no answer came).
  *
+ * Stale relays: a request for one partition went to the primary the
+ * node's map named. When the map changes while it is out (a failover, a
+ * move), the thread looks at each relay in flight (stale_relays) and ends
+ * at once those whose partition's primary is now another node or none,
+ * rather than let them wait out their timeout on a primary that may be
+ * cut off: the caller routes a read, or a write surely not sent, again,
+ * and answers a sent write as of unknown outcome. A relay inside an
+ * envelope ends alone; the envelope goes on for the others.
+ *
  * Requests queued for one peer at the same moment, when batchable, go in
  * envelopes (start_queued): under load the queue fills while the thread
  * is busy, so one exchange carries what arrived meanwhile, and an idle
@@ -41,6 +50,7 @@
 #include <unistd.h>
 
 #include "replication/envelope.h"
+#include "replication/registry.h"
 
 /* Easy handles kept for reuse: making one and freeing it costs more than
  * resetting it. */
@@ -58,6 +68,8 @@
  * no timeout due (a stop or a submit wakes the thread anyway). */
 #define EVENTS_MAX 64
 #define IDLE_WAIT_MS 1000
+/* With relays in flight, the map is looked at least this often. */
+#define MAP_CHECK_MS 100
 
 struct repl_forwarder {
     const struct repl_peer_config *peer;
@@ -70,6 +82,8 @@ struct repl_forwarder {
     int epfd;                    /* the sockets libcurl watches, and wakefd */
     int wakefd;                  /* eventfd: submitters and stop wake the thread */
     uint64_t timer_due_us;       /* libcurl's next timeout (0: none; forwarder thread only) */
+    struct repl_registry *reg;   /* the node's map (NULL: no stale relays) */
+    uint64_t map_checked;        /* the map version stale_relays last looked at */
     struct repl_forward *active; /* in the multi handle (forwarder thread only) */
     CURL *spare[SPARE_HANDLES];  /* reset handles to reuse (forwarder thread only) */
     size_t n_spare;
@@ -292,12 +306,16 @@ static bool unpack(struct envelope *e)
     repl_envelope_reader_init(&r, c->body_out.data, c->body_out.len);
     for (size_t i = 0; i < e->n; i++) {
         struct repl_forward *m = e->members[i];
-        repl_envelope_get(&r, &f, &len, &bad);
-        m->status = (f[0] - '0') * 100 + (f[1] - '0') * 10 + (f[2] - '0');
-        repl_envelope_get(&r, &f, &len, &bad);
-        cellar_buf_append(&m->head, f, len);
-        repl_envelope_get(&r, &f, &len, &bad);
-        cellar_buf_append(&m->body_out, f, len);
+        const char *status, *head, *body;
+        size_t hlen, blen;
+        repl_envelope_get(&r, &status, &len, &bad);
+        repl_envelope_get(&r, &head, &hlen, &bad);
+        repl_envelope_get(&r, &body, &blen, &bad);
+        if (!m)
+            continue; /* ended early, stale */
+        m->status = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+        cellar_buf_append(&m->head, head, hlen);
+        cellar_buf_append(&m->body_out, body, blen);
         m->error = 0;
     }
     return true;
@@ -315,6 +333,8 @@ static void envelope_done(struct repl_forward *c)
         /* The peer takes no envelopes (an older version), or not one this
          * large: none of them ran there. Each goes alone. */
         for (size_t i = 0; i < e->n; i++) {
+            if (!e->members[i])
+                continue;
             e->members[i]->batchable = false;
             start_one(fw, e->members[i]);
         }
@@ -326,6 +346,8 @@ static void envelope_done(struct repl_forward *c)
     bool unpacked = c->error == 0 && c->status == 200 && unpack(e);
     for (size_t i = 0; i < e->n; i++) {
         struct repl_forward *m = e->members[i];
+        if (!m)
+            continue; /* ended early, stale */
         m->sent = c->sent;
         m->started_us = c->started_us;
         if (c->error) {
@@ -443,13 +465,83 @@ static int on_timer(CURLM *multi, long timeout_ms, void *arg)
 /* How long the thread may wait for events: until libcurl's timeout. */
 static int wait_ms(const struct repl_forwarder *fw)
 {
+    int most = fw->reg && fw->active ? MAP_CHECK_MS : IDLE_WAIT_MS;
     if (!fw->timer_due_us)
-        return IDLE_WAIT_MS;
+        return most;
     uint64_t now = cellar_mono_us();
     if (fw->timer_due_us <= now)
         return 0;
     uint64_t ms = (fw->timer_due_us - now + 999) / 1000;
-    return ms < IDLE_WAIT_MS ? (int)ms : IDLE_WAIT_MS;
+    return ms < (uint64_t)most ? (int)ms : most;
+}
+
+/* Whether f went to a primary the node's map no longer names for its
+ * partition. */
+static bool is_stale(struct repl_forwarder *fw, const struct repl_forward *f)
+{
+    if (!f->table[0])
+        return false;
+    struct repl_table *t;
+    if (repl_table_acquire(fw->reg, f->table, &t) < 0)
+        return true; /* dropped meanwhile: routed again, it is answered 404 */
+    struct repl_route route = {.kind = REPL_ROUTE_NO_PRIMARY};
+    if (f->partition < repl_table_meta(t)->partition_count)
+        repl_route(t, f->partition, &route);
+    repl_table_release(fw->reg, t);
+    return route.kind != REPL_ROUTE_REMOTE || strcmp(route.primary, f->addr) != 0;
+}
+
+/* Ends f early, stale: as if no answer came. */
+static void end_stale(struct repl_forwarder *fw, struct repl_forward *f, bool sent)
+{
+    f->stale = true;
+    f->sent = sent;
+    f->error = sent ? -CELLAR_EOUTCOME : -CELLAR_EUNAVAIL;
+    log_debug("forward %s %s to %s: the map names another primary now (%s)", f->method, f->target,
+              f->addr, sent ? "outcome unknown" : "not sent");
+    finish(fw, f);
+}
+
+/* The stale members of an envelope end alone; when none is left, the
+ * envelope ends too (nobody waits for its answer). */
+static void stale_members(struct repl_forwarder *fw, struct repl_forward *c)
+{
+    struct envelope *e = c->arg;
+    size_t left = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        struct repl_forward *m = e->members[i];
+        if (!m)
+            continue;
+        if (!is_stale(fw, m)) {
+            left++;
+            continue;
+        }
+        e->members[i] = NULL;
+        m->started_us = c->started_us;
+        end_stale(fw, m, c->sent);
+    }
+    if (!left) {
+        c->error = -CELLAR_EOUTCOME;
+        finish(fw, c);
+    }
+}
+
+/* When the node's map has changed: ends the relays it made stale. */
+static void stale_relays(struct repl_forwarder *fw)
+{
+    if (!fw->reg || !fw->active)
+        return;
+    uint64_t v = repl_registry_map_version(fw->reg);
+    if (v == fw->map_checked)
+        return;
+    fw->map_checked = v;
+    for (struct repl_forward *f = fw->active, *next; f; f = next) {
+        next = f->next; /* finish unlinks f alone */
+        if (f->carrier)
+            stale_members(fw, f);
+        else if (is_stale(fw, f))
+            end_stale(fw, f, f->sent);
+    }
 }
 
 static void complete_finished(struct repl_forwarder *fw)
@@ -494,6 +586,7 @@ static void *forwarder_main(void *arg)
             curl_multi_socket_action(fw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
             complete_finished(fw);
         }
+        stale_relays(fw);
         /* Requests queued meanwhile are taken at once; otherwise wait,
          * saying so, for a submitter to wake the thread. */
         pthread_mutex_lock(&fw->mu);
@@ -533,10 +626,14 @@ static void wake(struct repl_forwarder *fw)
     (void)!write(fw->wakefd, &one, sizeof(one));
 }
 
-int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_forwarder **out)
+int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_registry *reg,
+                         struct repl_forwarder **out)
 {
     struct repl_forwarder *fw = cellar_xcalloc(1, sizeof(*fw));
     fw->peer = peer;
+    fw->reg = reg;
+    if (reg)
+        fw->map_checked = repl_registry_map_version(reg);
     pthread_mutex_init(&fw->mu, NULL);
     snprintf(fw->auth, sizeof(fw->auth), "Authorization: Bearer %s", peer->secret);
     if (peer->bind_host[0])

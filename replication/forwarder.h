@@ -23,7 +23,10 @@
 #include <curl/curl.h>
 
 #include "common/cellar.h"
+#include "replication/catalog.h"
 #include "replication/peer.h"
+
+struct repl_registry;
 
 struct repl_forward;
 typedef void (*repl_forward_fn)(struct repl_forward *f);
@@ -41,10 +44,17 @@ struct repl_forward {
     repl_forward_fn done;
     void *arg;
     bool batchable; /* may share an envelope with others for the same peer (a data request) */
+    /* A request for one partition, relayed to its primary as the node's
+     * map had it (table empty: another kind). Should the map name another
+     * primary, or none, while it is out, it ends at once, stale. */
+    char table[REPL_TABLE_NAME_MAX + 1];
+    uint32_t partition;
     /* Filled by the forwarder before done. */
     int error; /* 0 (an answer came), -CELLAR_EUNAVAIL (the peer was not reached: nothing
                   was sent), -CELLAR_EOUTCOME (sent, but no answer) */
     long status;
+    bool stale; /* ended early: its partition's primary is no longer addr (error set as for no
+                   answer: -CELLAR_EUNAVAIL when it was surely not sent) */
     struct cellar_buf head; /* the answer's header lines, "Name: value\r\n" each */
     struct cellar_buf body_out;
     uint64_t started_us, ended_us;
@@ -60,8 +70,10 @@ void repl_forward_fini(struct repl_forward *f);
 
 struct repl_forwarder;
 
-/* Starts the forwarder thread. peer is borrowed. */
-int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_forwarder **out);
+/* Starts the forwarder thread. peer and reg (the node's map, to tell
+ * stale relays; NULL: none are) are borrowed. */
+int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_registry *reg,
+                         struct repl_forwarder **out);
 /* Cancels what is in flight (each done runs with -CELLAR_EOUTCOME, or
  * -CELLAR_EUNAVAIL when not yet sent) and stops. Accepts NULL. */
 void repl_forwarder_stop(struct repl_forwarder *fw);

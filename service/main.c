@@ -380,7 +380,7 @@ static void refresh_status(struct node *n)
 static int start_cluster(struct node *n)
 {
     const struct repl_cluster_config *c = &n->cfg.cluster;
-    int e = repl_forwarder_start(&n->peer, &n->forwarder);
+    int e = repl_forwarder_start(&n->peer, n->registry, &n->forwarder);
     if (e < 0) {
         fail_start(errno_of(e), "cannot start the forwarder: %s", cellar_strerror(e));
         return e;
