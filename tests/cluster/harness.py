@@ -101,6 +101,29 @@ class Cluster:
             n.cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def cut_off(self, victim):
+        """Packet filters drop everything between victim and every other
+        node, both ways; clients, on CLIENT_ADDRESS, still reach every node.
+        Returns the rules, for heal."""
+        rules = []
+        for o in self.nodes:
+            if o is not victim:
+                rules.append(("INPUT", "-s", victim.host, "-d", o.host, "-j", "DROP"))
+                rules.append(("INPUT", "-s", o.host, "-d", victim.host, "-j", "DROP"))
+        for r in rules:
+            iptables("-A", *r)
+        return rules
+
+    def heal(self, rules):
+        """Removes the rules cut_off added."""
+        for r in rules:
+            iptables("-D", *r)
+
+
+def iptables(*args):
+    import subprocess
+    subprocess.run(["iptables"] + list(args), check=True)
+
 
 def run_module(namespace):
     """What running a cluster test file does: its setup() (which starts the

@@ -15,7 +15,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Cluster, run_module, wait_for  # noqa: E402
+from harness import Cluster, iptables, run_module, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from cellar import partition_of  # noqa: E402
@@ -280,10 +280,9 @@ def test_a_table_change_is_in_force_where_it_was_asked_when_answered():
     table from its own beacon only. Asked through node 3, the creation is
     answered once node 3 has the map: node 3 knows the table at once, and
     the header that carried the map version is not relayed."""
-    import subprocess
     rule = ["OUTPUT", "-p", "tcp", "-s", node(1).host, "-d", node(3).host, "--dport",
             str(node(3).port), "--syn", "-j", "REJECT", "--reject-with", "tcp-reset"]
-    subprocess.run(["iptables", "-A"] + rule, check=True)
+    iptables("-A", *rule)
     try:
         for i in range(3):
             name = "seen-at-once-%d" % i
@@ -295,7 +294,7 @@ def test_a_table_change_is_in_force_where_it_was_asked_when_answered():
             assert node(3).json("DELETE", "/v1/tables/%s?purge=true" % name)[0] == 200
             assert node(3).json("GET", "/v1/tables/" + name)[0] == 404
     finally:
-        subprocess.run(["iptables", "-D"] + rule, check=True)
+        iptables("-D", *rule)
 
 
 def test_replica_counts_and_forgetting_nodes():

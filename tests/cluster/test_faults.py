@@ -77,11 +77,6 @@ def test_sigstop_of_a_node_then_sigcont():
     cluster.wait_formed()
 
 
-def iptables(*args):
-    import subprocess
-    subprocess.run(["iptables"] + list(args), check=True)
-
-
 def test_a_node_cut_off_from_the_others_then_healed():
     """Packet filters drop everything between node 2 and the other nodes
     (both ways); clients, on an address of their own, still reach every
@@ -89,20 +84,14 @@ def test_a_node_cut_off_from_the_others_then_healed():
     write that may have arrived); node 2 serves what it holds to clients
     that come to it."""
     victim = cluster.nodes[1]
-    others = [n.host for n in cluster.nodes if n is not victim]
     rules = []
-    for o in others:
-        rules.append(("INPUT", "-s", victim.host, "-d", o, "-j", "DROP"))
-        rules.append(("INPUT", "-s", o, "-d", victim.host, "-j", "DROP"))
 
     def fault():
-        for r in rules:
-            iptables("-A", *r)
+        rules.extend(cluster.cut_off(victim))
         return victim
 
     def heal(v):
-        for r in rules:
-            iptables("-D", *r)
+        cluster.heal(rules)
     run_scenario("cut off and healed", "faults-cut", fault, heal)
     cluster.wait_formed()
 

@@ -9,7 +9,6 @@ that surely did not leave is sent there too, and one that may have left is
 client here waits at most half of forward_wait_ms.
 """
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -33,10 +32,6 @@ def cell(table, h):
     return "/v1/tables/%s/rows/%s/cells/v" % (table, urllib.parse.quote(h, safe=""))
 
 
-def iptables(*args):
-    subprocess.run(["iptables"] + list(args), check=True)
-
-
 def test_relays_to_a_cut_off_primary_end_with_the_failover():
     table = "stale"
     via = cluster.nodes[0]  # the meta node: its map changes first
@@ -55,11 +50,6 @@ def test_relays_to_a_cut_off_primary_end_with_the_failover():
         status, _, body = via.json("GET", cell(table, h))
         assert status == 200 and body["v"] == "before", (status, body)
 
-    rules = []
-    for o in cluster.nodes:
-        if o is not victim:
-            rules.append(("INPUT", "-s", victim.host, "-d", o.host, "-j", "DROP"))
-            rules.append(("INPUT", "-s", o.host, "-d", victim.host, "-j", "DROP"))
     results = {}
 
     def client(name, method, h, doc):
@@ -73,8 +63,7 @@ def test_relays_to_a_cut_off_primary_end_with_the_failover():
         finally:
             c.close()
 
-    for r in rules:
-        iptables("-A", *r)
+    rules = cluster.cut_off(victim)
     try:
         # The writes first: one of them likely takes the kept connection,
         # and so leaves (504), where a new connection's never does.
@@ -98,8 +87,7 @@ def test_relays_to_a_cut_off_primary_end_with_the_failover():
                 if status == 504:
                     assert body["code"] == "OUTCOME_UNKNOWN", body
     finally:
-        for r in rules:
-            iptables("-D", *r)
+        cluster.heal(rules)
     cluster.wait_formed()
 
 
