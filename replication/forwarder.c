@@ -16,6 +16,12 @@
  * A wakeup then costs what is ready, not a look at every transfer in
  * flight (curl_multi_perform checks each one's socket, one poll call per
  * transfer, however many are waiting for a slow primary's answer).
+ * A kept-alive connection stays in the epoll set between its transfers
+ * (libcurl says "remove" at the end of each and "watch for input" at the
+ * start of the next: two epoll_ctl calls per exchange for nothing); the
+ * thread takes it out only when an event comes while libcurl does not
+ * want it (the peer closed it), and forgets it when libcurl closes it
+ * (on_close), before its number can be reused.
  *
  * Whether a failed request may have reached the peer decides between
  * "not reached" (nothing was sent: a connect failure) and "outcome
@@ -71,6 +77,12 @@
 /* With relays in flight, the map is looked at least this often. */
 #define MAP_CHECK_MS 100
 
+/* fw->watch: the socket is in epfd for these events (EPOLLIN, EPOLLOUT),
+ * and whether libcurl wants them now (WATCH_WANTED; a kept-alive
+ * connection between transfers is in epfd without it). */
+#define WATCH_IN_SET 0x80000000u
+#define WATCH_WANTED 0x40000000u
+
 struct repl_forwarder {
     const struct repl_peer_config *peer;
     CURLM *multi;
@@ -78,10 +90,12 @@ struct repl_forwarder {
     pthread_mutex_t mu;
     struct repl_forward *queue, *queue_tail;
     bool stop;
-    bool polling;                /* the thread waits (or is about to) in epoll_wait */
-    int epfd;                    /* the sockets libcurl watches, and wakefd */
-    int wakefd;                  /* eventfd: submitters and stop wake the thread */
-    uint64_t timer_due_us;       /* libcurl's next timeout (0: none; forwarder thread only) */
+    bool polling;          /* the thread waits (or is about to) in epoll_wait */
+    int epfd;              /* the sockets libcurl watches, and wakefd */
+    int wakefd;            /* eventfd: submitters and stop wake the thread */
+    uint64_t timer_due_us; /* libcurl's next timeout (0: none; forwarder thread only) */
+    uint32_t *watch;       /* by socket: what epfd watches it for (WATCH_*; 0: not in it) */
+    size_t n_watch;
     struct repl_registry *reg;   /* the node's map (NULL: no stale relays) */
     uint64_t map_checked;        /* the map version stale_relays last looked at */
     struct repl_forward *active; /* in the multi handle (forwarder thread only) */
@@ -161,6 +175,8 @@ static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int 
     return CURL_PREREQFUNC_OK;
 }
 
+static int on_close(void *arg, curl_socket_t s);
+
 static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
 {
     char url[REPL_ADDR_MAX + 16];
@@ -204,6 +220,8 @@ static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
     curl_easy_setopt(c, CURLOPT_PREREQDATA, f);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "." and ".." are keys, not directories */
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, fw);
     if (fw->iface[0])
         curl_easy_setopt(c, CURLOPT_INTERFACE, fw->iface);
     curl_multi_add_handle(fw->multi, c);
@@ -423,35 +441,83 @@ static void start_queued(struct repl_forwarder *fw, struct repl_forward *q)
     }
 }
 
-/* libcurl (forwarder thread): watch s for what, or stop watching it.
- * socketp is set once s is in the epoll set. */
+static uint32_t *watch_of(struct repl_forwarder *fw, curl_socket_t s)
+{
+    if (s < 0)
+        return NULL;
+    if ((size_t)s >= fw->n_watch) {
+        size_t n = fw->n_watch ? fw->n_watch : 64;
+        while (n <= (size_t)s)
+            n *= 2;
+        fw->watch = cellar_xrealloc(fw->watch, n * sizeof(*fw->watch));
+        memset(fw->watch + fw->n_watch, 0, (n - fw->n_watch) * sizeof(*fw->watch));
+        fw->n_watch = n;
+    }
+    return &fw->watch[s];
+}
+
+/* libcurl (forwarder thread): watch s for what, or stop watching it. A
+ * socket libcurl stops watching stays in epfd, watched for input alone
+ * (see the top of the file). */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *socketp)
 {
     struct repl_forwarder *fw = arg;
-    if (what == CURL_POLL_REMOVE) {
-        /* libcurl may already have closed it: then epoll forgot it too. */
-        epoll_ctl(fw->epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(fw->multi, s, NULL);
+    uint32_t *w = watch_of(fw, s);
+    if (!w)
+        return -1;
+    uint32_t events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT || what == CURL_POLL_REMOVE)
+        events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        events |= EPOLLOUT;
+    uint32_t want = what == CURL_POLL_REMOVE ? 0 : WATCH_WANTED;
+    if ((*w & WATCH_IN_SET) && (*w & (EPOLLIN | EPOLLOUT)) == events) {
+        *w = WATCH_IN_SET | want | events;
         return 0;
     }
-    struct epoll_event ev = {.data.fd = s};
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        ev.events |= EPOLLIN;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        ev.events |= EPOLLOUT;
-    if (socketp) {
-        if (epoll_ctl(fw->epfd, EPOLL_CTL_MOD, s, &ev) == 0)
+    struct epoll_event ev = {.events = events, .data.fd = s};
+    int op = *w & WATCH_IN_SET ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(fw->epfd, op, s, &ev) != 0 &&
+        epoll_ctl(fw->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0) {
+        *w = 0;
+        if (what == CURL_POLL_REMOVE)
             return 0;
-        if (errno != ENOENT) /* ENOENT: a new socket with a reused number */
-            return -1;
-    }
-    if (epoll_ctl(fw->epfd, EPOLL_CTL_ADD, s, &ev) != 0 &&
-        (errno != EEXIST || epoll_ctl(fw->epfd, EPOLL_CTL_MOD, s, &ev) != 0)) {
         log_warn("forwarder: watching a socket failed: %s", strerror(errno));
         return -1;
     }
-    curl_multi_assign(fw->multi, s, fw);
+    *w = WATCH_IN_SET | want | events;
     return 0;
+}
+
+/* libcurl (forwarder thread): closing a socket it opened. Closing takes
+ * it out of epfd; its number may come back for another socket. */
+static int on_close(void *arg, curl_socket_t s)
+{
+    struct repl_forwarder *fw = arg;
+    if (s >= 0 && (size_t)s < fw->n_watch)
+        fw->watch[s] = 0;
+    return close(s);
+}
+
+/* Forwarder thread: an event on s. One libcurl does not want is a kept-
+ * alive connection between transfers that the peer closed or wrote to:
+ * it leaves epfd, and libcurl finds it dead when it next picks it. */
+static void socket_event(struct repl_forwarder *fw, curl_socket_t s, uint32_t events)
+{
+    uint32_t *w = watch_of(fw, s);
+    if (w && !(*w & WATCH_WANTED)) {
+        epoll_ctl(fw->epfd, EPOLL_CTL_DEL, s, NULL);
+        *w = 0;
+        return;
+    }
+    int flags = 0, running = 0;
+    if (events & EPOLLIN)
+        flags |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT)
+        flags |= CURL_CSELECT_OUT;
+    if (events & (EPOLLERR | EPOLLHUP))
+        flags |= CURL_CSELECT_ERR;
+    curl_multi_socket_action(fw->multi, s, flags, &running);
 }
 
 /* libcurl (forwarder thread): its next timeout, in ms from now (-1: none). */
@@ -600,14 +666,7 @@ static void *forwarder_main(void *arg)
                 (void)!read(fw->wakefd, &v, sizeof(v));
                 continue;
             }
-            int flags = 0;
-            if (evs[i].events & EPOLLIN)
-                flags |= CURL_CSELECT_IN;
-            if (evs[i].events & EPOLLOUT)
-                flags |= CURL_CSELECT_OUT;
-            if (evs[i].events & (EPOLLERR | EPOLLHUP))
-                flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(fw->multi, evs[i].data.fd, flags, &running);
+            socket_event(fw, evs[i].data.fd, evs[i].events);
         }
         complete_finished(fw);
     }
@@ -698,6 +757,7 @@ void repl_forwarder_stop(struct repl_forwarder *fw)
     curl_multi_cleanup(fw->multi);
     close(fw->epfd);
     close(fw->wakefd);
+    free(fw->watch);
     repl_peer_figures_free(fw->figures);
     pthread_mutex_destroy(&fw->mu);
     free(fw);
