@@ -20,8 +20,10 @@
  * (libcurl says "remove" at the end of each and "watch for input" at the
  * start of the next: two epoll_ctl calls per exchange for nothing); the
  * thread takes it out only when an event comes while libcurl does not
- * want it (the peer closed it), and forgets it when libcurl closes it
- * (on_close), before its number can be reused.
+ * want it (the peer closed it). This holds only for the sockets the
+ * thread sees libcurl open and close (on_open, on_close: so none keeps a
+ * stale entry once its number is reused); any other socket libcurl
+ * watches (a resolver's) is added and removed as libcurl says.
  *
  * Whether a failed request may have reached the peer decides between
  * "not reached" (nothing was sent: a connect failure) and "outcome
@@ -53,6 +55,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "replication/envelope.h"
@@ -82,6 +85,8 @@
  * connection between transfers is in epfd without it). */
 #define WATCH_IN_SET 0x80000000u
 #define WATCH_WANTED 0x40000000u
+/* Opened by on_open, so on_close will say when it is closed. */
+#define WATCH_OURS 0x20000000u
 
 struct repl_forwarder {
     const struct repl_peer_config *peer;
@@ -175,6 +180,7 @@ static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int 
     return CURL_PREREQFUNC_OK;
 }
 
+static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address);
 static int on_close(void *arg, curl_socket_t s);
 
 static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
@@ -220,6 +226,8 @@ static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
     curl_easy_setopt(c, CURLOPT_PREREQDATA, f);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "." and ".." are keys, not directories */
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, fw);
     curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close);
     curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, fw);
     if (fw->iface[0])
@@ -470,23 +478,45 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
         events |= EPOLLIN;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         events |= EPOLLOUT;
-    uint32_t want = what == CURL_POLL_REMOVE ? 0 : WATCH_WANTED;
+    uint32_t want = what == CURL_POLL_REMOVE ? 0 : WATCH_WANTED, ours = *w & WATCH_OURS;
+    if (what == CURL_POLL_REMOVE && !ours) {
+        epoll_ctl(fw->epfd, EPOLL_CTL_DEL, s, NULL); /* may be closed already: then gone */
+        *w = 0;
+        return 0;
+    }
     if ((*w & WATCH_IN_SET) && (*w & (EPOLLIN | EPOLLOUT)) == events) {
-        *w = WATCH_IN_SET | want | events;
+        *w = WATCH_IN_SET | ours | want | events;
         return 0;
     }
     struct epoll_event ev = {.events = events, .data.fd = s};
     int op = *w & WATCH_IN_SET ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(fw->epfd, op, s, &ev) != 0 &&
         epoll_ctl(fw->epfd, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) != 0) {
-        *w = 0;
+        *w = ours;
         if (what == CURL_POLL_REMOVE)
             return 0;
         log_warn("forwarder: watching a socket failed: %s", strerror(errno));
         return -1;
     }
-    *w = WATCH_IN_SET | want | events;
+    *w = WATCH_IN_SET | ours | want | events;
     return 0;
+}
+
+/* libcurl (forwarder thread): a socket for a connection. Its number may
+ * be one a socket closed behind the thread's back had (a resolver's):
+ * whatever was noted for it is stale. */
+static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
+{
+    struct repl_forwarder *fw = arg;
+    (void)purpose;
+    curl_socket_t s = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    uint32_t *w = watch_of(fw, s);
+    if (w) {
+        if (*w & WATCH_IN_SET) /* not ours, closed unseen: epoll forgot it already */
+            epoll_ctl(fw->epfd, EPOLL_CTL_DEL, s, NULL);
+        *w = WATCH_OURS;
+    }
+    return s;
 }
 
 /* libcurl (forwarder thread): closing a socket it opened. Closing takes
@@ -507,7 +537,7 @@ static void socket_event(struct repl_forwarder *fw, curl_socket_t s, uint32_t ev
     uint32_t *w = watch_of(fw, s);
     if (w && !(*w & WATCH_WANTED)) {
         epoll_ctl(fw->epfd, EPOLL_CTL_DEL, s, NULL);
-        *w = 0;
+        *w &= WATCH_OURS;
         return;
     }
     int flags = 0, running = 0;

@@ -617,9 +617,11 @@ int main(int argc, char **argv)
     repl_registry_stats(n.registry, &st);
     snprintf(n.status, sizeof(n.status), "serving %zu tables, %zu partitions", st.tables,
              st.partitions);
-    sd_notifyf(0, "READY=1\nSTATUS=%s", n.status);
+    /* The log says the port before the manager hears READY: whoever waits
+     * for READY finds it there. */
     log_notice("serving %zu tables, %zu partitions on port %u", st.tables, st.partitions,
                api_server_port(n.server));
+    sd_notifyf(0, "READY=1\nSTATUS=%s", n.status);
 
     int sig = main_loop(&n, &sigs);
 

@@ -52,6 +52,7 @@ class Node:
         self.host = "127.0.0.1"       # where the node listens
         self.listen = "127.0.0.1:0"   # --listen (port 0: one the kernel picks)
         self.source_address = None    # the address clients connect from (None: any)
+        self.wrapper = []             # a command that runs cellard (it must exec it: same pid)
 
     def start(self, timeout=None):
         # CELLAR_START_TIMEOUT: slower runs (valgrind) wait longer.
@@ -59,7 +60,8 @@ class Node:
         self.runs += 1
         self.log_path = os.path.join(self.dir, "cellard-%d.log" % self.runs)
         os.makedirs(self.dir, exist_ok=True)
-        args = [CELLARD, "--listen", self.listen, "--data-dir", os.path.join(self.dir, "data")]
+        args = self.wrapper + [CELLARD, "--listen", self.listen, "--data-dir",
+                               os.path.join(self.dir, "data")]
         if self.config:
             path = os.path.join(self.dir, "cellard.conf")
             with open(path, "w") as f:
