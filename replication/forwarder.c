@@ -504,18 +504,16 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
 
 /* libcurl (forwarder thread): a socket for a connection. Its number may
  * be one a socket closed behind the thread's back had (a resolver's):
- * whatever was noted for it is stale. */
+ * whatever was noted for it is stale (epoll forgot that socket when it
+ * was closed). */
 static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
 {
     struct repl_forwarder *fw = arg;
     (void)purpose;
     curl_socket_t s = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
     uint32_t *w = watch_of(fw, s);
-    if (w) {
-        if (*w & WATCH_IN_SET) /* not ours, closed unseen: epoll forgot it already */
-            epoll_ctl(fw->epfd, EPOLL_CTL_DEL, s, NULL);
+    if (w)
         *w = WATCH_OURS;
-    }
     return s;
 }
 

@@ -20,15 +20,13 @@ cluster = None
 class NamedCluster(Cluster):
     """A Cluster whose nodes are node1..nodeN in each other's eyes."""
 
-    def __init__(self, n):
-        super().__init__(n)
-
     def new_node(self, index):
         hosts = os.path.join(self.dir, "hosts")
-        with open(hosts, "w") as f:
-            f.write("127.0.0.1 localhost\n")
-            for i in range(1, 10):
-                f.write("127.0.0.%d node%d\n" % (i, i))
+        if not os.path.exists(hosts):
+            with open(hosts, "w") as f:
+                f.write("127.0.0.1 localhost\n")
+                for i in range(1, 10):
+                    f.write("127.0.0.%d node%d\n" % (i, i))
         n = ClusterNode(index, "node1:%d" % PORT, self.secret, config=self.config,
                         data_dir=os.path.join(self.dir, "n%d" % index))
         n.address = n.listen = "node%d:%d" % (index, PORT)
