@@ -226,6 +226,7 @@ static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
     curl_easy_setopt(c, CURLOPT_PREREQDATA, f);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "." and ".." are keys, not directories */
+    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* straight to the peer, whatever http_proxy says */
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, fw);
     curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close);

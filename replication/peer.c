@@ -58,10 +58,13 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* Connections leave from the advertise host; iface is the caller's
+/* Connections go straight to the peer, never through a proxy named by
+ * the environment (http_proxy, ALL_PROXY: the cluster secret is in every
+ * request), and leave from the advertise host; iface is the caller's
  * buffer, kept until the transfer ends. */
-static void set_interface(CURL *c, const struct repl_peer_config *pc, char *iface, size_t n)
+static void set_route(CURL *c, const struct repl_peer_config *pc, char *iface, size_t n)
 {
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
     if (pc->bind_host[0]) {
         snprintf(iface, n, "host!%s", pc->bind_host);
         curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
@@ -102,7 +105,7 @@ static void set_common(CURL *c, const struct repl_peer_config *pc, const char *u
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-    set_interface(c, pc, iface, iface_len);
+    set_route(c, pc, iface, iface_len);
 }
 
 static struct curl_slist *headers(const struct repl_peer_config *pc)
@@ -181,7 +184,7 @@ int repl_peer_download(const struct repl_peer_config *pc, const char *addr, cons
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
-    set_interface(c, pc, iface, sizeof(iface));
+    set_route(c, pc, iface, sizeof(iface));
     return perform(c, h, CELLAR_LOG_WARNING, "GET", addr, path, status);
 }
 

@@ -178,6 +178,7 @@ static int probe_https(struct svc_watchdog *wd, char *why, size_t whylen)
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* this node itself, whatever https_proxy says */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
     int rc = 0;
     CURLcode res = curl_easy_perform(c);

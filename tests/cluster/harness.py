@@ -101,6 +101,19 @@ class Cluster:
             n.cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def write_and_read_everywhere(self, table, cells):
+        """Writes cells r0..r<cells-1> ("c" each), each through the next
+        node in turn, then reads every one back from every node."""
+        for i in range(cells):
+            node = self.nodes[i % len(self.nodes)]
+            status, _, body = node.request("PUT", "/v1/tables/%s/rows/r%d/cells/c" % (table, i),
+                                           body=b"v%d" % i)
+            assert status == 201, (node.address, status, body)
+        for node in self.nodes:
+            for i in range(cells):
+                status, _, body = node.request("GET", "/v1/tables/%s/rows/r%d/cells/c" % (table, i))
+                assert (status, body) == (200, b"v%d" % i), (node.address, i, status, body)
+
     def cut_off(self, victim):
         """Packet filters drop everything between victim and every other
         node, both ways; clients, on CLIENT_ADDRESS, still reach every node.

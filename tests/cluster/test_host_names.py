@@ -56,15 +56,7 @@ def test_relays_and_prepares_by_host_name():
     assert status == 200, body
     primaries = {p["primary"] for p in body["partitions"]}
     assert primaries <= {n.address for n in cluster.nodes}, primaries
-    for i in range(CELLS):
-        node = cluster.nodes[i % NODES]
-        status, _, body = node.request("PUT", "/v1/tables/named/rows/r%d/cells/c" % i,
-                                       body=b"v%d" % i)
-        assert status == 201, (node.address, status, body)
-    for node in cluster.nodes:
-        for i in range(CELLS):
-            status, _, body = node.request("GET", "/v1/tables/named/rows/r%d/cells/c" % i)
-            assert (status, body) == (200, b"v%d" % i), (node.address, i, status, body)
+    cluster.write_and_read_everywhere("named", CELLS)
     # Each node relayed to the others by name, and the primaries' groups
     # went to their secondaries by name, none failing.
     groups = sum(metric(n, "cellar_replication_groups_total", "") for n in cluster.nodes)

@@ -142,7 +142,11 @@ def test_broken_tls_files_stop_the_start():
 def test_watchdog_probe_speaks_tls():
     d = tempfile.mkdtemp(prefix="cellar-tls-")
     pki = make_test_pki(os.path.join(d, "pki"))
-    node = NotifyNode(env={"WATCHDOG_USEC": "1000000"},
+    # The probe goes to the node itself, whatever proxy the environment
+    # names (nothing listens on port 9: through it, the probe would fail).
+    proxy = "http://127.0.0.1:9"
+    node = NotifyNode(env={"WATCHDOG_USEC": "1000000", "https_proxy": proxy,
+                           "HTTPS_PROXY": proxy, "ALL_PROXY": proxy, "no_proxy": ""},
                       config={"tls_cert_file": pki["cert"], "tls_key_file": pki["key"]},
                       ssl_context=ssl.create_default_context(cafile=pki["ca"]))
     try:
