@@ -109,7 +109,6 @@ struct repl_forwarder {
     struct repl_peer_figures *figures;
     uint64_t envelopes, carried; /* atomic: written by the forwarder thread */
     char auth[REPL_SECRET_MAX + 32];
-    char iface[REPL_ADDR_MAX + 8];
 };
 
 void repl_forward_fini(struct repl_forward *f)
@@ -226,13 +225,11 @@ static void start_one(struct repl_forwarder *fw, struct repl_forward *f)
     curl_easy_setopt(c, CURLOPT_PREREQDATA, f);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* "." and ".." are keys, not directories */
-    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* straight to the peer, whatever http_proxy says */
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, fw);
     curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close);
     curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, fw);
-    if (fw->iface[0])
-        curl_easy_setopt(c, CURLOPT_INTERFACE, fw->iface);
+    repl_peer_route(c, fw->peer);
     curl_multi_add_handle(fw->multi, c);
     f->next = fw->active;
     fw->active = f;
@@ -724,8 +721,6 @@ int repl_forwarder_start(const struct repl_peer_config *peer, struct repl_regist
         fw->map_checked = repl_registry_map_version(reg);
     pthread_mutex_init(&fw->mu, NULL);
     snprintf(fw->auth, sizeof(fw->auth), "Authorization: Bearer %s", peer->secret);
-    if (peer->bind_host[0])
-        snprintf(fw->iface, sizeof(fw->iface), "host!%s", peer->bind_host);
     fw->figures = repl_peer_figures_new();
     fw->multi = curl_multi_init();
     fw->epfd = epoll_create1(EPOLL_CLOEXEC);

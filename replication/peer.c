@@ -45,10 +45,8 @@ int repl_peer_config_init(struct repl_peer_config *pc, const char *secret_file,
         host++;
         hlen -= 2;
     }
-    if (hlen >= sizeof(pc->bind_host))
-        hlen = sizeof(pc->bind_host) - 1;
-    memcpy(pc->bind_host, host, hlen);
-    pc->bind_host[hlen] = '\0';
+    if (hlen)
+        snprintf(pc->iface, sizeof(pc->iface), "host!%.*s", (int)hlen, host);
     return 0;
 }
 
@@ -58,17 +56,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* Connections go straight to the peer, never through a proxy named by
- * the environment (http_proxy, ALL_PROXY: the cluster secret is in every
- * request), and leave from the advertise host; iface is the caller's
- * buffer, kept until the transfer ends. */
-static void set_route(CURL *c, const struct repl_peer_config *pc, char *iface, size_t n)
+void repl_peer_route(CURL *c, const struct repl_peer_config *pc)
 {
     curl_easy_setopt(c, CURLOPT_PROXY, "");
-    if (pc->bind_host[0]) {
-        snprintf(iface, n, "host!%s", pc->bind_host);
-        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
-    }
+    if (pc->iface[0])
+        curl_easy_setopt(c, CURLOPT_INTERFACE, pc->iface);
 }
 
 /* Runs one transfer, then frees c and h: 0 with the HTTP status in
@@ -90,10 +82,10 @@ static int perform(CURL *c, struct curl_slist *h, int level, const char *method,
 }
 
 /* The options every call shares: the secret, the JSON body, the timeout,
- * the source address. h is the caller's (freed after the transfer). */
+ * the route (repl_peer_route). h is the caller's (freed after the transfer). */
 static void set_common(CURL *c, const struct repl_peer_config *pc, const char *url,
                        struct curl_slist *h, const char *body, size_t len, uint64_t timeout_ms,
-                       struct cellar_buf *reply, char *iface, size_t iface_len)
+                       struct cellar_buf *reply)
 {
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -105,7 +97,7 @@ static void set_common(CURL *c, const struct repl_peer_config *pc, const char *u
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-    set_route(c, pc, iface, iface_len);
+    repl_peer_route(c, pc);
 }
 
 static struct curl_slist *headers(const struct repl_peer_config *pc)
@@ -125,10 +117,10 @@ static int call(const struct repl_peer_config *pc, const char *method, const cha
     CURL *c = curl_easy_init();
     if (!c)
         return -CELLAR_ENOMEM;
-    char url[REPL_ADDR_MAX + 256], iface[REPL_ADDR_MAX + 8];
+    char url[REPL_ADDR_MAX + 256];
     snprintf(url, sizeof(url), "http://%s%s", addr, path);
     struct curl_slist *h = headers(pc);
-    set_common(c, pc, url, h, body, len, timeout_ms, reply, iface, sizeof(iface));
+    set_common(c, pc, url, h, body, len, timeout_ms, reply);
     if (strcmp(method, "POST") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     return perform(c, h, CELLAR_LOG_DEBUG, method, addr, path, status);
@@ -169,7 +161,7 @@ int repl_peer_download(const struct repl_peer_config *pc, const char *addr, cons
     CURL *c = curl_easy_init();
     if (!c)
         return -CELLAR_ENOMEM;
-    char url[REPL_ADDR_MAX + 256], iface[REPL_ADDR_MAX + 8];
+    char url[REPL_ADDR_MAX + 256];
     snprintf(url, sizeof(url), "http://%s%s", addr, path);
     struct curl_slist *h = headers(pc);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -184,7 +176,7 @@ int repl_peer_download(const struct repl_peer_config *pc, const char *addr, cons
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
-    set_route(c, pc, iface, sizeof(iface));
+    repl_peer_route(c, pc);
     return perform(c, h, CELLAR_LOG_WARNING, "GET", addr, path, status);
 }
 
@@ -233,7 +225,6 @@ void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_AD
             s->easy[s->n_easy] = curl_easy_init();
     }
     char(*urls)[REPL_ADDR_MAX + 256] = cellar_xmalloc(n * sizeof(*urls));
-    char(*ifaces)[REPL_ADDR_MAX + 8] = cellar_xmalloc(n * sizeof(*ifaces));
     size_t added = 0;
     for (size_t i = 0; i < n; i++) {
         rcs[i] = -CELLAR_EUNAVAIL;
@@ -242,8 +233,7 @@ void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_AD
         if (!c)
             continue;
         snprintf(urls[i], sizeof(urls[i]), "http://%s%s", addrs[i], path);
-        set_common(c, s->pc, urls[i], s->h, body, len, timeout_ms, &replies[i], ifaces[i],
-                   sizeof(ifaces[i]));
+        set_common(c, s->pc, urls[i], s->h, body, len, timeout_ms, &replies[i]);
         curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)(uintptr_t)i);
         if (curl_multi_add_handle(s->multi, c) == CURLM_OK)
             added++;
@@ -279,7 +269,6 @@ void repl_peer_post_all(struct repl_peer_session *s, const char (*addrs)[REPL_AD
             curl_multi_remove_handle(s->multi, s->easy[i]);
     }
     free(urls);
-    free(ifaces);
 }
 
 struct repl_peer_figures {

@@ -17,6 +17,7 @@
 #ifndef REPL_PEER_H
 #define REPL_PEER_H
 
+#include <curl/curl.h>
 #include <stdio.h>
 
 #include "common/cellar.h"
@@ -26,7 +27,7 @@
 
 struct repl_peer_config {
     char secret[REPL_SECRET_MAX];  /* the cluster secret, without its final newline */
-    char bind_host[REPL_ADDR_MAX]; /* the advertise host: connections leave from it */
+    char iface[REPL_ADDR_MAX + 8]; /* "host!<advertise host>", CURLOPT_INTERFACE ('': none) */
     char meta[REPL_ADDR_MAX];      /* the meta server (meta_servers' first) */
 };
 
@@ -35,6 +36,12 @@ struct repl_peer_config {
  * err set. */
 int repl_peer_config_init(struct repl_peer_config *pc, const char *secret_file,
                           const char *advertise, char *err, size_t errlen);
+
+/* Where a node-to-node connection goes and leaves from, for every curl
+ * handle that talks to a peer: straight to it, never through a proxy
+ * named by the environment (http_proxy, ALL_PROXY: the cluster secret is
+ * in every request), from the advertise host. pc outlives the transfer. */
+void repl_peer_route(CURL *c, const struct repl_peer_config *pc);
 
 /* POSTs the JSON text body to http://addr/path and waits at most
  * timeout_ms. 0 with the HTTP status in *status and the reply body in
