@@ -85,21 +85,20 @@ void api_route_again(struct api_request *req)
     api_route(req);
 }
 
-void api_hold_for_map(struct api_request *req)
+void api_hold_for_map(struct api_request *req, uint64_t seen)
 {
     struct api_server *s = req->srv;
     struct repl_member *m = __atomic_load_n(&s->member, __ATOMIC_ACQUIRE);
     uint64_t now = cellar_mono_ms();
     if (!req->hold_until_ms)
         req->hold_until_ms = now + s->cluster.cfg->forward_wait_ms;
-    if (!m || now >= req->hold_until_ms) {
-        req->map_newer = false;
+    req->map_newer = repl_registry_map_version(api_registry(req)) > seen;
+    if (!m || now >= req->hold_until_ms || req->map_newer) {
         route_again(req);
         return;
     }
     api_suspend(req, route_again);
-    repl_member_wait_map(m, repl_registry_map_version(api_registry(req)), req->hold_until_ms, true,
-                         on_map, req);
+    repl_member_wait_map(m, seen, req->hold_until_ms, true, on_map, req);
 }
 
 /* A partition whose primary is this node but does not serve right now (it
@@ -176,7 +175,7 @@ static void elsewhere(struct api_request *req, struct api_table *t, uint32_t par
         if (route->kind == REPL_ROUTE_REMOTE)
             api_forward_to_primary(req, route->primary, part);
         else
-            api_hold_for_map(req);
+            api_hold_for_map(req, repl_registry_map_version(api_registry(req)));
         return;
     }
     api_reply_problem(req, 503, "NO_PRIMARY", "partition %" PRIu32 " has no primary right now",

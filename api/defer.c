@@ -95,6 +95,31 @@ static int writer_of(struct api_table *t, uint32_t part, struct repl_writer **ou
     return repl_replica_writer(route.replica, out);
 }
 
+/* The most times one request is routed again for writes that did not go
+ * out (each is a primary role moving on while it was queued). */
+#define WRITE_REROUTES_MAX 2
+
+/* Resumed with every write back. -CELLAR_ENOTPRIMARY says a write was
+ * never sent: its replica was not (or no longer) the primary when it
+ * was submitted or when its group ran, and its group was discarded. */
+static void writes_back(struct api_request *req)
+{
+    bool unsent = true;
+    for (size_t i = 0; i < req->n_writes; i++)
+        unsent &= req->writes[i].status == -CELLAR_ENOTPRIMARY;
+    if (!unsent || req->write_reroutes >= WRITE_REROUTES_MAX) {
+        req->writes_done(req);
+        return;
+    }
+    req->write_reroutes++;
+    for (size_t i = 0; i < req->n_writes; i++)
+        store_outcome_fini(&req->writes[i].outcome);
+    free(req->writes);
+    req->writes = NULL;
+    req->n_writes = 0;
+    api_route_again(req);
+}
+
 void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
                       const uint32_t *partitions, struct store_mutation **mutations,
                       api_handler_fn complete)
@@ -127,6 +152,8 @@ void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
             return;
         }
     }
+    req->writes_done = complete;
+    req->complete = writes_back;
     /* Suspend before publishing: a writer may call back at once. */
     hand_on(req);
     for (size_t i = 0; i < n; i++) {

@@ -213,7 +213,7 @@ static void forward_done(struct api_request *req)
         /* The peer is not the primary: this node's map is stale. Once a
          * newer one is here the request is routed again, once. */
         req->map_retries++;
-        api_hold_for_map(req);
+        api_hold_for_map(req, req->relayed_on_map);
         return;
     }
     if (f->stale && (f->error == -CELLAR_EUNAVAIL || (req->method & (API_GET | API_HEAD)))) {
@@ -234,7 +234,7 @@ static void forward_done(struct api_request *req)
         /* Surely not sent (the primary could not be reached): held until
          * a newer map names another primary, then sent there, within
          * forward_wait_ms in all. */
-        api_hold_for_map(req);
+        api_hold_for_map(req, req->relayed_on_map);
         return;
     }
     if (f->error == -CELLAR_EUNAVAIL || (f->error && (req->method & (API_GET | API_HEAD)))) {
@@ -300,6 +300,7 @@ static void relay(struct api_request *req, const char *addr, const char *unreach
     }
     req->scratch = (void *)unreached_code;
     req->forward = f;
+    req->relayed_on_map = repl_registry_map_version(api_registry(req));
     api_suspend(req, forward_done);
     repl_forwarder_submit(s->cluster.forwarder, f);
 }

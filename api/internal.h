@@ -125,6 +125,7 @@ struct api_request {
     struct repl_forward *forward; /* while relayed to another node (forward.c) */
     uint64_t hold_until_ms;       /* waiting for a primary: until then (cellar_mono_ms) */
     int map_retries;              /* relays retried after a newer map */
+    uint64_t relayed_on_map;      /* the map version its last relay was routed on */
     bool map_newer;               /* what the wait for a map came to */
     struct repl_forward **subs;   /* a request fanned out to several nodes */
     size_t n_subs;
@@ -144,7 +145,9 @@ struct api_request {
     /* Results of deferred writes, one per mutation, in submission order. */
     struct api_write_result *writes;
     size_t n_writes;
-    size_t writes_pending; /* atomic: the last writer callback resumes */
+    size_t writes_pending;      /* atomic: the last writer callback resumes */
+    api_handler_fn writes_done; /* the handler's completion, once they are back */
+    int write_reroutes;         /* routed again: none of its writes went out */
 
     /* Result of deferred admin work. */
     int status;                 /* 0 or -CELLAR_E* */
@@ -237,11 +240,12 @@ void api_route_again(struct api_request *req);
  * every replica on every node. */
 #define API_TABLE_CHANGE_TIMEOUT_MS 300000
 
-/* Holds the request until this node has a map newer than the one it has
- * now (a primary appeared, or a stale map was replaced), then routes it
- * again; after forward_wait_ms since its first hold, 503 NO_PRIMARY with
- * Retry-After (data.c). Nothing may be held. */
-void api_hold_for_map(struct api_request *req);
+/* Holds the request until this node has a map newer than version seen
+ * (a primary appeared, or a stale map was replaced: at once when that
+ * happened already), then routes it again; after forward_wait_ms since
+ * its first hold, 503 NO_PRIMARY with Retry-After (data.c). Nothing may
+ * be held. */
+void api_hold_for_map(struct api_request *req, uint64_t seen);
 
 /* Holds the request until this node's map is at least version (or
  * forward_wait_ms passes), then calls then: a table change relayed to the
@@ -329,7 +333,10 @@ void api_reply_error(struct api_request *req, int err, const char *fmt, ...)
  * req->writes[i]. It ends t itself, once the writers have the mutations
  * and before anything can reply (a commit done inline, under durability
  * os, replies before it returns): no reply is ever sent under the
- * registry lock. */
+ * registry lock. A request none of whose mutations went out, because the
+ * partition's primary role moved on between routing and the writer's turn
+ * (a handover, a failover), is routed again, once or twice, rather than
+ * completed: nothing of it took effect, and the new primary may take it. */
 struct api_table;
 void api_defer_writes(struct api_request *req, struct api_table *t, size_t n,
                       const uint32_t *partitions, struct store_mutation **mutations,

@@ -32,11 +32,13 @@
  * Stale relays: a request for one partition went to the primary the
  * node's map named. When the map changes while it is out (a failover, a
  * move), the thread looks at each relay in flight (stale_relays) and ends
- * at once those whose partition's primary is now another node or none,
+ * at once those whose partition's primary is now another node or none
+ * and which went to a node no longer among the partition's replicas,
  * rather than let them wait out their timeout on a primary that may be
- * cut off: the caller routes a read, or a write surely not sent, again,
- * and answers a sent write as of unknown outcome. A relay inside an
- * envelope ends alone; the envelope goes on for the others.
+ * cut off (one that handed its role on and stayed a secondary answers:
+ * those relays go on). The caller routes a read, or a write surely not
+ * sent, again, and answers a sent write as of unknown outcome. A relay
+ * inside an envelope ends alone; the envelope goes on for the others.
  *
  * Requests queued for one peer at the same moment, when batchable, go in
  * envelopes (start_queued): under load the queue fills while the thread
@@ -568,7 +570,10 @@ static int wait_ms(const struct repl_forwarder *fw)
 }
 
 /* Whether f went to a primary the node's map no longer names for its
- * partition. */
+ * partition, and no longer counts among the partition's replicas at all
+ * (a failover took it out). One that handed its role on and stays, as a
+ * secondary, is alive and answers: a write that came too late for it
+ * went nowhere and is refused (421), so it is waited for. */
 static bool is_stale(struct repl_forwarder *fw, const struct repl_forward *f)
 {
     if (!f->table[0])
@@ -577,10 +582,15 @@ static bool is_stale(struct repl_forwarder *fw, const struct repl_forward *f)
     if (repl_table_acquire(fw->reg, f->table, &t) < 0)
         return true; /* dropped meanwhile: routed again, it is answered 404 */
     struct repl_route route = {.kind = REPL_ROUTE_NO_PRIMARY};
-    if (f->partition < repl_table_meta(t)->partition_count)
+    bool replica = false;
+    if (f->partition < repl_table_meta(t)->partition_count) {
         repl_route(t, f->partition, &route);
+        replica = repl_route_replica_of(t, f->partition, f->addr);
+    }
     repl_table_release(fw->reg, t);
-    return route.kind != REPL_ROUTE_REMOTE || strcmp(route.primary, f->addr) != 0;
+    if (route.kind == REPL_ROUTE_REMOTE && strcmp(route.primary, f->addr) == 0)
+        return false;
+    return !replica;
 }
 
 /* Ends f early, stale: as if no answer came. */

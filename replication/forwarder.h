@@ -46,15 +46,16 @@ struct repl_forward {
     bool batchable; /* may share an envelope with others for the same peer (a data request) */
     /* A request for one partition, relayed to its primary as the node's
      * map had it (table empty: another kind). Should the map name another
-     * primary, or none, while it is out, it ends at once, stale. */
+     * primary, or none, while it is out, and no longer count addr among
+     * the partition's replicas, it ends at once, stale. */
     char table[REPL_TABLE_NAME_MAX + 1];
     uint32_t partition;
     /* Filled by the forwarder before done. */
     int error; /* 0 (an answer came), -CELLAR_EUNAVAIL (the peer was not reached: nothing
                   was sent), -CELLAR_EOUTCOME (sent, but no answer) */
     long status;
-    bool stale; /* ended early: its partition's primary is no longer addr (error set as for no
-                   answer: -CELLAR_EUNAVAIL when it was surely not sent) */
+    bool stale;             /* ended early: addr is no longer its partition's primary, nor a replica
+                               (error set as for no answer: -CELLAR_EUNAVAIL when it was surely not sent) */
     struct cellar_buf head; /* the answer's header lines, "Name: value\r\n" each */
     struct cellar_buf body_out;
     uint64_t started_us, ended_us;

@@ -366,6 +366,22 @@ uint32_t repl_table_partition_of(const struct repl_table *t, const void *hk, siz
     return (uint32_t)(cellar_hash64(hk, hklen) & (t->meta.partition_count - 1));
 }
 
+/* Partition's configuration in a cluster: the map's, or the replica's
+ * own when it knows a newer ballot than the map (it took over, or a newer
+ * primary's prepare came), copied into *own then. */
+static const struct repl_config *newest_config(const struct repl_table *t, uint32_t partition,
+                                               struct repl_config *own)
+{
+    struct repl_replica *r = t->replicas[partition];
+    const struct repl_config *c = &t->configs[partition];
+    if (r && repl_replica_ballot(r) > c->ballot) {
+        repl_replica_config(r, own, NULL);
+        if (own->ballot > c->ballot)
+            c = own;
+    }
+    return c;
+}
+
 void repl_route(const struct repl_table *t, uint32_t partition, struct repl_route *out)
 {
     struct repl_replica *r = t->replicas[partition];
@@ -380,15 +396,8 @@ void repl_route(const struct repl_table *t, uint32_t partition, struct repl_rout
         out->ballot = c.ballot;
         return;
     }
-    const struct repl_config *c = &t->configs[partition];
     struct repl_config own;
-    if (r && repl_replica_ballot(r) > c->ballot) {
-        /* The replica knows a newer ballot than the map (it took over, or
-         * a newer primary's prepare came): the newest wins. */
-        repl_replica_config(r, &own, NULL);
-        if (own.ballot > c->ballot)
-            c = &own;
-    }
+    const struct repl_config *c = newest_config(t, partition, &own);
     out->ballot = c->ballot;
     if (!c->primary[0]) {
         out->kind = REPL_ROUTE_NO_PRIMARY;
@@ -400,6 +409,21 @@ void repl_route(const struct repl_table *t, uint32_t partition, struct repl_rout
         out->kind = REPL_ROUTE_REMOTE;
         snprintf(out->primary, sizeof(out->primary), "%s", c->primary);
     }
+}
+
+bool repl_route_replica_of(const struct repl_table *t, uint32_t partition, const char *addr)
+{
+    if (!t->configs)
+        return false;
+    struct repl_config own;
+    const struct repl_config *c = newest_config(t, partition, &own);
+    if (strcmp(c->primary, addr) == 0)
+        return true;
+    for (size_t s = 0; s < c->n_secondaries; s++) {
+        if (strcmp(c->secondaries[s], addr) == 0)
+            return true;
+    }
+    return false;
 }
 
 struct repl_replica *repl_table_replica(const struct repl_table *t, uint32_t index)

@@ -160,6 +160,9 @@ struct repl_route {
     char primary[REPL_ADDR_MAX];  /* REMOTE: the primary's address */
 };
 void repl_route(const struct repl_table *t, uint32_t partition, struct repl_route *out);
+/* Whether addr is the primary or a secondary of partition in the
+ * configuration repl_route follows (false in a cluster of one). */
+bool repl_route_replica_of(const struct repl_table *t, uint32_t partition, const char *addr);
 
 /* The replica of partition index hosted here, or NULL: for the node's own
  * bookkeeping (statistics), never to serve a client. */

@@ -152,7 +152,8 @@ def test_the_restarted_node_learns_and_is_a_secondary_again():
     # committed decree, and its applied decree matches its primary's.
     t = node(1).json("GET", "/v1/tables/fo-kill")[2]
     for i in range(PARTITIONS * 8):
-        assert node(1).json("PUT", cell("fo-kill", "x%d" % i), {"v": i})[0] in (201, 204)
+        status, _, body = node(1).json("PUT", cell("fo-kill", "x%d" % i), {"v": i})
+        assert status in (201, 204), (i, status, body)
     with open(cluster.secret) as f:
         auth = {"Authorization": "Bearer " + f.read().strip()}
 
