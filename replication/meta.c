@@ -166,7 +166,9 @@ static bool takes_replicas(const struct meta_node *n)
 }
 
 /* The replicas (or, with primaries, the primaries) node addr holds in
- * the available tables. */
+ * the available tables once the moves under way are done: a learner's
+ * replica counts, a leaving one does not, and a primary to be handed over
+ * counts for the node it goes to. */
 static size_t load_of(const struct repl_meta *m, const char *addr, bool primaries)
 {
     size_t load = 0;
@@ -175,7 +177,10 @@ static size_t load_of(const struct repl_meta *m, const char *addr, bool primarie
             continue;
         for (uint32_t p = 0; p < m->tables[k].meta.partition_count; p++) {
             const struct repl_config *c = &m->tables[k].configs[p];
-            load += primaries ? strcmp(c->primary, addr) == 0 : in_config(c, addr);
+            if (primaries)
+                load += strcmp(c->want_primary[0] ? c->want_primary : c->primary, addr) == 0;
+            else
+                load += in_config(c, addr) && strcmp(c->leaving, addr) != 0;
         }
     }
     return load;
@@ -288,8 +293,12 @@ static void plan_moves(struct repl_meta *m)
             healthy &= m->tables[k].meta.status != REPL_TABLE_AVAILABLE ||
                        1 + m->tables[k].configs[p].n_secondaries >= m->tables[k].meta.replica_count;
     }
-    /* Drain, then the two balances: pass 0, 1, 2. */
-    for (int pass = 0; pass < (healthy ? 3 : 1) && budget > 0; pass++) {
+    /* Drain, then the two balances: pass 0, 1, 2. A balance pass that
+     * planned a move measures the loads again (again) and goes on, until
+     * the budget is spent or the loads are even. */
+    bool again = false;
+    for (int pass = 0; pass < (healthy ? 3 : 1) && budget > 0; pass += !again) {
+        again = false;
         const struct meta_node *most = NULL, *fewest = NULL;
         size_t hi = 0, lo = 0;
         if (pass > 0) {
@@ -360,12 +369,14 @@ static void plan_moves(struct repl_meta *m)
                 changed = true;
                 budget--;
                 if (pass > 0)
-                    break; /* loads changed: measure again */
+                    break; /* loads changed: measured again */
             }
             if (changed)
                 configs_changed(m, t);
-            if (changed && pass > 0)
+            if (changed && pass > 0) {
+                again = true;
                 break;
+            }
         }
     }
 }

@@ -324,7 +324,9 @@ void repl_replica_replication_stats(struct repl_replica *r, struct repl_replicat
 
 /* One prepare to the learner alone: n entries (none: only a probe, which
  * applies nothing there) and the committed decree to apply up to. 0 with
- * its applied decree in *applied. */
+ * its applied decree in *applied; -CELLAR_ENOTFOUND when it answered but
+ * took nothing (its node has not applied the map naming it yet: it will
+ * with its next beacon), -CELLAR_EUNAVAIL when it could not be reached. */
 static int learner_post(struct repl_replica *r, const struct repl_config *c,
                         struct store_mutation *const *ms, size_t n, uint64_t committed,
                         uint64_t *applied)
@@ -340,7 +342,8 @@ static int learner_post(struct repl_replica *r, const struct repl_config *c,
     json_t *doc = rc == 0 && status == 200 ? json_loadb(reply.data, reply.len, 0, NULL) : NULL;
     cellar_buf_fini(&reply);
     json_t *a = json_object_get(doc, "applied");
-    rc = json_is_integer(a) ? 0 : -CELLAR_EUNAVAIL;
+    bool answered = rc == 0 && status > 0;
+    rc = json_is_integer(a) ? 0 : answered ? -CELLAR_ENOTFOUND : -CELLAR_EUNAVAIL;
     if (rc == 0)
         *applied = (uint64_t)json_integer_value(a);
     json_decref(doc);
@@ -385,9 +388,13 @@ static void learn(struct repl_replica *r, const struct repl_config *c)
     uint64_t start = cellar_mono_ms(), theirs = 0;
     if (start < r->learn_after_ms)
         return;
-    if (learner_post(r, c, NULL, 0, 0, &theirs) < 0) {
-        /* Not every tick: each try may cost the writer prepare_timeout_ms. */
-        r->learn_after_ms = start + r->group->grace_ms;
+    int probe = learner_post(r, c, NULL, 0, 0, &theirs);
+    if (probe < 0) {
+        /* One that answered is asked again at the next tick; one not
+         * reached not every tick: each try may cost the writer
+         * prepare_timeout_ms. */
+        if (probe == -CELLAR_EUNAVAIL)
+            r->learn_after_ms = start + r->group->grace_ms;
         return;
     }
     /* What it lacks stays in the log until it joins (or copies a

@@ -139,7 +139,7 @@ def test_a_node_added_then_one_drained_and_forgotten():
     def fault():
         t0 = time.monotonic()
         new = cluster.add_node()
-        wait_for(balanced, 60, "the replicas and primaries to spread to the new node")
+        wait_for(balanced, 120, "the replicas and primaries to spread to the new node")
         seen["balanced"] = time.monotonic() - t0
         assert loads()[0][new.address][1] > 0
         victim = via[0]
@@ -157,7 +157,7 @@ def test_a_node_added_then_one_drained_and_forgotten():
         def drained():
             return any(n["address"] == victim.address and n["state"] == "drained"
                        for n in view()["nodes"])
-        wait_for(drained, 60, "the node to be drained")
+        wait_for(drained, 120, "the node to be drained")
         seen["drained"] = time.monotonic() - t0
         for p in partitions("moves"):
             assert victim.address not in [p["primary"]] + p["secondaries"], p
