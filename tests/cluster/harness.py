@@ -114,6 +114,28 @@ class Cluster:
                 status, _, body = node.request("GET", "/v1/tables/%s/rows/r%d/cells/c" % (table, i))
                 assert (status, body) == (200, b"v%d" % i), (node.address, i, status, body)
 
+    def loads(self):
+        """Meta's view (node 1's): {address: (primaries, replicas)} of every
+        alive data node, and the whole of GET /v1/cluster."""
+        cl = self.nodes[0].json("GET", "/v1/cluster")[2]
+        return {n["address"]: (n["primaries"], n["primaries"] + n["secondaries"])
+                for n in cl["nodes"] if "data" in n["roles"] and n["state"] == "alive"}, cl
+
+    def balanced(self, data_nodes, moving=None):
+        """No move under way, no partition short of replicas, and the
+        data_nodes alive data nodes within one of each other in primaries
+        and in replicas. moving: a list the number of partitions moving is
+        appended to (a move shows one entry per step: learn, leave,
+        handover)."""
+        by_node, cl = self.loads()
+        if moving is not None:
+            moving.append(len({(m["table"], m["index"]) for m in cl["moves"]}))
+        if cl["moves"] or cl["under_replicated_count"] or len(by_node) < data_nodes:
+            return False
+        prim = [p for p, _ in by_node.values()]
+        reps = [r for _, r in by_node.values()]
+        return max(prim) - min(prim) <= 1 and max(reps) - min(reps) <= 1
+
     def cut_off(self, victim):
         """Packet filters drop everything between victim and every other
         node, both ways; clients, on CLIENT_ADDRESS, still reach every node.

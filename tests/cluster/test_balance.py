@@ -30,24 +30,6 @@ def setup():
                                  "balance_moves_max": MOVES_MAX}).start()
 
 
-def loads():
-    cl = cluster.nodes[0].json("GET", "/v1/cluster")[2]
-    return {n["address"]: (n["primaries"], n["primaries"] + n["secondaries"])
-            for n in cl["nodes"] if n["state"] == "alive"}, cl
-
-
-def balanced(seen):
-    by_node, cl = loads()
-    # A partition's move shows as one entry per step (learn, leave,
-    # handover): counted once.
-    seen.append(len({(m["table"], m["index"]) for m in cl["moves"]}))
-    if cl["moves"] or cl["under_replicated_count"] or len(by_node) < 4:
-        return False
-    prim = [p for p, _ in by_node.values()]
-    reps = [r for _, r in by_node.values()]
-    return max(prim) - min(prim) <= 1 and max(reps) - min(reps) <= 1
-
-
 def test_a_joining_node_gets_its_share_without_waiting_out_the_grace():
     status, _, body = cluster.nodes[0].json("PUT", "/v1/tables/spread",
                                             {"partition_count": PARTITIONS, "replica_count": 2})
@@ -55,13 +37,13 @@ def test_a_joining_node_gets_its_share_without_waiting_out_the_grace():
     cluster.write_and_read_everywhere("spread", 32)
     t0 = time.monotonic()
     new = cluster.add_node()
-    seen = []  # moves under way, at each look
-    wait_for(lambda: balanced(seen), GRACE_S / 2, "the replicas and primaries to spread to the "
-             "new node sooner than fd_grace_ms")
+    seen = []  # partitions moving, at each look
+    wait_for(lambda: cluster.balanced(4, seen), GRACE_S / 2,
+             "the replicas and primaries to spread to the new node sooner than fd_grace_ms")
     print("    balanced %.1f s after the node joined; at most %d moves at a time, in %d looks"
           % (time.monotonic() - t0, max(seen), len(seen)))
     assert max(seen) == MOVES_MAX, seen
-    assert loads()[0][new.address][1] >= PARTITIONS * 2 // 4 - 1
+    assert cluster.loads()[0][new.address][1] >= PARTITIONS * 2 // 4 - 1
     # What was written before is there, through every node, the new one
     # included.
     for node in cluster.nodes:

@@ -123,25 +123,12 @@ def test_a_node_added_then_one_drained_and_forgotten():
     def view():
         return meta.json("GET", "/v1/cluster")[2]
 
-    def loads():
-        cl = view()
-        return {n["address"]: (n["primaries"], n["primaries"] + n["secondaries"])
-                for n in cl["nodes"] if "data" in n["roles"] and n["state"] == "alive"}, cl
-
-    def balanced():
-        by_node, cl = loads()
-        if cl["moves"] or cl["under_replicated_count"] or len(by_node) < 4:
-            return False
-        prim = [p for p, _ in by_node.values()]
-        reps = [r for _, r in by_node.values()]
-        return max(prim) - min(prim) <= 1 and max(reps) - min(reps) <= 1
-
     def fault():
         t0 = time.monotonic()
         new = cluster.add_node()
-        wait_for(balanced, 120, "the replicas and primaries to spread to the new node")
+        wait_for(lambda: cluster.balanced(4), 120, "the replicas and primaries to spread to the new node")
         seen["balanced"] = time.monotonic() - t0
-        assert loads()[0][new.address][1] > 0
+        assert cluster.loads()[0][new.address][1] > 0
         victim = via[0]
         status, _, body = meta.json("POST", "/v1/cluster/nodes/%s/drain" % victim.address)
         assert status == 202 and body["state"] in ("draining", "drained"), (status, body)
