@@ -569,11 +569,11 @@ static int wait_ms(const struct repl_forwarder *fw)
     return ms < (uint64_t)most ? (int)ms : most;
 }
 
-/* Whether f went to a primary the node's map no longer names for its
- * partition, and no longer counts among the partition's replicas at all
- * (a failover took it out). One that handed its role on and stays, as a
- * secondary, is alive and answers: a write that came too late for it
- * went nowhere and is refused (421), so it is waited for. */
+/* Whether f went to a node the node's map no longer counts among its
+ * partition's replicas, as primary or secondary (a failover took it out).
+ * One that handed its role on and stays, as a secondary, is alive and
+ * answers: a write that came too late for it went nowhere and is refused
+ * (421), so it is waited for. */
 static bool is_stale(struct repl_forwarder *fw, const struct repl_forward *f)
 {
     if (!f->table[0])
@@ -581,15 +581,9 @@ static bool is_stale(struct repl_forwarder *fw, const struct repl_forward *f)
     struct repl_table *t;
     if (repl_table_acquire(fw->reg, f->table, &t) < 0)
         return true; /* dropped meanwhile: routed again, it is answered 404 */
-    struct repl_route route = {.kind = REPL_ROUTE_NO_PRIMARY};
-    bool replica = false;
-    if (f->partition < repl_table_meta(t)->partition_count) {
-        repl_route(t, f->partition, &route);
-        replica = repl_route_replica_of(t, f->partition, f->addr);
-    }
+    bool replica = f->partition < repl_table_meta(t)->partition_count &&
+                   repl_route_replica_of(t, f->partition, f->addr);
     repl_table_release(fw->reg, t);
-    if (route.kind == REPL_ROUTE_REMOTE && strcmp(route.primary, f->addr) == 0)
-        return false;
     return !replica;
 }
 

@@ -54,8 +54,10 @@ struct repl_forward {
     int error; /* 0 (an answer came), -CELLAR_EUNAVAIL (the peer was not reached: nothing
                   was sent), -CELLAR_EOUTCOME (sent, but no answer) */
     long status;
-    bool stale;             /* ended early: addr is no longer its partition's primary, nor a replica
-                               (error set as for no answer: -CELLAR_EUNAVAIL when it was surely not sent) */
+    /* Ended early: addr is no longer its partition's primary, nor a
+     * replica (error set as for no answer: -CELLAR_EUNAVAIL when it was
+     * surely not sent). */
+    bool stale;
     struct cellar_buf head; /* the answer's header lines, "Name: value\r\n" each */
     struct cellar_buf body_out;
     uint64_t started_us, ended_us;

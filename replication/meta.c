@@ -150,13 +150,8 @@ static void configs_changed(struct repl_meta *m, const struct meta_table *t)
 
 static bool in_config(const struct repl_config *c, const char *addr)
 {
-    if (strcmp(c->primary, addr) == 0 || strcmp(c->learner, addr) == 0)
-        return true;
-    for (size_t s = 0; s < c->n_secondaries; s++) {
-        if (strcmp(c->secondaries[s], addr) == 0)
-            return true;
-    }
-    return false;
+    return strcmp(c->primary, addr) == 0 || strcmp(c->learner, addr) == 0 ||
+           repl_config_is_secondary(c, addr);
 }
 
 /* A node that may take replicas: alive, data, not draining. */

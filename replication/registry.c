@@ -417,13 +417,7 @@ bool repl_route_replica_of(const struct repl_table *t, uint32_t partition, const
         return false;
     struct repl_config own;
     const struct repl_config *c = newest_config(t, partition, &own);
-    if (strcmp(c->primary, addr) == 0)
-        return true;
-    for (size_t s = 0; s < c->n_secondaries; s++) {
-        if (strcmp(c->secondaries[s], addr) == 0)
-            return true;
-    }
-    return false;
+    return strcmp(c->primary, addr) == 0 || repl_config_is_secondary(c, addr);
 }
 
 struct repl_replica *repl_table_replica(const struct repl_table *t, uint32_t index)
@@ -876,10 +870,8 @@ static enum repl_role role_in(const struct repl_registry *r, const struct map_ta
         return REPL_ROLE_INACTIVE;
     if (strcmp(c->primary, r->cfg.self) == 0)
         return REPL_ROLE_PRIMARY;
-    for (size_t i = 0; i < c->n_secondaries; i++) {
-        if (strcmp(c->secondaries[i], r->cfg.self) == 0)
-            return REPL_ROLE_SECONDARY;
-    }
+    if (repl_config_is_secondary(c, r->cfg.self))
+        return REPL_ROLE_SECONDARY;
     if (strcmp(c->learner, r->cfg.self) == 0)
         return REPL_ROLE_LEARNER;
     return REPL_ROLE_INACTIVE;

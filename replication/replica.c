@@ -440,7 +440,7 @@ static void learn(struct repl_replica *r, const struct repl_config *c)
     repl_replica_set_config(r, &next, REPL_ROLE_PRIMARY);
 }
 
-static bool is_secondary(const struct repl_config *c, const char *addr)
+bool repl_config_is_secondary(const struct repl_config *c, const char *addr)
 {
     for (size_t s = 0; addr[0] && s < c->n_secondaries; s++) {
         if (strcmp(c->secondaries[s], addr) == 0)
@@ -456,14 +456,14 @@ static bool is_secondary(const struct repl_config *c, const char *addr)
 static void carry_out_moves(struct repl_replica *r, const struct repl_config *c)
 {
     struct repl_config next;
-    if (is_secondary(c, c->want_primary)) {
+    if (repl_config_is_secondary(c, c->want_primary)) {
         if (!propose(r, c, "promote", c->want_primary, &next))
             return;
         log_notice("replica %" PRIu32 ".%" PRIu32 ": primary role handed to %s (ballot %" PRIu64
                    ")",
                    r->table_id, r->index, c->want_primary, next.ballot);
         repl_replica_set_config(r, &next, REPL_ROLE_SECONDARY);
-    } else if (is_secondary(c, c->leaving)) {
+    } else if (repl_config_is_secondary(c, c->leaving)) {
         if (!propose(r, c, "remove_secondary", c->leaving, &next))
             return;
         log_notice("replica %" PRIu32 ".%" PRIu32 ": %s moved off (ballot %" PRIu64 ")",

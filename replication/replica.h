@@ -57,6 +57,9 @@ struct repl_config {
     char want_primary[REPL_ADDR_MAX];
 };
 
+/* Whether addr ("" never) is one of c's secondaries. */
+bool repl_config_is_secondary(const struct repl_config *c, const char *addr);
+
 struct repl_replica;
 struct repl_peer_figures;
 
